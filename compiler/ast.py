@@ -1,0 +1,281 @@
+"""The source AST: what parse produces and check, lower and later passes read.
+
+Every node is a frozen dataclass carrying the `Span` it came from, so any pass
+can point a diagnostic at the exact source text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+JsonValue = Any  # a decoded JSON value: None, bool, int, float, str, list, dict
+
+
+@dataclass(frozen=True, order=True)
+class Span:
+    """A region of a source file; lines and columns start at 1, `end_col` is exclusive."""
+
+    file: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    def at(self, offset: int, length: int) -> Span:
+        """A sub-span on the same line, `offset` characters to the right."""
+        return Span(self.file, self.line, self.col + offset, self.line, self.col + offset + length)
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+# --- JSON-like values, as written (both in regate sources and JSON payloads) ---
+
+
+@dataclass(frozen=True)
+class Scalar:
+    value: JsonValue  # None, bool, int, float or str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Identifier:
+    """A bare word such as `build` or `approve`."""
+
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Call:
+    """`file("schemas/coverage.json")`: the only call is `file`."""
+
+    function: str
+    argument: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Member:
+    key: str
+    key_span: Span
+    value: Node
+    # Where the key's characters start inside `key_span` (1 for a quoted key),
+    # or None when escapes make source offsets differ from the decoded key.
+    key_text_offset: int | None
+
+
+@dataclass(frozen=True)
+class Object:
+    members: tuple[Member, ...]
+    span: Span
+
+    def get(self, key: str) -> Member | None:
+        return next((m for m in self.members if m.key == key), None)
+
+
+@dataclass(frozen=True)
+class Array:
+    items: tuple[Node, ...]
+    span: Span
+
+
+Node = Scalar | Identifier | Call | Object | Array
+
+
+def to_json(node: Node) -> JsonValue:
+    """The plain JSON value a node denotes (identifiers become strings)."""
+    match node:
+        case Scalar(value=value):
+            return value
+        case Identifier(name=name):
+            return name
+        case Call():
+            raise ValueError("a call has no JSON value")
+        case Object(members=members):
+            return {m.key: to_json(m.value) for m in members}
+        case Array(items=items):
+            return [to_json(item) for item in items]
+
+
+# --- Conditions: a MongoDB query document, read into typed nodes ---
+
+LogicalOp = Literal["$and", "$or", "$nor"]
+ComparisonOp = Literal["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin"]
+
+
+@dataclass(frozen=True)
+class Path:
+    """A dotted field path such as `build.metadata.coverage.code.coverage`."""
+
+    text: str
+    segments: tuple[str, ...]
+    span: Span
+    # Where the path's characters start inside `span` (see Member.key_text_offset).
+    text_offset: int | None
+
+    def segment_span(self, index: int) -> Span:
+        """The span of segments[index] alone, when it can be located in the source."""
+        if self.text_offset is None:
+            return self.span
+        offset = self.text_offset + sum(len(s) + 1 for s in self.segments[:index])
+        return self.span.at(offset, len(self.segments[index]))
+
+    def prefix_span(self, count: int) -> Span:
+        """The span of the first `count` segments."""
+        if self.text_offset is None:
+            return self.span
+        length = sum(len(s) for s in self.segments[:count]) + count - 1
+        return self.span.at(self.text_offset, length)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """`{path: {op: value}}`; implicit equality `{path: value}` is `$eq`."""
+
+    op: ComparisonOp
+    value: JsonValue
+    span: Span  # the operator (or, for implicit equality, the value)
+    value_span: Span
+
+
+@dataclass(frozen=True)
+class Exists:
+    present: bool
+    span: Span
+
+
+@dataclass(frozen=True)
+class NotOp:
+    """`{path: {$not: {...}}}`: none of the inner operators' conjunction holds."""
+
+    operators: tuple[FieldOperator, ...]
+    span: Span
+
+
+FieldOperator = Comparison | Exists | NotOp
+
+
+@dataclass(frozen=True)
+class FieldCondition:
+    path: Path
+    operators: tuple[FieldOperator, ...]  # all must hold
+    span: Span
+
+
+@dataclass(frozen=True)
+class Logical:
+    """`$and`, `$or`, `$nor` over sub-queries."""
+
+    op: LogicalOp
+    clauses: tuple[Query, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Query:
+    """A query document: every condition in it must hold (an implicit `$and`)."""
+
+    conditions: tuple[FieldCondition | Logical, ...]
+    span: Span
+
+
+# --- Declarations ---
+
+
+@dataclass(frozen=True)
+class Nrn:
+    text: str
+    span: Span
+
+    @property
+    def segments(self) -> tuple[str, ...]:
+        return tuple(self.text.split(":"))
+
+    def contains(self, other: Nrn) -> bool:
+        """True when `other` is this NRN or below it (whole `key=value` segments)."""
+        mine = self.segments
+        return other.segments[: len(mine)] == mine
+
+
+@dataclass(frozen=True)
+class Specification:
+    """A metadata specification: the JSON Schema of `entity.metadata.<metadata>`."""
+
+    name: str
+    entity: str
+    entity_span: Span
+    metadata: str
+    metadata_span: Span
+    nrn: Nrn
+    schema: JsonValue
+    schema_span: Span
+    span: Span
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    nrn: Nrn
+    conditions: Query
+    conditions_value: JsonValue  # the query document as written
+    span: Span  # the policy's name
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class PolicyRef:
+    name: str
+    span: Span
+
+
+Outcome = Literal["approve", "manual", "deny"]
+
+
+@dataclass(frozen=True)
+class Action:
+    """An approval action: when it applies to a request and what its policies decide."""
+
+    id: str
+    entity: str
+    entity_span: Span
+    action: str
+    action_span: Span
+    nrn: Nrn
+    dimensions: tuple[tuple[str, str], ...]  # sorted by key
+    on_policy_success: Outcome
+    on_policy_fail: Outcome
+    policies: tuple[PolicyRef, ...]
+    span: Span
+    id_is_derived: bool = False
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """Everything one source file declares."""
+
+    path: str
+    specifications: tuple[Specification, ...] = ()
+    policies: tuple[Policy, ...] = ()
+    actions: tuple[Action, ...] = ()
+
+
+@dataclass(frozen=True)
+class Program:
+    """All source files of one compilation, in a deterministic order."""
+
+    files: tuple[SourceFile, ...] = field(default_factory=tuple)
+
+    @property
+    def specifications(self) -> tuple[Specification, ...]:
+        return tuple(s for f in self.files for s in f.specifications)
+
+    @property
+    def policies(self) -> tuple[Policy, ...]:
+        return tuple(p for f in self.files for p in f.policies)
+
+    @property
+    def actions(self) -> tuple[Action, ...]:
+        return tuple(a for f in self.files for a in f.actions)

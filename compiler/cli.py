@@ -1,0 +1,103 @@
+"""The `regate` command line (CONTRACT.md, "Command line")."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from compiler import __version__
+from compiler.ast import Span
+from compiler.bundle import tar_gz, write_atomically
+from compiler.diagnostics import Diagnostic, error, render
+from compiler.driver import Compilation, check_sources, compile_sources
+from compiler.opa import OpaError, ask_sidecar, eval_bundle
+
+FORMATS = click.Choice(["text", "json", "sarif"])
+
+
+def _report(result: Compilation, fmt: str) -> None:
+    texts = result.texts
+    for diagnostic in result.diagnostics:  # snippets from files read on the way (schemas)
+        path = diagnostic.span.file
+        if path not in texts and Path(path).is_file():
+            texts[path] = Path(path).read_text(encoding="utf-8", errors="replace")
+    output = render(result.diagnostics, texts, fmt, __version__)
+    if output:
+        (sys.stdout if fmt != "text" else sys.stderr).write(output)
+
+
+def _fail(diagnostic: Diagnostic, texts: dict[str, str] | None = None) -> NoReturn:
+    sys.stderr.write(render([diagnostic], texts or {}, "text", __version__))
+    sys.exit(1)
+
+
+def _fail_opa(exc: OpaError) -> NoReturn:
+    click.echo(f"regate: error: {exc}", err=True)
+    sys.exit(1)
+
+
+def read_request(path: str) -> Any:
+    """A request document from a file or `-` (stdin); bad JSON is a diagnostic."""
+    shown = "<stdin>" if path == "-" else path
+    if path == "-":
+        text = sys.stdin.read()
+    else:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            _fail(error("RG001", Span(shown, 1, 1, 1, 1), f"cannot read {shown}: {reason}"))
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        span = Span(shown, exc.lineno, exc.colno, exc.lineno, exc.colno + 1)
+        _fail(error("RG002", span, f"the request is not valid JSON: {exc.msg}"), {shown: text})
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="regate")
+def main() -> None:
+    """Compile approval policies (MongoDB conditions over metadata) into OPA bundles."""
+
+
+@main.command("check")
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--format", "fmt", type=FORMATS, default="text", help="How to print diagnostics.")
+def check_command(sources: tuple[str, ...], fmt: str) -> None:
+    """Parse and type-check SOURCES (files or directories)."""
+    result = check_sources(list(sources))
+    _report(result, fmt)
+    sys.exit(0 if result.ok else 1)
+
+
+@main.command("build")
+@click.argument("sources", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, help="The bundle to write (.tar.gz).")
+@click.option("--format", "fmt", type=FORMATS, default="text", help="How to print diagnostics.")
+def build_command(sources: tuple[str, ...], output: str, fmt: str) -> None:
+    """Check SOURCES, then write an OPA bundle; nothing is written when there are errors."""
+    result = compile_sources(list(sources))
+    _report(result, fmt)
+    if result.files is None:
+        sys.exit(1)
+    write_atomically(output, tar_gz(result.files))
+
+
+@main.command("decide")
+@click.option("--bundle", help="A bundle built by `regate build`, evaluated by a local OPA.")
+@click.option("--opa-url", help="A running OPA sidecar serving the bundle.")
+@click.option("--input", "request", required=True, help="The request (JSON), or - for stdin.")
+def decide_command(bundle: str | None, opa_url: str | None, request: str) -> None:
+    """Decide one request; print the decision as JSON."""
+    if (bundle is None) == (opa_url is None):
+        raise click.UsageError("give exactly one of --bundle and --opa-url")
+    document = read_request(request)
+    try:
+        decision = ask_sidecar(opa_url, document) if opa_url else eval_bundle(str(bundle), document)
+    except OpaError as exc:
+        _fail_opa(exc)
+    click.echo(json.dumps(decision, indent=2, sort_keys=True))

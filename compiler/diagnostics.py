@@ -1,0 +1,203 @@
+"""Diagnostics are values: every pass collects them, one renderer prints them.
+
+Text:   `path:line:col: error[CODE]: message`, the source line, a caret under
+        the span, and `help: ...` when there is a suggestion.
+JSON:   a list of objects with the same fields.
+SARIF:  a SARIF 2.1.0 log, for code-scanning UIs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from compiler.ast import Span
+
+Severity = Literal["error", "warning"]
+
+# Every code regate emits, with a short description (SARIF rules, docs/language.md).
+CODES: dict[str, str] = {
+    "RG001": "a source file cannot be read",
+    "RG002": "syntax error",
+    "RG003": "a JSON file is not a regate payload",
+    "RG004": "no source files found",
+    "RG010": "unknown block or attribute",
+    "RG011": "a required attribute is missing",
+    "RG012": "an attribute has the wrong kind of value",
+    "RG013": "an attribute is given twice",
+    "RG014": "malformed NRN",
+    "RG015": "duplicate key in a JSON object",
+    "RG020": "unknown query operator",
+    "RG021": "operator not supported yet",
+    "RG022": "invalid operand for an operator",
+    "RG023": "conditions nest too deeply",
+    "RG030": "unknown entity",
+    "RG031": "unknown field in a path",
+    "RG032": "no metadata specification for a metadata key",
+    "RG033": "entity not available to the action a policy is bound to",
+    "RG035": "a value whose type the field can never have",
+    "RG040": "invalid JSON Schema",
+    "RG041": "two specifications for the same metadata at the same NRN",
+    "RG050": "unknown policy",
+    "RG051": "duplicate policy name",
+    "RG052": "duplicate action id",
+    "RG053": "policy bound to no action",
+    "RG054": "policy not visible at the action's NRN",
+    "RG055": "unknown action",
+}
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    span: Span
+    severity: Severity
+    code: str
+    message: str
+    help: str | None = None
+
+    def __post_init__(self) -> None:
+        assert self.code in CODES, f"undeclared diagnostic code {self.code}"
+
+
+def error(code: str, span: Span, message: str, help: str | None = None) -> Diagnostic:
+    return Diagnostic(span, "error", code, message, help)
+
+
+def warning(code: str, span: Span, message: str, help: str | None = None) -> Diagnostic:
+    return Diagnostic(span, "warning", code, message, help)
+
+
+def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
+    return any(d.severity == "error" for d in diagnostics)
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
+    """`did you mean "x"?` for the closest candidate, or None."""
+    options = sorted(set(candidates))
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return f'did you mean "{close[0]}"?' if close else None
+
+
+def _display(line: str) -> str:
+    return line.replace("\t", "    ")
+
+
+def _display_col(line: str, col: int) -> int:
+    """The 0-based screen column of 1-based `col`, with tabs shown as 4 spaces."""
+    prefix = line[: col - 1]
+    return len(prefix) + 3 * prefix.count("\t")
+
+
+def render_text(diagnostic: Diagnostic, sources: Mapping[str, str]) -> str:
+    """One diagnostic as text a person reads."""
+    span = diagnostic.span
+    out = [f"{span}: {diagnostic.severity}[{diagnostic.code}]: {diagnostic.message}"]
+    text = sources.get(span.file)
+    lines = text.splitlines() if text is not None else []
+    if 1 <= span.line <= len(lines):
+        line = lines[span.line - 1]
+        number = str(span.line)
+        gutter = " " * len(number)
+        start = _display_col(line, span.col)
+        end_col = span.end_col if span.end_line == span.line else len(line) + 1
+        end = max(_display_col(line, end_col), start + 1)
+        out.append(f" {number} | {_display(line)}".rstrip())
+        out.append(f" {gutter} | {' ' * start}{'^' * (end - start)}")
+    if diagnostic.help:
+        out.append(f"help: {diagnostic.help}")
+    return "\n".join(out)
+
+
+def summary(diagnostics: Iterable[Diagnostic]) -> str:
+    found = list(diagnostics)
+    errors = sum(d.severity == "error" for d in found)
+    warnings = len(found) - errors
+
+    def plural(n: int, word: str) -> str:
+        return f"{n} {word}{'' if n == 1 else 's'}"
+
+    return f"{plural(errors, 'error')}, {plural(warnings, 'warning')}"
+
+
+def render_all_text(diagnostics: Iterable[Diagnostic], sources: Mapping[str, str]) -> str:
+    found = sorted(diagnostics)
+    if not found:
+        return ""
+    blocks = [render_text(d, sources) for d in found]
+    return "\n\n".join(blocks) + f"\n\n{summary(found)}\n"
+
+
+def as_json(diagnostics: Iterable[Diagnostic]) -> list[dict[str, Any]]:
+    return [
+        {
+            "code": d.code,
+            "severity": d.severity,
+            "message": d.message,
+            "file": d.span.file,
+            "line": d.span.line,
+            "column": d.span.col,
+            "end_line": d.span.end_line,
+            "end_column": d.span.end_col,
+            "help": d.help,
+        }
+        for d in sorted(diagnostics)
+    ]
+
+
+def as_sarif(diagnostics: Iterable[Diagnostic], tool_version: str) -> dict[str, Any]:
+    found = sorted(diagnostics)
+    used = sorted({d.code for d in found})
+    return {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "regate",
+                        "version": tool_version,
+                        "informationUri": "https://github.com/regate/regate",
+                        "rules": [
+                            {"id": code, "shortDescription": {"text": CODES[code]}} for code in used
+                        ],
+                    }
+                },
+                "results": [
+                    {
+                        "ruleId": d.code,
+                        "ruleIndex": used.index(d.code),
+                        "level": d.severity,
+                        "message": {"text": d.message + (f"\nhelp: {d.help}" if d.help else "")},
+                        "locations": [
+                            {
+                                "physicalLocation": {
+                                    "artifactLocation": {"uri": d.span.file},
+                                    "region": {
+                                        "startLine": d.span.line,
+                                        "startColumn": d.span.col,
+                                        "endLine": d.span.end_line,
+                                        "endColumn": d.span.end_col,
+                                    },
+                                }
+                            }
+                        ],
+                    }
+                    for d in found
+                ],
+            }
+        ],
+    }
+
+
+def render(
+    diagnostics: Iterable[Diagnostic], sources: Mapping[str, str], fmt: str, tool_version: str
+) -> str:
+    """All diagnostics in one of the output formats: text, json or sarif."""
+    if fmt == "json":
+        return json.dumps(as_json(diagnostics), indent=2) + "\n"
+    if fmt == "sarif":
+        return json.dumps(as_sarif(diagnostics, tool_version), indent=2) + "\n"
+    return render_all_text(diagnostics, sources)

@@ -1,0 +1,51 @@
+"""Runs the passes in order: sources → parse → check → lower → emit → bundle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from compiler.ast import Program
+from compiler.bundle import bundle_files
+from compiler.check import check
+from compiler.diagnostics import Diagnostic, has_errors
+from compiler.emit import emit
+from compiler.lower import lower
+from compiler.parse import parse
+from compiler.sources import Source, load
+
+
+@dataclass
+class Compilation:
+    sources: list[Source] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    program: Program | None = None
+    files: dict[str, bytes] | None = None  # the bundle's files; None when there are errors
+
+    @property
+    def ok(self) -> bool:
+        return not has_errors(self.diagnostics)
+
+    @property
+    def texts(self) -> dict[str, str]:
+        """Source path → text, for diagnostic snippets."""
+        return {s.path: s.text for s in self.sources}
+
+
+def check_sources(arguments: list[str]) -> Compilation:
+    """Parse and check; stop before lowering."""
+    sources, diagnostics = load(arguments)
+    program, found = parse(sources)
+    diagnostics.extend(found)
+    # A file that did not parse leaves names undeclared: checking would only add noise.
+    if not has_errors(diagnostics):
+        diagnostics.extend(check(program))
+    return Compilation(sources, sorted(diagnostics), program)
+
+
+def compile_sources(arguments: list[str]) -> Compilation:
+    """Every pass; `files` holds the bundle when the sources have no errors."""
+    result = check_sources(arguments)
+    if result.ok and result.program is not None:
+        ir = lower(result.program, {s.path: s.name for s in result.sources})
+        result.files = bundle_files(emit(ir), ir.catalog)
+    return result

@@ -1,0 +1,60 @@
+"""Emit pass: the IR → bundle files (Rego modules from templates/, and data).
+
+The Jinja environment prints only `RegoText` (compiler/rego.py): a template
+that prints a raw value fails to render instead of emitting unescaped text.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+
+import jinja2
+from markupsafe import Markup
+
+from compiler import rego
+from compiler.ir import BundleIR
+from compiler.resources import resource_dir
+
+# Longest path a condition may use; compiler/check.py reports longer ones.
+MAX_PATH_SEGMENTS = 32
+
+
+def _only_rego_text(value: object) -> object:
+    # Markup is RegoText or a macro's output built from it; integers are the
+    # templates' own loop counters.  Anything else reached a template unescaped.
+    if isinstance(value, Markup) or type(value) is int:
+        return value
+    raise TypeError(f"a template printed an unescaped value: {value!r}")
+
+
+@cache
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(resource_dir("templates"))),
+        undefined=jinja2.StrictUndefined,
+        finalize=_only_rego_text,
+        keep_trailing_newline=False,
+        autoescape=True,
+    )
+    env.filters["rego"] = rego.literal
+    env.filters["ident"] = rego.identifier
+    env.filters["comment"] = rego.comment
+    env.filters["yaml"] = rego.yaml_string
+    env.filters["yaml_json"] = lambda value: rego.yaml_string(json.dumps(value, sort_keys=True))
+    return env
+
+
+def _render(template: str, **context: object) -> str:
+    return environment().get_template(template).render(**context).rstrip("\n") + "\n"
+
+
+def emit(ir: BundleIR) -> dict[str, bytes]:
+    """Bundle path → content, for everything but the manifest and the revision."""
+    files: dict[str, bytes] = {
+        "regate/decision.rego": _render("decision.rego.j2").encode(),
+        "regate/mongo.rego": _render("mongo.rego.j2", max_segments=MAX_PATH_SEGMENTS).encode(),
+    }
+    for module in ir.modules:
+        files[module.path] = _render("policies.rego.j2", module=module).encode()
+    return files

@@ -1,0 +1,73 @@
+"""Talking to a real OPA: the local binary (`opa eval`) or a sidecar (opa-python-client)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+DECISION_QUERY = "data.regate.decision"
+
+
+class OpaError(Exception):
+    """OPA could not be found, started or asked; the message says what to do."""
+
+
+def find_opa() -> str:
+    """The OPA binary: $REGATE_OPA, then `opa` on PATH, then the checkout's .tools/bin/opa."""
+    configured = os.environ.get("REGATE_OPA")
+    if configured:
+        return configured
+    on_path = shutil.which("opa")
+    if on_path:
+        return on_path
+    checkout = Path(__file__).resolve().parent.parent / ".tools" / "bin" / "opa"
+    if checkout.is_file():
+        return str(checkout)
+    raise OpaError("OPA not found: run scripts/bootstrap.sh, put opa on PATH or set REGATE_OPA")
+
+
+def run(arguments: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [find_opa(), *arguments], input=stdin, capture_output=True, text=True, check=False
+    )
+
+
+def eval_bundle(bundle: str, request: Any, query: str = DECISION_QUERY) -> Any:
+    """Evaluate `query` over a bundle with `request` as input, in a local OPA."""
+    if not os.path.exists(bundle):
+        raise OpaError(f"cannot read bundle {bundle}: no such file")
+    done = run(
+        ["eval", "--bundle", bundle, "--stdin-input", "--format", "json", query],
+        stdin=json.dumps(request),
+    )
+    if done.returncode != 0:
+        raise OpaError(f"opa eval failed: {done.stderr.strip() or done.stdout.strip()}")
+    results = json.loads(done.stdout).get("result", [])
+    if not results:
+        raise OpaError(f"{query} is undefined in {bundle}: is it a regate bundle?")
+    return results[0]["expressions"][0]["value"]
+
+
+def ask_sidecar(url: str, request: Any) -> Any:
+    """POST the request to a running OPA's /v1/data/regate/decision."""
+    from opa_client import OpaClient  # imported here: only sidecar users pay for requests
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise OpaError(f"--opa-url must look like http://127.0.0.1:8181, not {url!r}")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    client = OpaClient(host=parts.hostname, port=port, ssl=parts.scheme == "https", timeout=10)
+    try:
+        response = client.query_rule(request, "regate", "decision")
+    except Exception as exc:  # requests' errors vary by failure; all mean the same to a user
+        raise OpaError(f"cannot ask the OPA at {url}: {exc}") from exc
+    finally:
+        client.close_connection()
+    if "result" not in response:
+        raise OpaError(f"the OPA at {url} has no {DECISION_QUERY}: is the regate bundle loaded?")
+    return response["result"]

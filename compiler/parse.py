@@ -1,0 +1,707 @@
+"""Parse pass: source text → Lark tree → value nodes → declarations (the AST).
+
+regate sources (`*.rg`) hold blocks; JSON files hold API payloads.  Both are
+read by the grammar in grammar/regate.lark, so every value keeps its span, and
+both become the same declarations.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, TypeVar, cast
+
+from lark import Lark, Token, Transformer, Tree, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.tree import Meta
+
+from compiler import query
+from compiler.ast import (
+    Action,
+    Array,
+    Call,
+    Identifier,
+    Member,
+    Node,
+    Nrn,
+    Object,
+    Outcome,
+    Policy,
+    PolicyRef,
+    Program,
+    Scalar,
+    SourceFile,
+    Span,
+    Specification,
+    to_json,
+)
+from compiler.diagnostics import Diagnostic, did_you_mean, error, warning
+from compiler.resources import resource_dir
+from compiler.sources import Source, read_text
+
+NRN_SEGMENT = re.compile(r"^[a-z_]+=[^:=\s]+$")
+OUTCOMES_ON_SUCCESS = ("approve", "manual")
+OUTCOMES_ON_FAIL = ("manual", "deny")
+
+
+@cache
+def _parser() -> Lark:
+    return Lark.open(
+        str(resource_dir("grammar") / "regate.lark"),
+        parser="lalr",
+        start=["module", "value"],
+        propagate_positions=True,
+        maybe_placeholders=False,
+    )
+
+
+# --- Lark tree → value nodes ---
+
+
+def _token_span(file: str, token: Token) -> Span:
+    return Span(
+        file,
+        token.line or 1,
+        token.column or 1,
+        token.end_line or token.line or 1,
+        token.end_column or token.column or 1,
+    )
+
+
+@dataclass(frozen=True)
+class Attribute:
+    name: str
+    span: Span
+    value: Node
+
+
+@dataclass(frozen=True)
+class Block:
+    kind: str
+    kind_span: Span
+    label: Scalar | None
+    attributes: tuple[Attribute, ...]
+    span: Span
+
+
+class _ToNodes(Transformer[Token, Any]):
+    """Builds value nodes and blocks; collects duplicate-key diagnostics."""
+
+    def __init__(self, file: str) -> None:
+        super().__init__()
+        self.file = file
+        self.diagnostics: list[Diagnostic] = []
+
+    def _span(self, meta: Meta) -> Span:
+        return Span(
+            self.file,
+            getattr(meta, "line", 1),
+            getattr(meta, "column", 1),
+            getattr(meta, "end_line", 1),
+            getattr(meta, "end_column", 1),
+        )
+
+    def string(self, children: list[Token]) -> Scalar:
+        (token,) = children
+        return Scalar(json.loads(token), _token_span(self.file, token))
+
+    def number(self, children: list[Token]) -> Scalar:
+        (token,) = children
+        text = str(token)
+        value: int | float = float(text) if any(c in text for c in ".eE") else int(text)
+        return Scalar(value, _token_span(self.file, token))
+
+    def true(self, children: list[Token]) -> Scalar:
+        return Scalar(True, _token_span(self.file, children[0]))
+
+    def false(self, children: list[Token]) -> Scalar:
+        return Scalar(False, _token_span(self.file, children[0]))
+
+    def null(self, children: list[Token]) -> Scalar:
+        return Scalar(None, _token_span(self.file, children[0]))
+
+    def identifier(self, children: list[Token]) -> Identifier:
+        (token,) = children
+        return Identifier(str(token), _token_span(self.file, token))
+
+    @v_args(meta=True)
+    def call(self, meta: Meta, children: list[Token]) -> Call:
+        function, argument = children
+        return Call(str(function), json.loads(argument), self._span(meta))
+
+    def member(self, children: list[Any]) -> Member:
+        key, value = children
+        assert isinstance(key, Token)
+        span = _token_span(self.file, key)
+        if key.type == "STRING":
+            decoded = json.loads(key)
+            offset = 1 if len(decoded) + 2 == len(key) else None
+        else:
+            decoded, offset = str(key), 0
+        return Member(decoded, span, cast(Node, value), offset)
+
+    @v_args(meta=True)
+    def object(self, meta: Meta, children: list[Member]) -> Object:
+        seen: dict[str, Member] = {}
+        for member in children:
+            if member.key in seen:
+                first = seen[member.key].key_span
+                self.diagnostics.append(
+                    error(
+                        "RG015",
+                        member.key_span,
+                        f'duplicate key "{member.key}" in an object (first at line {first.line})',
+                        help="JSON objects keep one value per key; merge the two entries",
+                    )
+                )
+            seen[member.key] = member
+        return Object(tuple(children), self._span(meta))
+
+    @v_args(meta=True)
+    def array(self, meta: Meta, children: list[Node]) -> Array:
+        return Array(tuple(children), self._span(meta))
+
+    def attribute(self, children: list[Any]) -> Attribute:
+        name, value = children
+        assert isinstance(name, Token)
+        return Attribute(str(name), _token_span(self.file, name), cast(Node, value))
+
+    @v_args(meta=True)
+    def block(self, meta: Meta, children: list[Any]) -> Block:
+        kind = children[0]
+        assert isinstance(kind, Token)
+        rest = children[1:]
+        label = None
+        if rest and isinstance(rest[0], Token):
+            label = Scalar(json.loads(rest[0]), _token_span(self.file, rest[0]))
+            rest = rest[1:]
+        attributes = tuple(cast(Attribute, a) for a in rest)
+        return Block(str(kind), _token_span(self.file, kind), label, attributes, self._span(meta))
+
+
+_TERMINAL_NAMES = {
+    "STRING": "a string",
+    "NAME": "a name",
+    "SIGNED_NUMBER": "a number",
+    "OPERATOR": "an operator such as $gte",
+    "TRUE": "true",
+    "FALSE": "false",
+    "NULL": "null",
+    "$END": "the end of the file",
+}
+
+
+def _describe_terminal(name: str) -> str:
+    if name in _TERMINAL_NAMES:
+        return _TERMINAL_NAMES[name]
+    try:
+        pattern = _parser().get_terminal(name).pattern
+    except KeyError:
+        return name
+    return f'"{pattern.value}"'
+
+
+def _syntax_error(file: str, text: str, exc: UnexpectedInput) -> Diagnostic:
+    line, col = exc.line if exc.line > 0 else 1, exc.column if exc.column > 0 else 1
+    span = Span(file, line, col, line, col + 1)
+    expected: Iterable[str] = ()
+    if isinstance(exc, UnexpectedToken):
+        token = exc.token
+        if token.type == "$END":
+            found = "end of file"
+            span = _end_span(file, text)
+        else:
+            found = f'"{token}"'
+            span = _token_span(file, token)
+        expected = exc.expected
+    elif isinstance(exc, UnexpectedCharacters):
+        position = exc.pos_in_stream or 0
+        found = f'character "{text[position]}"' if position < len(text) else "input"
+        expected = exc.allowed or ()
+    elif isinstance(exc, UnexpectedEOF):
+        found, span = "end of file", _end_span(file, text)
+        expected = exc.expected
+    else:  # pragma: no cover - lark raises only the three above
+        found = "input"
+    wanted = sorted({_describe_terminal(t) for t in expected})
+    message = f"unexpected {found}"
+    if wanted:
+        message += f"; expected {', '.join(wanted[:-1])}{' or ' if len(wanted) > 1 else ''}"
+        message += wanted[-1]
+    return error("RG002", span, message, help=_syntax_hint(found, set(expected)))
+
+
+def _syntax_hint(found: str, expected: set[str]) -> str | None:
+    if found == '":"' and "EQUAL" in expected:
+        return "block attributes are written `name = value`"
+    if found == '"="' and "COLON" in expected:
+        return 'inside `{...}` values, members are written `"key": value`'
+    if "COMMA" in expected and found.startswith('"'):
+        return "a comma may be missing between two members or items"
+    if found.startswith('character "\'"'):
+        return "strings use double quotes"
+    return None
+
+
+def _end_span(file: str, text: str) -> Span:
+    lines = text.splitlines() or [""]
+    return Span(file, len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 2)
+
+
+T = TypeVar("T")
+
+
+def _parse_tree(
+    source: Source, start: str, build: Callable[[object], T]
+) -> tuple[T | None, list[Diagnostic]]:
+    try:
+        tree = _parser().parse(source.text, start=start)
+    except UnexpectedInput as exc:
+        return None, [_syntax_error(source.path, source.text, exc)]
+    except RecursionError:
+        span = Span(source.path, 1, 1, 1, 1)
+        return None, [error("RG023", span, "the file nests too deeply to be read")]
+    transformer = _ToNodes(source.path)
+    try:
+        result = transformer.transform(tree)
+    except RecursionError:
+        span = Span(source.path, 1, 1, 1, 1)
+        return None, [error("RG023", span, "the file nests too deeply to be read")]
+    return build(result), transformer.diagnostics
+
+
+# --- Fields: one reader for block attributes and payload members ---
+
+
+@dataclass
+class Fields:
+    """The named values of a block or payload object, read one by one."""
+
+    kind: str
+    span: Span
+    values: dict[str, tuple[Span, Node]]
+    diagnostics: list[Diagnostic]
+    is_payload: bool
+    known: tuple[str, ...] = ()
+
+    def take(self, name: str, required: bool = True) -> tuple[Span, Node] | None:
+        found = self.values.pop(name, None)
+        if found is None and required:
+            self.diagnostics.append(
+                error(
+                    "RG011",
+                    self.span,
+                    f"{self.kind} is missing `{name}`",
+                    help=f'add `"{name}": ...`' if self.is_payload else f"add `{name} = ...`",
+                )
+            )
+        return found
+
+    def _wrong(self, name: str, node: Node, wanted: str) -> None:
+        self.diagnostics.append(
+            error("RG012", _node_span(node), f"`{name}` of a {self.kind} must be {wanted}")
+        )
+
+    def text(
+        self, name: str, required: bool = True, words: bool = False
+    ) -> tuple[str, Span] | None:
+        """A string value (or, with words=True, also a bare identifier)."""
+        found = self.take(name, required)
+        if found is None:
+            return None
+        node = found[1]
+        if isinstance(node, Scalar) and isinstance(node.value, str):
+            return node.value, node.span
+        if words and isinstance(node, Identifier):
+            return node.name, node.span
+        self._wrong(name, node, "a string" if not words else "a name or a string")
+        return None
+
+    def object(self, name: str, required: bool = True) -> Object | None:
+        found = self.take(name, required)
+        if found is None:
+            return None
+        if isinstance(found[1], Object):
+            return found[1]
+        self._wrong(name, found[1], "an object")
+        return None
+
+    def finish(self, allowed_extra: Iterable[str] = ()) -> None:
+        """Report attributes nobody took."""
+        extra = set(allowed_extra)
+        for name, (span, _node) in sorted(self.values.items(), key=lambda kv: kv[1][0]):
+            if name in extra:
+                continue
+            self.diagnostics.append(
+                (warning if self.is_payload else error)(
+                    "RG010",
+                    span,
+                    f"unknown attribute `{name}` in a {self.kind}",
+                    help=did_you_mean(name, self.known),
+                )
+            )
+
+
+def _node_span(node: Node) -> Span:
+    return node.span
+
+
+def _nrn(fields: Fields) -> Nrn | None:
+    found = fields.text("nrn")
+    if found is None:
+        return None
+    text, span = found
+    segments = text.split(":")
+    if not all(NRN_SEGMENT.match(s) for s in segments):
+        fields.diagnostics.append(
+            error(
+                "RG014",
+                span,
+                f'malformed NRN "{text}"',
+                help='an NRN is `key=value` segments joined by ":", e.g. '
+                '"organization=1:account=2:namespace=3"',
+            )
+        )
+        return None
+    return Nrn(text, span)
+
+
+def _outcome(fields: Fields, name: str, allowed: tuple[str, ...]) -> Outcome:
+    found = fields.text(name, required=False, words=True)
+    if found is None:
+        return "manual"
+    value, span = found
+    if value not in allowed:
+        fields.diagnostics.append(
+            error(
+                "RG012",
+                span,
+                f'`{name}` must be {" or ".join(allowed)}, not "{value}"',
+                help=did_you_mean(value, allowed),
+            )
+        )
+        return "manual"
+    return cast(Outcome, value)
+
+
+SPECIFICATION_FIELDS = ("name", "description", "entity", "metadata", "nrn", "schema")
+POLICY_FIELDS = ("name", "description", "nrn", "conditions")
+ACTION_FIELDS = (
+    "id",
+    "entity",
+    "action",
+    "nrn",
+    "dimensions",
+    "on_policy_success",
+    "on_policy_fail",
+    "policies",
+)
+KNOWN_FIELDS = {
+    "specification": SPECIFICATION_FIELDS,
+    "policy": POLICY_FIELDS,
+    "action": ACTION_FIELDS,
+}
+# Fields the nullplatform API returns or accepts that say nothing regate needs.
+PAYLOAD_IGNORED = ("id", "status", "created_at", "updated_at", "description", "organization")
+
+
+def _specification(fields: Fields, name: str, source: Source) -> Specification | None:
+    entity = fields.text("entity", words=True)
+    metadata = fields.text("metadata", words=True)
+    nrn = _nrn(fields)
+    description = fields.text("description", required=False)
+    schema_field = fields.take("schema")
+    schema = None
+    schema_span = fields.span
+    if schema_field is not None:
+        schema_span, node = _node_span(schema_field[1]), schema_field[1]
+        if isinstance(node, Object):
+            schema = to_json(node)
+        elif isinstance(node, Call) and node.function == "file" and not fields.is_payload:
+            schema = _schema_file(node, source, fields.diagnostics)
+        elif isinstance(node, Scalar) and isinstance(node.value, bool):
+            schema = node.value
+        else:
+            fields._wrong("schema", node, 'a JSON Schema object or file("path.json")')
+    fields.finish(PAYLOAD_IGNORED if fields.is_payload else ())
+    if entity is None or metadata is None or nrn is None or schema is None:
+        return None
+    return Specification(
+        name=name,
+        entity=entity[0],
+        entity_span=entity[1],
+        metadata=metadata[0],
+        metadata_span=metadata[1],
+        nrn=nrn,
+        schema=schema,
+        schema_span=schema_span,
+        span=fields.span,
+        description=description[0] if description else "",
+    )
+
+
+def _schema_file(call: Call, source: Source, diagnostics: list[Diagnostic]) -> object | None:
+    import posixpath
+
+    relative = posixpath.normpath(posixpath.join(posixpath.dirname(source.path), call.argument))
+    text = read_text(relative, call.argument, span=call.span)
+    if isinstance(text, Diagnostic):
+        diagnostics.append(text)
+        return None
+    node, found = _parse_tree(
+        Source(relative, relative, text, True), "value", lambda n: cast(Node, n)
+    )
+    diagnostics.extend(found)
+    return to_json(node) if node is not None else None
+
+
+def _policy(fields: Fields, name: str, name_span: Span) -> Policy | None:
+    nrn = _nrn(fields)
+    description = fields.text("description", required=False)
+    conditions_node = fields.object("conditions")
+    fields.finish(PAYLOAD_IGNORED if fields.is_payload else ())
+    if conditions_node is None:
+        return None
+    conditions, found = query.read_query(conditions_node)
+    fields.diagnostics.extend(found)
+    if nrn is None or conditions is None:
+        return None
+    return Policy(
+        name,
+        nrn,
+        conditions,
+        to_json(conditions_node),
+        name_span,
+        description[0] if description else "",
+    )
+
+
+def derived_action_id(action: str, dimensions: Iterable[tuple[str, str]]) -> str:
+    """`deployment:create` + environment=production → `deployment-create-production`."""
+    words = [action, *(value for _key, value in dimensions)]
+    return "-".join(re.sub(r"[^a-z0-9]+", "-", w.lower()).strip("-") for w in words)
+
+
+def _action(fields: Fields, label: Scalar | None) -> Action | None:
+    action = fields.text("action")
+    entity = fields.text("entity", required=fields.is_payload, words=True)
+    nrn = _nrn(fields)
+    dimensions: list[tuple[str, str]] = []
+    dimension_node = fields.object("dimensions", required=False)
+    for member in dimension_node.members if dimension_node else ():
+        if isinstance(member.value, Scalar) and isinstance(member.value.value, str):
+            dimensions.append((member.key, member.value.value))
+        else:
+            fields._wrong(f"dimensions.{member.key}", member.value, "a string")
+    on_success = _outcome(fields, "on_policy_success", OUTCOMES_ON_SUCCESS)
+    on_fail = _outcome(fields, "on_policy_fail", OUTCOMES_ON_FAIL)
+    policies: list[PolicyRef] = []
+    policies_field = fields.take("policies", required=False)
+    if policies_field is not None:
+        node = policies_field[1]
+        items = node.items if isinstance(node, Array) else ()
+        if not isinstance(node, Array):
+            fields._wrong("policies", node, "a list of policy names")
+        for item in items:
+            if isinstance(item, Scalar) and isinstance(item.value, str):
+                policies.append(PolicyRef(item.value, item.span))
+            else:
+                fields._wrong("policies", item, "a list of policy names")
+    id_field = None
+    if fields.is_payload and "id" in fields.values:
+        id_node = fields.values["id"][1]
+        if isinstance(id_node, Scalar) and isinstance(id_node.value, str):
+            id_field = fields.text("id")
+    fields.finish(PAYLOAD_IGNORED if fields.is_payload else ())
+    if action is None or nrn is None:
+        return None
+    dimensions.sort()
+    if label is not None:
+        action_id, derived = str(label.value), False
+    elif id_field is not None:
+        action_id, derived = id_field[0], False
+    else:
+        action_id, derived = derived_action_id(action[0], dimensions), True
+    entity_name, entity_span = entity if entity else (action[0].split(":")[0], action[1])
+    return Action(
+        id=action_id,
+        entity=entity_name,
+        entity_span=entity_span,
+        action=action[0],
+        action_span=action[1],
+        nrn=nrn,
+        dimensions=tuple(dimensions),
+        on_policy_success=on_success,
+        on_policy_fail=on_fail,
+        policies=tuple(policies),
+        span=label.span if label is not None else fields.span,
+        id_is_derived=derived,
+    )
+
+
+# --- Blocks (regate language) ---
+
+BLOCK_KINDS = ("specification", "policy", "action")
+
+
+def _from_blocks(blocks: list[Block], source: Source) -> tuple[SourceFile, list[Diagnostic]]:
+    diagnostics: list[Diagnostic] = []
+    specifications: list[Specification] = []
+    policies: list[Policy] = []
+    actions: list[Action] = []
+    for block in blocks:
+        values: dict[str, tuple[Span, Node]] = {}
+        for attribute in block.attributes:
+            if attribute.name in values:
+                diagnostics.append(
+                    error(
+                        "RG013",
+                        attribute.span,
+                        f"`{attribute.name}` is given twice in this {block.kind}",
+                        help=f"first given on line {values[attribute.name][0].line}",
+                    )
+                )
+                continue
+            values[attribute.name] = (attribute.span, attribute.value)
+        fields = Fields(
+            block.kind,
+            block.kind_span,
+            values,
+            diagnostics,
+            False,
+            KNOWN_FIELDS.get(block.kind, ()),
+        )
+        if block.kind not in BLOCK_KINDS:
+            diagnostics.append(
+                error(
+                    "RG010",
+                    block.kind_span,
+                    f"unknown block `{block.kind}`",
+                    help=did_you_mean(block.kind, BLOCK_KINDS)
+                    or f"blocks are {', '.join(BLOCK_KINDS)}",
+                )
+            )
+            continue
+        if block.kind == "action":
+            found_action = _action(fields, block.label)
+            if found_action:
+                actions.append(found_action)
+            continue
+        if block.label is None or not block.label.value:
+            diagnostics.append(
+                error(
+                    "RG011",
+                    block.kind_span,
+                    f"a {block.kind} needs a name",
+                    help=f'write `{block.kind} "Name" {{ ... }}`',
+                )
+            )
+            continue
+        name = str(block.label.value)
+        if block.kind == "specification":
+            specification = _specification(fields, name, source)
+            if specification:
+                specifications.append(specification)
+        else:
+            policy = _policy(fields, name, block.label.span)
+            if policy:
+                policies.append(policy)
+    file = SourceFile(source.path, tuple(specifications), tuple(policies), tuple(actions))
+    return file, diagnostics
+
+
+# --- JSON payloads ---
+
+
+def payload_kind(node: Object) -> str | None:
+    """Which API payload an object is, judged by the keys only that payload has."""
+    keys = {m.key for m in node.members}
+    if "conditions" in keys:
+        return "policy"
+    if "schema" in keys and "entity" in keys:
+        return "specification"
+    if "action" in keys and "entity" in keys and "entities" not in keys:
+        return "action"
+    return None
+
+
+def _from_payloads(node: Node, source: Source) -> tuple[SourceFile | None, list[Diagnostic]]:
+    objects = list(node.items) if isinstance(node, Array) else [node]
+    kinds = [payload_kind(o) if isinstance(o, Object) else None for o in objects]
+    if not any(kinds):
+        if not source.explicit:
+            return None, []  # a schema or a sample request met by a directory scan
+        return None, [
+            error(
+                "RG003",
+                _node_span(node),
+                f"{source.path} is not a regate payload",
+                help="a payload is a metadata specification, an approval policy or an approval "
+                "action as the nullplatform API takes it (or a JSON array of them)",
+            )
+        ]
+    diagnostics: list[Diagnostic] = []
+    specifications: list[Specification] = []
+    policies: list[Policy] = []
+    actions: list[Action] = []
+    for item, kind in zip(objects, kinds, strict=True):
+        if not isinstance(item, Object) or kind is None:
+            diagnostics.append(
+                error(
+                    "RG003",
+                    _node_span(item),
+                    "not a metadata specification, approval policy or approval action payload",
+                )
+            )
+            continue
+        values = {m.key: (m.key_span, m.value) for m in item.members}
+        fields = Fields(kind, item.span, values, diagnostics, True, KNOWN_FIELDS[kind])
+        if kind == "action":
+            found_action = _action(fields, None)
+            if found_action:
+                actions.append(found_action)
+            continue
+        name_found = fields.text("name")
+        if name_found is None:
+            continue
+        if kind == "specification":
+            specification = _specification(fields, name_found[0], source)
+            if specification:
+                specifications.append(specification)
+        else:
+            policy = _policy(fields, name_found[0], name_found[1])
+            if policy:
+                policies.append(policy)
+    file = SourceFile(source.path, tuple(specifications), tuple(policies), tuple(actions))
+    return file, diagnostics
+
+
+def parse_source(source: Source) -> tuple[SourceFile | None, list[Diagnostic]]:
+    """One source file → its declarations and diagnostics."""
+    if source.is_json:
+        node, diagnostics = _parse_tree(source, "value", lambda n: cast(Node, n))
+        if node is None:
+            return None, diagnostics
+        file, found = _from_payloads(node, source)
+        return file, diagnostics + found
+    tree, diagnostics = _parse_tree(
+        source, "module", lambda t: cast(list[Block], cast(Tree[Block], t).children)
+    )
+    if tree is None:
+        return None, diagnostics
+    file, found = _from_blocks(tree, source)
+    return file, diagnostics + found
+
+
+def parse(sources: Iterable[Source]) -> tuple[Program, list[Diagnostic]]:
+    files: list[SourceFile] = []
+    diagnostics: list[Diagnostic] = []
+    for source in sources:
+        file, found = parse_source(source)
+        diagnostics.extend(found)
+        if file is not None:
+            files.append(file)
+    return Program(tuple(files)), diagnostics

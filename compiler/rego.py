@@ -1,0 +1,84 @@
+"""The one way text reaches Rego.
+
+Every value a template prints must be `RegoText`, and only the functions here
+make it: the emitter's Jinja environment refuses anything else.  So a policy
+name, a path or a value from a source can only reach Rego as an escaped literal,
+a checked identifier or a comment that cannot end early.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+
+from markupsafe import Markup
+
+from compiler.ast import JsonValue
+
+# Rego v1 keywords and names a rule must not take.
+RESERVED = frozenset(
+    [
+        "as",
+        "contains",
+        "data",
+        "default",
+        "else",
+        "every",
+        "false",
+        "if",
+        "import",
+        "in",
+        "input",
+        "not",
+        "null",
+        "package",
+        "some",
+        "true",
+        "with",
+        "future",
+        "rego",
+    ]
+)
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class RegoText(Markup):
+    """Text already safe to place in Rego source.
+
+    A `Markup` so that Jinja, with autoescape on, treats it and the output of
+    macros built from it as final; compiler/emit.py refuses every other value."""
+
+
+def literal(value: JsonValue) -> RegoText:
+    """A JSON value as a Rego term: strings escaped, non-ASCII as \\u escapes."""
+    return RegoText(json.dumps(value, ensure_ascii=True, sort_keys=True, allow_nan=False))
+
+
+def identifier(name: str) -> RegoText:
+    """A name regate generated (rule or helper name), checked to be a plain identifier."""
+    if not IDENTIFIER.match(name) or name in RESERVED:
+        raise ValueError(f"not a safe Rego identifier: {name!r}")
+    return RegoText(name)
+
+
+def comment(text: str) -> RegoText:
+    """Text for a `#` comment or a METADATA value: one line, printable, JSON-quoted if needed."""
+    cleaned = "".join(
+        ch if ch.isprintable() and ch not in "\u2028\u2029" else " " for ch in str(text)
+    )
+    return RegoText(cleaned)
+
+
+def yaml_string(text: str) -> RegoText:
+    """A METADATA (YAML) scalar: a JSON string, which YAML reads as a quoted scalar."""
+    return RegoText(json.dumps(str(text), ensure_ascii=True))
+
+
+def slug(name: str) -> str:
+    """A policy name as a rule name: `Code Coverage` → `code_coverage`."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    words = re.sub(r"[^a-z0-9]+", "_", ascii_name.lower()).strip("_")
+    if not words or words[0].isdigit() or words in RESERVED:
+        words = f"policy_{words}".rstrip("_")
+    return words

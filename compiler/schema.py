@@ -1,0 +1,199 @@
+"""Resolving a dotted path against a JSON Schema: does it exist, and what type is it?
+
+Rules (CONTRACT.md, "Sources"): `{}` or an object schema with neither
+`properties` nor `patternProperties` types everything below it as *any*.  An
+object schema that lists `properties` is closed, unless `additionalProperties`
+is `true` or a schema, or a `patternProperties` pattern matches the key.  As in
+MongoDB, a path segment applied to an array reaches into its items (and a
+numeric segment also indexes it).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+JSON_TYPES = ("null", "boolean", "integer", "number", "string", "object", "array")
+Schema = Any  # a JSON Schema: a dict or a boolean
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The schemas a path may reach (empty tuple: unconstrained, any value)."""
+
+    schemas: tuple[Schema, ...]
+
+    @property
+    def is_any(self) -> bool:
+        return not self.schemas or any(types_of(s) is None for s in self.schemas)
+
+    @property
+    def types(self) -> frozenset[str] | None:
+        """The JSON types the value may have, or None for any."""
+        if self.is_any:
+            return None
+        found: set[str] = set()
+        for schema in self.schemas:
+            types = types_of(schema)
+            assert types is not None
+            found |= types
+        return frozenset(found)
+
+
+@dataclass(frozen=True)
+class Unresolved:
+    """Segment `index` does not exist; `known` lists the keys that do."""
+
+    index: int
+    known: tuple[str, ...]
+
+
+def _deref(schema: Schema, root: Schema) -> Schema:
+    seen = 0
+    while isinstance(schema, dict) and isinstance(schema.get("$ref"), str) and seen < 32:
+        ref: str = schema["$ref"]
+        if not ref.startswith("#"):
+            return {}  # a remote reference: regate does not fetch it, so it is unconstrained
+        target = root
+        for part in [p for p in ref[1:].split("/") if p]:
+            part = part.replace("~1", "/").replace("~0", "~")
+            if isinstance(target, dict) and part in target:
+                target = target[part]
+            else:
+                return {}
+        schema, seen = target, seen + 1
+    return schema
+
+
+def _branches(schema: Schema, root: Schema) -> list[Schema]:
+    """The schema's alternatives: itself, or its anyOf/oneOf branches; allOf merged."""
+    schema = _deref(schema, root)
+    if not isinstance(schema, dict):
+        return [schema]
+    for keyword in ("anyOf", "oneOf"):
+        if isinstance(schema.get(keyword), list):
+            return [b for branch in schema[keyword] for b in _branches(branch, root)]
+    if isinstance(schema.get("allOf"), list):
+        merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
+        for branch in schema["allOf"]:
+            for part in _branches(branch, root):
+                for key, value in part.items() if isinstance(part, dict) else ():
+                    if key == "properties" and isinstance(merged.get(key), dict):
+                        merged[key] = {**value, **merged[key]}
+                    else:
+                        merged.setdefault(key, value)
+        return [merged]
+    return [schema]
+
+
+def types_of(schema: Schema) -> frozenset[str] | None:
+    """The JSON types a schema allows, or None when it does not say."""
+    if not isinstance(schema, dict):
+        return None
+    declared = schema.get("type")
+    if isinstance(declared, str):
+        declared = [declared]
+    if isinstance(declared, list):
+        types = set(declared)
+        if "number" in types:
+            types.add("integer")
+        return frozenset(t for t in types if t in JSON_TYPES)
+    if "const" in schema or isinstance(schema.get("enum"), list):
+        values = [schema["const"]] if "const" in schema else schema["enum"]
+        return frozenset(json_type(v) for v in values)
+    if "properties" in schema or "patternProperties" in schema:
+        return frozenset({"object"})
+    if "items" in schema or "prefixItems" in schema:
+        return frozenset({"array"})
+    return None
+
+
+def json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "integer" if value.is_integer() else "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _children(schema: Schema, key: str, root: Schema) -> list[Schema]:
+    """The schemas a value of `schema` may hold under `key` (empty: the key is not allowed)."""
+    if schema is False:
+        return []
+    if not isinstance(schema, dict):
+        return [{}]
+    types = types_of(schema)
+    found: list[Schema] = []
+    if types is None or "object" in types:
+        properties = schema.get("properties")
+        patterns = schema.get("patternProperties")
+        additional = schema.get("additionalProperties", True)
+        if isinstance(properties, dict) and key in properties:
+            found.append(properties[key])
+        if isinstance(patterns, dict):
+            found.extend(s for p, s in patterns.items() if _pattern_matches(p, key))
+        open_object = not isinstance(properties, dict) and not isinstance(patterns, dict)
+        if not found and (open_object or additional is not False):
+            found.append(additional if isinstance(additional, dict) else {})
+    if types is None or "array" in types:
+        items = schema.get("items")
+        prefix = schema.get("prefixItems")
+        if key.isdigit() and isinstance(prefix, list) and int(key) < len(prefix):
+            found.append(prefix[int(key)])
+        elif key.isdigit():
+            found.append(items if isinstance(items, dict) else {})
+        if items is None and prefix is None:
+            found.append({})
+        elif isinstance(items, dict):  # MongoDB reaches into the items of an array
+            found.extend(_step([items], key, root))
+    return found
+
+
+def _pattern_matches(pattern: str, key: str) -> bool:
+    try:
+        return re.search(pattern, key) is not None
+    except re.error:
+        return True
+
+
+def _step(schemas: list[Schema], key: str, root: Schema) -> list[Schema]:
+    return [
+        child
+        for schema in schemas
+        for branch in _branches(schema, root)
+        for child in _children(branch, key, root)
+    ]
+
+
+def _known_keys(schemas: list[Schema], root: Schema) -> list[str]:
+    """The declared property names at this level, for did-you-mean suggestions."""
+    known: list[str] = []
+    for schema in schemas:
+        for branch in _branches(schema, root):
+            if not isinstance(branch, dict):
+                continue
+            if isinstance(branch.get("properties"), dict):
+                known.extend(branch["properties"])
+            if isinstance(branch.get("items"), dict):
+                known.extend(_known_keys([branch["items"]], root))
+    return known
+
+
+def resolve(schema: Schema, segments: tuple[str, ...]) -> Resolved | Unresolved:
+    """Follow `segments` down `schema`."""
+    current: list[Schema] = [schema]
+    for index, key in enumerate(segments):
+        found = _step(current, key, schema)
+        if not found:
+            return Unresolved(index, tuple(sorted(set(_known_keys(current, schema)))))
+        current = found
+    return Resolved(tuple(b for s in current for b in _branches(s, schema)))

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what regate's commands and tests need, into the checkout only:
+#   .venv/        Python virtual environment with regate (editable) and its test deps
+#   .tools/bin/   a pinned, real OPA built with `go install`
+# Idempotent and quick when everything is already there.  Source it or run it.
+set -euo pipefail
+
+OPA_VERSION="v1.22.2"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+python="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "bootstrap: creating .venv with $($python --version)" >&2
+  "$python" -m venv .venv
+fi
+stamp=.venv/.regate-deps
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "bootstrap: installing Python dependencies" >&2
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -e ".[test]"
+  touch "$stamp"
+fi
+
+opa=.tools/bin/opa
+if [ ! -x "$opa" ] || ! "$opa" version 2>/dev/null | grep -q "^Version: ${OPA_VERSION#v}$"; then
+  if ! command -v go >/dev/null 2>&1; then
+    echo "bootstrap: Go is needed to install OPA ${OPA_VERSION} (go install); install Go first" >&2
+    exit 1
+  fi
+  echo "bootstrap: installing OPA ${OPA_VERSION} with go install (the first build takes minutes)" >&2
+  mkdir -p .tools/bin
+  GOBIN="$root/.tools/bin" GOFLAGS=-mod=mod go install "github.com/open-policy-agent/opa@${OPA_VERSION}"
+fi
