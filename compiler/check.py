@@ -4,6 +4,7 @@ and itself.  Produces diagnostics only; later passes assume a program without er
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 from collections import defaultdict
@@ -127,7 +128,8 @@ class Checker:
                 )
                 continue
             if not self._schema_is_valid(specification):
-                continue
+                # Still declared, so its paths do not add "no specification" noise.
+                specification = dataclasses.replace(specification, schema=True)
             key = (specification.entity, specification.metadata, specification.nrn.text)
             if key in first_at:
                 first = first_at[key]

@@ -34,6 +34,7 @@ CODES: dict[str, str] = {
     "RG021": "operator not supported yet",
     "RG022": "invalid operand for an operator",
     "RG023": "conditions nest too deeply",
+    "RG024": "a path has too many segments",
     "RG030": "unknown entity",
     "RG031": "unknown field in a path",
     "RG032": "no metadata specification for a metadata key",

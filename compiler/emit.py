@@ -14,10 +14,8 @@ from markupsafe import Markup
 
 from compiler import rego
 from compiler.ir import BundleIR
+from compiler.limits import MAX_PATH_SEGMENTS
 from compiler.resources import resource_dir
-
-# Longest path a condition may use; compiler/check.py reports longer ones.
-MAX_PATH_SEGMENTS = 32
 
 
 def _only_rego_text(value: object) -> object:

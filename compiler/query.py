@@ -31,10 +31,7 @@ from compiler.ast import (
     Span,
 )
 from compiler.diagnostics import Diagnostic, did_you_mean, error
-
-# Nesting of query documents and operator expressions.  Deeper conditions get
-# RG023; OPA and Python both handle this depth comfortably.
-MAX_DEPTH = 64
+from compiler.limits import MAX_PATH_SEGMENTS, MAX_QUERY_DEPTH
 
 COMPARISON_OPS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin")
 FIELD_OPS = (*COMPARISON_OPS, "$exists", "$not")
@@ -111,11 +108,11 @@ class _Reader:
                 return all(ok for _, (ok, _) in entries), {k: v for k, (_, v) in entries}
 
     def query(self, node: Object, depth: int) -> Query | None:
-        if depth > MAX_DEPTH:
+        if depth > MAX_QUERY_DEPTH:
             self.fail(
                 "RG023",
                 node.span,
-                f"conditions nest deeper than {MAX_DEPTH} levels",
+                f"conditions nest deeper than {MAX_QUERY_DEPTH} levels",
                 help="flatten nested $and/$or, or split the policy",
             )
             return None
@@ -162,6 +159,13 @@ class _Reader:
 
     def path(self, member: Member) -> Path | None:
         segments = tuple(member.key.split("."))
+        if len(segments) > MAX_PATH_SEGMENTS:
+            self.fail(
+                "RG024",
+                member.key_span,
+                f"path has {len(segments)} segments; at most {MAX_PATH_SEGMENTS} are supported",
+            )
+            return None
         if any(not s for s in segments):
             self.fail("RG022", member.key_span, f'empty segment in path "{member.key}"')
             return None
@@ -194,8 +198,8 @@ class _Reader:
         return FieldCondition(path, (equality,), member.key_span)
 
     def operators(self, node: Object, depth: int) -> tuple[FieldOperator, ...] | None:
-        if depth > MAX_DEPTH:
-            self.fail("RG023", node.span, f"conditions nest deeper than {MAX_DEPTH} levels")
+        if depth > MAX_QUERY_DEPTH:
+            self.fail("RG023", node.span, f"conditions nest deeper than {MAX_QUERY_DEPTH} levels")
             return None
         found: list[FieldOperator] = []
         for member in node.members:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from compiler.ast import Span
 from compiler.diagnostics import Diagnostic, error
+from compiler.limits import MAX_SOURCE_BYTES
 
-MAX_SOURCE_BYTES = 4 * 1024 * 1024
 SOURCE_SUFFIXES = (".rg", ".json")
 
 

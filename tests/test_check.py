@@ -1,0 +1,282 @@
+"""Check pass: paths, entities, bindings and schemas; every diagnostic as the full rendered text."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from compiler.diagnostics import render_all_text
+from compiler.driver import check_sources
+from tests.conftest import REPO, write_sources
+
+SPECIFICATION = """
+specification "Coverage" {
+  entity   = build
+  metadata = coverage
+  nrn      = "organization=1"
+  schema   = {
+    "type": "object",
+    "properties": {"percent": {"type": "number", "minimum": 0, "maximum": 100}},
+    "additionalProperties": false
+  }
+}
+"""
+
+
+def check_text(
+    tmp_path: Path, policies: str, specification: str = SPECIFICATION
+) -> tuple[str, bool]:
+    write_sources(tmp_path, {"specs.rg": specification, "policies.rg": textwrap.dedent(policies)})
+    result = check_sources([str(tmp_path / "specs.rg"), str(tmp_path / "policies.rg")])
+    rendered = render_all_text(result.diagnostics, result.texts)
+    return rendered.replace(str(tmp_path) + "/", ""), result.ok
+
+
+def test_the_seed_policies_have_paths_their_schemas_lack():
+    result = check_sources([str(REPO / "tests/fixtures/seed-000")])
+    assert render_all_text(result.diagnostics, result.texts).replace(str(REPO) + "/", "") == (
+        'tests/fixtures/seed-000/policies.json:6:32: error[RG031]: unknown field "coverage" in '
+        '"build.metadata.coverage" (specification "Coverage Schema" at '
+        "tests/fixtures/seed-000/specifications.json:2:3)\n"
+        ' 6 |       "build.metadata.coverage.coverage": {\n'
+        "   |                                ^^^^^^^^\n"
+        'help: did you mean "build.metadata.coverage.code.coverage"?\n'
+        "\n"
+        'tests/fixtures/seed-000/policies.json:15:32: error[RG031]: unknown field "critical" in '
+        '"build.metadata.security" (specification "Security Schema" at '
+        "tests/fixtures/seed-000/specifications.json:38:3)\n"
+        ' 15 |       "build.metadata.security.critical": {\n'
+        "    |                                ^^^^^^^^\n"
+        'help: did you mean "build.metadata.security.security.vulnerabilities.critical"?\n'
+        "\n"
+        "2 errors, 0 warnings\n"
+    )
+
+
+def test_the_example_bundle_is_clean():
+    result = check_sources([str(REPO / "bundles/quality-gates")])
+    assert result.diagnostics == []
+    result = check_sources([str(REPO / "bundles/quality-gates-api")])
+    assert result.diagnostics == []
+
+
+POLICY_AND_ACTION = """
+policy "p" {{
+  nrn        = "organization=1"
+  conditions = {{{condition}}}
+}}
+
+action "a" {{
+  action   = "{action}"
+  nrn      = "organization=1"
+  policies = ["p"]
+}}
+"""
+
+
+def with_condition(condition: str, action: str = "deployment:create") -> str:
+    return POLICY_AND_ACTION.format(condition=condition, action=action)
+
+
+def test_unknown_entity(tmp_path):
+    rendered, ok = check_text(tmp_path, with_condition('"biuld.metadata.coverage.percent": 1'))
+    assert not ok
+    assert rendered == (
+        'policies.rg:4:18: error[RG030]: unknown entity "biuld" in path "biuld.metadata.coverage.percent"\n'
+        ' 4 |   conditions = {"biuld.metadata.coverage.percent": 1}\n'
+        "   |                  ^^^^^\n"
+        'help: did you mean "build"?\n'
+        "\n"
+        "1 error, 0 warnings\n"
+    )
+
+
+def test_policy_reading_build_cannot_be_bound_to_a_scope_action(tmp_path):
+    rendered, ok = check_text(
+        tmp_path, with_condition('"build.metadata.coverage.percent": {"$gte": 80}', "scope:write")
+    )
+    assert not ok
+    assert rendered == (
+        'policies.rg:4:18: error[RG033]: "build.metadata.coverage.percent" reads build, which a '
+        'scope:write action cannot see (bound to action "a" at policies.rg:7:8)\n'
+        ' 4 |   conditions = {"build.metadata.coverage.percent": {"$gte": 80}}\n'
+        "   |                  ^^^^^\n"
+        "help: scope:write policies can read scope, application, namespace, account, organization\n"
+        "\n"
+        "1 error, 0 warnings\n"
+    )
+
+
+def test_unknown_metadata_key(tmp_path):
+    rendered, _ = check_text(tmp_path, with_condition('"build.metadata.coverge.percent": 1'))
+    assert rendered == (
+        'policies.rg:4:33: error[RG032]: no metadata specification for "build.metadata.coverge" '
+        "at organization=1\n"
+        ' 4 |   conditions = {"build.metadata.coverge.percent": 1}\n'
+        "   |                                 ^^^^^^^\n"
+        'help: did you mean "coverage"?\n'
+        "\n"
+        "1 error, 0 warnings\n"
+    )
+
+
+def test_unknown_attribute_of_an_entity(tmp_path):
+    rendered, _ = check_text(
+        tmp_path, with_condition('"scope.dimension.environment": "production"')
+    )
+    assert rendered == (
+        'policies.rg:4:24: error[RG031]: unknown field "dimension" in "scope"\n'
+        ' 4 |   conditions = {"scope.dimension.environment": "production"}\n'
+        "   |                        ^^^^^^^^^\n"
+        'help: did you mean "dimensions"?\n'
+        "\n"
+        "1 error, 0 warnings\n"
+    )
+
+
+def test_comparing_a_number_with_a_string_never_matches(tmp_path):
+    rendered, _ = check_text(
+        tmp_path, with_condition('"build.metadata.coverage.percent": {"$gte": "80"}')
+    )
+    assert rendered == (
+        'policies.rg:4:61: error[RG035]: "build.metadata.coverage.percent" is number; comparing it '
+        'with string "80" never matches\n'
+        ' 4 |   conditions = {"build.metadata.coverage.percent": {"$gte": "80"}}\n'
+        "   |                                                             ^^^^\n"
+        "help: write the number without quotes: 80\n"
+        "\n"
+        "1 error, 0 warnings\n"
+    )
+
+
+def test_action_binding_an_unknown_policy(tmp_path):
+    rendered, _ = check_text(
+        tmp_path,
+        """
+        policy "Code Coverage" {
+          nrn = "organization=1"
+          conditions = {"build.metadata.coverage.percent": {"$gte": 80}}
+        }
+        action "a" {
+          action = "deployment:create"
+          nrn = "organization=1"
+          policies = ["Code Coverage", "Code Covrage"]
+        }
+        """,
+    )
+    assert rendered == (
+        'policies.rg:9:32: error[RG050]: unknown policy "Code Covrage"\n'
+        ' 9 |   policies = ["Code Coverage", "Code Covrage"]\n'
+        "   |                                ^^^^^^^^^^^^^^\n"
+        'help: did you mean "Code Coverage"?\n'
+        "\n"
+        "1 error, 0 warnings\n"
+    )
+
+
+def test_unbound_policy_is_a_warning(tmp_path):
+    rendered, ok = check_text(
+        tmp_path,
+        """
+        policy "lonely" {
+          nrn = "organization=1"
+          conditions = {"build.metadata.coverage.percent": {"$gte": 80}}
+        }
+        """,
+    )
+    assert ok
+    assert rendered == (
+        'policies.rg:2:8: warning[RG053]: policy "lonely" is bound to no action, so it decides nothing\n'
+        ' 2 | policy "lonely" {\n'
+        "   |        ^^^^^^^^\n"
+        "help: list it in an action's `policies`\n"
+        "\n"
+        "0 errors, 1 warning\n"
+    )
+
+
+def test_invalid_json_schema(tmp_path):
+    bad = SPECIFICATION.replace('"type": "number"', '"type": "numbr"')
+    rendered, ok = check_text(tmp_path, with_condition('"build.metadata.coverage.percent": 1'), bad)
+    assert not ok
+    assert rendered.startswith(
+        'specs.rg:6:14: error[RG040]: the schema of "Coverage" is not valid JSON Schema: '
+        "at properties.percent.type: 'numbr' is not valid under any of the given schemas\n"
+        " 6 |   schema   = {\n"
+        "   |              ^\n"
+    )
+
+
+def test_missing_schema_file(tmp_path):
+    specification = """
+specification "Coverage" {
+  entity   = build
+  metadata = coverage
+  nrn      = "organization=1"
+  schema   = file("schemas/nope.json")
+}
+"""
+    rendered, _ = check_text(
+        tmp_path, with_condition('"build.metadata.coverage.percent": 1'), specification
+    )
+    assert rendered == (
+        "specs.rg:6:14: error[RG001]: cannot read schemas/nope.json: no such file\n"
+        ' 6 |   schema   = file("schemas/nope.json")\n'
+        "   |              ^^^^^^^^^^^^^^^^^^^^^^^^^\n"
+        "\n"
+        "1 error, 0 warnings\n"
+    )
+
+
+def test_missing_source_file(tmp_path):
+    result = check_sources([str(tmp_path / "nope.rg")])
+    assert render_all_text(result.diagnostics, {}).replace(str(tmp_path) + "/", "") == (
+        "nope.rg:1:1: error[RG001]: cannot read nope.rg: no such file\n\n1 error, 0 warnings\n"
+    )
+
+
+def test_a_deeper_specification_overrides_for_actions_below_it(tmp_path):
+    deeper = SPECIFICATION + SPECIFICATION.replace(
+        '"organization=1"', '"organization=1:account=2"'
+    ).replace('"percent"', '"ratio"').replace('"Coverage"', '"Account coverage"')
+    policies = with_condition('"build.metadata.coverage.percent": 1').replace(
+        'nrn      = "organization=1"', 'nrn      = "organization=1:account=2"'
+    )
+    rendered, ok = check_text(tmp_path, policies, deeper)
+    assert not ok
+    assert (
+        'error[RG031]: unknown field "percent" in "build.metadata.coverage" (specification "Account coverage"'
+        in rendered
+    )
+
+
+def test_two_specifications_for_one_key_at_one_nrn(tmp_path):
+    rendered, ok = check_text(
+        tmp_path, with_condition('"build.metadata.coverage.percent": 1'), SPECIFICATION * 2
+    )
+    assert not ok
+    assert (
+        "error[RG041]: a second specification for build.metadata.coverage at organization=1"
+        in rendered
+    )
+
+
+@pytest.mark.parametrize(
+    ("condition", "fragment"),
+    [
+        ('"scope.dimensions.anything": "x"', None),  # a map of strings takes any key
+        ('"scope.capabilities.auto_scaling": true', None),
+        ('"build.metadata.coverage": {"$exists": true}', None),
+        ('"build.metadata.coverage.percent": null', None),  # null matches a missing field
+        ('"build.metadata.coverage.percent": {"$in": [80, 90.5]}', None),
+        ('"build.metadata.coverage.percent": {"$in": [80, "x"]}', "RG035"),
+    ],
+)
+def test_path_and_type_cases(tmp_path, condition, fragment):
+    rendered, _ = check_text(tmp_path, with_condition(condition))
+    if fragment is None:
+        assert rendered == ""
+    else:
+        assert f"error[{fragment}]" in rendered

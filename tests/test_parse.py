@@ -1,0 +1,238 @@
+"""Parse pass: regate sources and JSON payloads → declarations; syntax errors as diagnostics."""
+
+from __future__ import annotations
+
+import textwrap
+
+from compiler.ast import Comparison, Exists, FieldCondition, Logical, NotOp
+from compiler.diagnostics import render_all_text
+from compiler.parse import parse_source
+from compiler.sources import Source
+
+
+def parse_text(text: str, path: str = "policies.rg"):
+    source = Source(path, path, textwrap.dedent(text), explicit=True)
+    file, diagnostics = parse_source(source)
+    return file, render_all_text(diagnostics, {path: source.text})
+
+
+def test_blocks_become_declarations():
+    file, rendered = parse_text(
+        """
+        // a comment, and another kind below
+        policy "Code Coverage" {
+          nrn = "organization=1"   # trailing comment
+          conditions = {
+            "build.metadata.coverage.code.coverage": {$gte: 80, "$lt": 101,},
+            /* block comment */
+          }
+        }
+        action "gate" {
+          action = "deployment:create"
+          nrn = "organization=1"
+          dimensions = {"environment": "production", "country": "ar"}
+          on_policy_fail = deny
+          policies = ["Code Coverage"]
+        }
+        """
+    )
+    assert rendered == ""
+    (policy,) = file.policies
+    assert policy.name == "Code Coverage"
+    assert policy.nrn.text == "organization=1"
+    (condition,) = policy.conditions.conditions
+    assert isinstance(condition, FieldCondition)
+    assert condition.path.segments == ("build", "metadata", "coverage", "code", "coverage")
+    assert [(op.op, op.value) for op in condition.operators] == [("$gte", 80), ("$lt", 101)]
+    (action,) = file.actions
+    assert action.id == "gate"
+    assert action.entity == "deployment"  # derived from the action
+    assert action.dimensions == (("country", "ar"), ("environment", "production"))
+    assert (action.on_policy_success, action.on_policy_fail) == ("manual", "deny")
+    assert [p.name for p in action.policies] == ["Code Coverage"]
+
+
+def test_every_v0_operator_is_read():
+    file, rendered = parse_text(
+        """
+        policy "p" {
+          nrn = "organization=1"
+          conditions = {
+            "scope.dimensions.environment": "production",
+            "build.metadata.a": {"$ne": null, "$in": [1, 2], "$nin": [3], "$exists": true},
+            "build.metadata.b": {"$not": {"$gt": 1, "$lte": 5}},
+            "$or": [{"build.metadata.c": 1}, {"$and": [{"build.metadata.d": 2}]}],
+            "$nor": [{"build.metadata.e": {"$eq": false}}],
+          }
+        }
+        """
+    )
+    assert rendered == ""
+    conditions = file.policies[0].conditions.conditions
+    assert isinstance(conditions[0], FieldCondition)
+    assert conditions[0].operators == (
+        Comparison(
+            "$eq", "production", conditions[0].operators[0].span, conditions[0].operators[0].span
+        ),
+    )
+    assert [type(op).__name__ for op in conditions[1].operators] == [
+        "Comparison",
+        "Comparison",
+        "Comparison",
+        "Exists",
+    ]
+    assert isinstance(conditions[1].operators[3], Exists)
+    assert isinstance(conditions[2].operators[0], NotOp)
+    assert [c.op for c in conditions[3:]] == ["$or", "$nor"]
+    assert all(isinstance(c, Logical) for c in conditions[3:])
+
+
+def test_json_payloads_are_read_as_the_api_takes_them():
+    file, rendered = parse_text(
+        """
+        [
+          {"nrn": "organization=1", "name": "Security", "id": 12345,
+           "conditions": {"build.metadata.security.critical": {"$eq": 0}}},
+          {"nrn": "organization=1", "entity": "deployment", "action": "deployment:create",
+           "dimensions": {"environment": "production"},
+           "on_policy_success": "approve", "on_policy_fail": "manual", "policies": ["Security"]}
+        ]
+        """,
+        path="payloads.json",
+    )
+    assert rendered == ""
+    assert [p.name for p in file.policies] == ["Security"]
+    (action,) = file.actions
+    assert action.id == "deployment-create-production"
+    assert action.id_is_derived
+
+
+def test_syntax_error_points_at_the_token_with_a_hint():
+    _, rendered = parse_text(
+        """
+        policy "p" {
+          nrn: "organization=1"
+        }
+        """
+    )
+    assert rendered == (
+        'policies.rg:3:6: error[RG002]: unexpected ":"; expected "="\n'
+        ' 3 |   nrn: "organization=1"\n'
+        "   |      ^\n"
+        "help: block attributes are written `name = value`\n"
+        "\n"
+        "1 error, 0 warnings\n"
+    )
+
+
+def test_unterminated_block_reports_the_end_of_file():
+    _, rendered = parse_text('policy "p" {\n  nrn = "organization=1"\n')
+    assert rendered.startswith("policies.rg:2:25: error[RG002]: unexpected end of file; expected")
+
+
+def test_unknown_block_and_attribute_get_suggestions():
+    _, rendered = parse_text(
+        """
+        polcy "p" {}
+        policy "q" {
+          nrn = "organization=1"
+          condition = {}
+        }
+        """
+    )
+    assert rendered == (
+        "policies.rg:2:1: error[RG010]: unknown block `polcy`\n"
+        ' 2 | polcy "p" {}\n'
+        "   | ^^^^^\n"
+        'help: did you mean "policy"?\n'
+        "\n"
+        "policies.rg:3:1: error[RG011]: policy is missing `conditions`\n"
+        ' 3 | policy "q" {\n'
+        "   | ^^^^^^\n"
+        "help: add `conditions = ...`\n"
+        "\n"
+        "policies.rg:5:3: error[RG010]: unknown attribute `condition` in a policy\n"
+        " 5 |   condition = {}\n"
+        "   |   ^^^^^^^^^\n"
+        'help: did you mean "conditions"?\n'
+        "\n"
+        "3 errors, 0 warnings\n"
+    )
+
+
+def test_unsupported_and_unknown_operators_are_rejected():
+    _, rendered = parse_text(
+        """
+        policy "p" {
+          nrn = "organization=1"
+          conditions = {"build.metadata.a": {"$regex": "x"}, "build.metadata.b": {"$gtx": 1}}
+        }
+        """
+    )
+    assert rendered == (
+        "policies.rg:4:38: error[RG021]: operator $regex is not supported yet\n"
+        ' 4 |   conditions = {"build.metadata.a": {"$regex": "x"}, "build.metadata.b": {"$gtx": 1}}\n'
+        "   |                                      ^^^^^^^^\n"
+        "help: supported here: $eq $ne $gt $gte $lt $lte $in $nin $exists $not\n"
+        "\n"
+        "policies.rg:4:75: error[RG020]: unknown operator $gtx\n"
+        ' 4 |   conditions = {"build.metadata.a": {"$regex": "x"}, "build.metadata.b": {"$gtx": 1}}\n'
+        "   |                                                                           ^^^^^^\n"
+        'help: did you mean "$gt"?\n'
+        "\n"
+        "2 errors, 0 warnings\n"
+    )
+
+
+def test_operand_errors_and_duplicate_keys():
+    _, rendered = parse_text(
+        """
+        policy "p" {
+          nrn = "organization=1"
+          conditions = {"build.metadata.a": {"$in": 3}, "build.metadata.a": production}
+        }
+        """
+    )
+    assert "error[RG022]: $in takes an array of values" in rendered
+    assert (
+        'error[RG015]: duplicate key "build.metadata.a" in an object (first at line 4)' in rendered
+    )
+    assert "error[RG022]: bare word `production` is not a value" in rendered
+    assert 'help: quote it: "production"' in rendered
+
+
+def test_malformed_nrn_and_outcome():
+    _, rendered = parse_text(
+        """
+        action "a" {
+          action = "deployment:create"
+          nrn = "<organization=XXXXXX:account=XXXXXX>"
+          on_policy_success = deny
+        }
+        """
+    )
+    assert 'error[RG014]: malformed NRN "<organization=XXXXXX:account=XXXXXX>"' in rendered
+    assert 'error[RG012]: `on_policy_success` must be approve or manual, not "deny"' in rendered
+
+
+def test_a_json_file_that_is_not_a_payload_is_an_error_when_named():
+    _, rendered = parse_text('{"type": "object"}', path="schema.json")
+    assert rendered.startswith("schema.json:1:1: error[RG003]: schema.json is not a regate payload")
+
+
+def test_a_json_file_that_is_not_a_payload_is_skipped_in_a_directory_scan():
+    source = Source("dir/request.json", "request.json", '{"action": "x", "entities": {}}', False)
+    assert parse_source(source) == (None, [])
+
+
+def test_limits_on_paths_and_nesting():
+    long_path = ".".join(["build", "metadata"] + [f"k{i}" for i in range(31)])
+    _, rendered = parse_text(
+        f'policy "p" {{ nrn = "organization=1" conditions = {{"{long_path}": 1}} }}'
+    )
+    assert "error[RG024]: path has 33 segments; at most 32 are supported" in rendered
+    deep = '{"scope.tier": "a"}'
+    for _ in range(70):
+        deep = '{"$or": [' + deep + "]}"
+    _, rendered = parse_text(f'policy "p" {{ nrn = "organization=1" conditions = {deep} }}')
+    assert "error[RG023]: conditions nest deeper than 64 levels" in rendered
