@@ -48,6 +48,8 @@ CODES: dict[str, str] = {
     "RG053": "policy bound to no action",
     "RG054": "policy not visible at the action's NRN",
     "RG055": "unknown action",
+    "RG057": "an expired waiver",
+    "RG058": "a waiver that expires soon",
 }
 
 
