@@ -33,7 +33,9 @@ def without_locations(decision: dict) -> dict:
         "actions": [
             {
                 **action,
-                "policies": [{k: v for k, v in p.items() if k != "source"} for p in action["policies"]],
+                "policies": [
+                    {k: v for k, v in p.items() if k != "source"} for p in action["policies"]
+                ],
             }
             for action in decision["actions"]
         ],

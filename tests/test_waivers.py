@@ -126,7 +126,11 @@ def test_an_expired_waiver_no_longer_counts(bundle, sidecar):
 def test_an_audit_action_reports_would_be_without_gating(bundle, sidecar):
     decision = sidecar(bundle).decide(request(percent=90, tier="silver"))
     watch = next(a for a in decision["actions"] if a["id"] == "watch")
-    assert (watch["result"], watch["enforcement"], watch["would_be"]) == ("approve", "audit", "deny")
+    assert (watch["result"], watch["enforcement"], watch["would_be"]) == (
+        "approve",
+        "audit",
+        "deny",
+    )
     decision = sidecar(bundle).decide(request(percent=90, tier="gold"))
     assert decision["result"] == "approve"
     assert all("would_be" not in a or a["would_be"] == "approve" for a in decision["actions"])
@@ -162,14 +166,18 @@ test_not_waived_at_expiry if {{
 }}
 """
     )
-    run = subprocess.run([opa, "test", str(tmp_path / "bundle"), "-v"], capture_output=True, text=True)
+    run = subprocess.run(
+        [opa, "test", str(tmp_path / "bundle"), "-v"], capture_output=True, text=True
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "PASS: 2/2" in run.stdout
 
 
 def check_waivers(tmp_path, text: str, now: str) -> str:
     write_sources(tmp_path, {"gates.rg": SOURCES + text})
-    result = check_sources([str(tmp_path / "gates.rg")], datetime.fromisoformat(now).astimezone(UTC))
+    result = check_sources(
+        [str(tmp_path / "gates.rg")], datetime.fromisoformat(now).astimezone(UTC)
+    )
     return render_all_text(result.diagnostics, result.texts).replace(str(tmp_path) + "/", "")
 
 
