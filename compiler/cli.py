@@ -101,3 +101,9 @@ def decide_command(bundle: str | None, opa_url: str | None, request: str) -> Non
     except OpaError as exc:
         _fail_opa(exc)
     click.echo(json.dumps(decision, indent=2, sort_keys=True))
+
+
+from compiler.evidence.commands import gate_command, metadata_group  # noqa: E402
+
+main.add_command(metadata_group)
+main.add_command(gate_command)
