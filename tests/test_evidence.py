@@ -24,6 +24,11 @@ def failure(*arguments: str) -> str:
     return result.stderr
 
 
+def rendered(report, message: str, help: str, at: str = "1:1", snippet: str = "") -> str:
+    """One diagnostic as `regate` prints it, with the summary line."""
+    return f"{report}:{at}: {message}\n{snippet}help: {help}\n\n1 error, 0 warnings\n"
+
+
 def vulnerabilities(critical, high, medium, low, unknown):
     counts = dict(critical=critical, high=high, medium=medium, low=low, unknown=unknown)
     return counts | {"total": sum(counts.values())}
@@ -136,22 +141,19 @@ def test_written_with_output_only_when_valid(tmp_path):
     )  # fmt: skip
     assert result.exit_code == 1
     assert not bad.exists()
-    assert result.stderr == (
-        f"{REPORTS}/gitleaks.json:1:1: error[RG073]: the metadata from {REPORTS}/gitleaks.json "
+    assert result.stderr == rendered(
+        REPORTS / "gitleaks.json",
+        f"error[RG073]: the metadata from {REPORTS}/gitleaks.json "
         'does not fit specification "Security Schema" at '
-        f"{QUALITY_GATES}/specifications.rg:13:1: security: 'vulnerabilities' is a required property\n"
-        "help: fit it with --mapping FILE (docs/evidence.md), or add the missing report\n"
-        "\n"
-        "1 error, 0 warnings\n"
+        f"{QUALITY_GATES}/specifications.rg:13:1: security: 'vulnerabilities' is a required property",
+        "fit it with --mapping FILE (docs/evidence.md), or add the missing report",
     )
 
 
 def test_a_mapping_fits_another_specification(tmp_path):
     (tmp_path / "mapping.json").write_text(
         '{"scan": {"blocking": "vulnerabilities.critical", "all": "vulnerabilities.total",'
-        ' "leaks": "secrets.total", "tool": "trivy-or-grype", "strict": true}}'.replace(
-            '"trivy-or-grype"', "1"
-        )
+        ' "leaks": "secrets.total", "version": 1, "strict": true}}'
     )
     (tmp_path / "schema.json").write_text(
         json.dumps(
@@ -163,7 +165,7 @@ def test_a_mapping_fits_another_specification(tmp_path):
                         "properties": {
                             "blocking": {"type": "integer"},
                             "all": {"type": "integer"},
-                            "tool": {"type": "integer"},
+                            "version": {"type": "integer"},
                             "strict": {"type": "boolean"},
                         },
                         "required": ["blocking"],
@@ -179,19 +181,21 @@ def test_a_mapping_fits_another_specification(tmp_path):
         "--schema", str(tmp_path / "schema.json"),
     )  # fmt: skip
     # Grype measures no secrets, so "leaks" is left out; literals are copied.
-    assert found == {"scan": {"blocking": 0, "all": 6, "tool": 1, "strict": True}}
+    assert found == {"scan": {"blocking": 0, "all": 6, "version": 1, "strict": True}}
 
 
 def test_a_mapping_naming_an_unknown_measure(tmp_path):
     mapping = tmp_path / "mapping.json"
     mapping.write_text('{\n  "critical": "vulnerabilities.criticals"\n}\n')
-    assert failure("trivy", str(REPORTS / "trivy.json"), "--mapping", str(mapping)) == (
-        f'{mapping}:2:15: error[RG074]: "vulnerabilities.criticals" is not a measure regate takes from reports\n'
-        ' 2 |   "critical": "vulnerabilities.criticals"\n'
-        "   |               ^^^^^^^^^^^^^^^^^^^^^^^^^^^\n"
-        'help: did you mean "vulnerabilities.critical"?\n'
-        "\n"
-        "1 error, 0 warnings\n"
+    assert failure("trivy", str(REPORTS / "trivy.json"), "--mapping", str(mapping)) == rendered(
+        mapping,
+        'error[RG074]: "vulnerabilities.criticals" is not a measure regate takes from reports',
+        'did you mean "vulnerabilities.critical"?',
+        at="2:15",
+        snippet=(
+            ' 2 |   "critical": "vulnerabilities.criticals"\n'
+            "   |               ^^^^^^^^^^^^^^^^^^^^^^^^^^^\n"
+        ),
     )
 
 
@@ -201,24 +205,22 @@ def test_a_mapping_naming_an_unknown_measure(tmp_path):
 def test_truncated_json(tmp_path):
     report = tmp_path / "trivy.json"
     report.write_text('{\n  "SchemaVersion": 2,\n  "Results": [\n    {"Target": "x"')
-    assert failure("trivy", str(report)) == (
-        f"{report}:4:19: error[RG071]: {report} is not valid JSON: it ends too early (truncated?)\n"
-        ' 4 |     {"Target": "x"\n'
-        "   |                   ^\n"
-        "help: expected a Trivy JSON report\n"
-        "\n"
-        "1 error, 0 warnings\n"
+    assert failure("trivy", str(report)) == rendered(
+        report,
+        f"error[RG071]: {report} is not valid JSON: it ends too early (truncated?)",
+        "expected a Trivy JSON report",
+        at="4:19",
+        snippet=' 4 |     {"Target": "x"\n   |                   ^\n',
     )
 
 
 def test_another_tools_report(tmp_path):
     report = REPORTS / "semgrep.json"
-    assert failure("grype", str(report)) == (
-        f"{report}:1:1: error[RG072]: {report} is not a Grype JSON report: expected an object "
-        'with "matches" and "descriptor"; it looks like a Semgrep JSON report\n'
-        "help: expected the output of `grype IMAGE -o json`\n"
-        "\n"
-        "1 error, 0 warnings\n"
+    assert failure("grype", str(report)) == rendered(
+        report,
+        f"error[RG072]: {report} is not a Grype JSON report: expected an object "
+        'with "matches" and "descriptor"; it looks like a Semgrep JSON report',
+        "expected the output of `grype IMAGE -o json`",
     )
 
 
@@ -236,11 +238,10 @@ def test_a_missing_field_is_named(tmp_path):
     del document["Results"][1]["Vulnerabilities"][1]["Severity"]
     report = tmp_path / "trivy.json"
     report.write_text(json.dumps(document))
-    assert failure("trivy", str(report)) == (
-        f'{report}:1:1: error[RG072]: {report} is not a Trivy JSON report: Results[1].Vulnerabilities[1] has no "Severity" (expected a string)\n'
-        "help: expected the output of `trivy image --format json` (or `trivy fs`, `trivy repo`)\n"
-        "\n"
-        "1 error, 0 warnings\n"
+    assert failure("trivy", str(report)) == rendered(
+        report,
+        f'error[RG072]: {report} is not a Trivy JSON report: Results[1].Vulnerabilities[1] has no "Severity" (expected a string)',
+        "expected the output of `trivy image --format json` (or `trivy fs`, `trivy repo`)",
     )
 
 
@@ -257,13 +258,12 @@ def test_an_unknown_severity_is_named(tmp_path):
 def test_a_bad_lcov_record_is_shown(tmp_path):
     report = tmp_path / "lcov.info"
     report.write_text("TN:\nSF:src/a.ts\nDA:1,1\nDA:two,0\nend_of_record\n")
-    assert failure("lcov", str(report)) == (
-        f'{report}:4:1: error[RG072]: {report} is not an LCOV tracefile: "DA:two,0" is not DA:<line>,<hits>\n'
-        " 4 | DA:two,0\n"
-        "   | ^\n"
-        "help: expected a tracefile of `lcov --capture`, `c8 --reporter=lcov` or `cargo llvm-cov --lcov`\n"
-        "\n"
-        "1 error, 0 warnings\n"
+    assert failure("lcov", str(report)) == rendered(
+        report,
+        f'error[RG072]: {report} is not an LCOV tracefile: "DA:two,0" is not DA:<line>,<hits>',
+        "expected a tracefile of `lcov --capture`, `c8 --reporter=lcov` or `cargo llvm-cov --lcov`",
+        at="4:1",
+        snippet=" 4 | DA:two,0\n   | ^\n",
     )
 
 
@@ -287,11 +287,10 @@ def test_truncated_xml(tmp_path):
 def test_coverage_that_measures_nothing_is_refused(tmp_path):
     report = tmp_path / "coverage.xml"
     report.write_text('<coverage line-rate="1"><packages/></coverage>')
-    assert failure("cobertura", str(report)) == (
-        f"{report}:1:1: error[RG072]: {report} is not a Cobertura XML report: it measures no lines; expected at least one\n"
-        "help: expected the output of `coverage xml`, `gcovr --cobertura` or another Cobertura writer\n"
-        "\n"
-        "1 error, 0 warnings\n"
+    assert failure("cobertura", str(report)) == rendered(
+        report,
+        f"error[RG072]: {report} is not a Cobertura XML report: it measures no lines; expected at least one",
+        "expected the output of `coverage xml`, `gcovr --cobertura` or another Cobertura writer",
     )
 
 
