@@ -16,7 +16,7 @@ from compiler.diagnostics import render
 from compiler.evidence import formats
 from compiler.evidence.mapping import DEFAULT_TEMPLATES, fill, load_mapping, measures
 from compiler.evidence.report import EvidenceError, Format, Kind, add, read_text
-from compiler.evidence.specification import Target, from_schema_file, from_sources, validate
+from compiler.evidence.specification import Declared, Target, from_schema_file, validate
 from compiler.opa import OpaError, ask_sidecar, eval_bundle
 
 # `regate gate` exit statuses; 1 (errors) and 2 (usage) are every command's.
@@ -120,7 +120,7 @@ def metadata_from_command(
         if schema:
             target = from_schema_file(schema)
         elif sources:
-            target = from_sources(sources, entity, key or metadata.kinds[0], nrn)
+            target = Declared.load(sources).target(entity, key or metadata.kinds[0], nrn)
         if target is not None:
             validate(metadata.document, target, metadata.paths)
     except EvidenceError as exc:
@@ -224,10 +224,11 @@ def gate_command(
     scope = dict(_pair(d, "--dimension", "KEY=VALUE") for d in dimensions)
     entities: dict[str, Any] = {"scope": {"dimensions": scope}}
     try:
+        declared = Declared.load(sources) if sources else None
         for (entity, key), arguments in reports.items():
             metadata = build_metadata(arguments, mapping_of.get((entity, key)))
-            if sources:
-                validate(metadata.document, from_sources(sources, entity, key, nrn), metadata.paths)
+            if declared is not None:
+                validate(metadata.document, declared.target(entity, key, nrn), metadata.paths)
             entities.setdefault(entity, {}).setdefault("metadata", {})[key] = metadata.document
     except EvidenceError as exc:
         _fail(exc)

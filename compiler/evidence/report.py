@@ -44,6 +44,8 @@ class EvidenceError(Exception):
 
 @dataclass(frozen=True)
 class Report:
+    """A report file as read: its path as the user gave it, and its text."""
+
     path: str
     text: str
 

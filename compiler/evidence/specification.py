@@ -47,28 +47,38 @@ def from_schema_file(path: str) -> Target:
     return Target(to_json(node), f"the schema {path}")
 
 
-def from_sources(sources: Sequence[str], entity: str, key: str, nrn: str | None) -> Target:
-    """The specification for `entity.metadata.key` in force at `nrn` in the sources."""
-    result = check_sources(list(sources))
-    if not result.ok or result.program is None:
-        raise EvidenceError(result.diagnostics, result.texts)
-    specifications = Specifications(list(result.program.specifications))
-    where = Span(sources[0], 1, 1, 1, 1)
-    declared = specifications.declared(entity, key)
-    if nrn is not None:
-        found = specifications.in_force(entity, key, Nrn(nrn, where))
-    elif len(declared) > 1:
-        at = ", ".join(s.nrn.text for s in declared)
-        message = f'"{entity}.metadata.{key}" has specifications at several NRNs ({at})'
-        raise EvidenceError([error("RG032", where, message, help="choose one with --nrn")])
-    else:
-        found = declared[0] if declared else None
-    if found is None:
-        at = f" at {nrn}" if nrn else ""
-        message = f'no metadata specification for "{entity}.metadata.{key}"{at} in {sources[0]}'
-        hint = did_you_mean(key, specifications.keys(entity))
-        raise EvidenceError([error("RG032", where, message, help=hint)])
-    return Target(found.schema, f'specification "{found.name}" at {found.span}')
+@dataclass(frozen=True)
+class Declared:
+    """The specifications declared in regate sources (`--sources`)."""
+
+    specifications: Specifications
+    root: str  # the first source argument, where a missing specification is reported
+
+    @staticmethod
+    def load(sources: Sequence[str]) -> Declared:
+        result = check_sources(list(sources))
+        if not result.ok or result.program is None:
+            raise EvidenceError(result.diagnostics, result.texts)
+        return Declared(Specifications(list(result.program.specifications)), sources[0])
+
+    def target(self, entity: str, key: str, nrn: str | None) -> Target:
+        """The specification for `entity.metadata.key` in force at `nrn` (or the only one)."""
+        where = Span(self.root, 1, 1, 1, 1)
+        declared = self.specifications.declared(entity, key)
+        if nrn is not None:
+            found = self.specifications.in_force(entity, key, Nrn(nrn, where))
+        elif len(declared) > 1:
+            at = ", ".join(s.nrn.text for s in declared)
+            message = f'"{entity}.metadata.{key}" has specifications at several NRNs ({at})'
+            raise EvidenceError([error("RG032", where, message, help="choose one with --nrn")])
+        else:
+            found = declared[0] if declared else None
+        if found is None:
+            at = f" at {nrn}" if nrn else ""
+            message = f'no metadata specification for "{entity}.metadata.{key}"{at} in {self.root}'
+            hint = did_you_mean(key, self.specifications.keys(entity))
+            raise EvidenceError([error("RG032", where, message, help=hint)])
+        return Target(found.schema, f'specification "{found.name}" at {found.span}')
 
 
 def validate(document: Any, target: Target, reports: Sequence[str]) -> None:
