@@ -129,3 +129,9 @@ def explain_command(bundle: str | None, opa_url: str | None, request: str) -> No
     """Decide one request; print the decision as text a person reads."""
     decision = decide(bundle, opa_url, read_request(request))
     click.echo(explain.render(decision), nl=False)
+
+
+from compiler.evidence.commands import gate_command, metadata_group  # noqa: E402
+
+main.add_command(metadata_group)
+main.add_command(gate_command)

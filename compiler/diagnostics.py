@@ -50,6 +50,12 @@ CODES: dict[str, str] = {
     "RG055": "unknown action",
     "RG057": "an expired waiver",
     "RG058": "a waiver that expires soon",
+    # Evidence: reports read by `regate metadata from` and `regate gate` (docs/evidence.md).
+    "RG070": "a report cannot be read",
+    "RG071": "a report does not parse",
+    "RG072": "a report is not in the expected format",
+    "RG073": "a metadata document does not fit its specification",
+    "RG074": "invalid evidence mapping",
 }
 
 
