@@ -36,3 +36,12 @@ def test_conformance(family, opa, tmp_path):
 
 def test_every_family_is_present():
     assert FAMILIES == ["array", "comparison", "element", "evaluation", "logical", "paths"]
+
+
+@pytest.mark.opa
+def test_conditions_nested_50_deep_compile_and_decide(opa, tmp_path):
+    condition: dict[str, object] = {"a": 1}
+    for depth in range(50):
+        condition = {"$or": [condition, {"b": depth}]} if depth % 2 else {"$and": [condition]}
+    found = verdicts(opa, tmp_path, [(condition, {"a": 1}), (condition, {"a": 2})])
+    assert found == [True, False]
