@@ -272,14 +272,7 @@ def test_regex_with_a_pcre_only_construct_is_rejected():
     ],
 )
 def test_regex_rejections_name_the_construct(pattern, construct):
-    _, rendered = parse_text(
-        f"""
-        policy "p" {{
-          nrn = "organization=1"
-          conditions = {{"build.metadata.a": {{"$regex": "{pattern}"}}}}
-        }}
-        """
-    )
+    rendered = _rendered_condition(f'{{"$regex": "{pattern}"}}')
     assert f"error[RG025]: $regex uses a {construct}," in rendered
 
 
@@ -296,12 +289,13 @@ def test_regex_rejections_name_the_construct(pattern, construct):
     ],
 )
 def test_operand_errors_of_the_other_operators(operand, message):
-    _, rendered = parse_text(
-        f"""
-        policy "p" {{
-          nrn = "organization=1"
-          conditions = {{"build.metadata.a": {operand}}}
-        }}
-        """
-    )
+    rendered = _rendered_condition(operand)
     assert f": error[RG022]: {message}\n" in rendered
+
+
+def _rendered_condition(operand: str) -> str:
+    """The diagnostics of a policy whose one condition is `build.metadata.a: operand`."""
+    text = (
+        f'policy "p" {{ nrn = "organization=1"  conditions = {{"build.metadata.a": {operand}}} }}'
+    )
+    return str(parse_text(text)[1])
