@@ -35,6 +35,7 @@ CODES: dict[str, str] = {
     "RG022": "invalid operand for an operator",
     "RG023": "conditions nest too deeply",
     "RG024": "a path has too many segments",
+    "RG025": "a regular expression uses a construct RE2 lacks",
     "RG030": "unknown entity",
     "RG031": "unknown field in a path",
     "RG032": "no metadata specification for a metadata key",
