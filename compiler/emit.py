@@ -59,4 +59,5 @@ def emit(ir: BundleIR) -> dict[str, bytes]:
     }
     for module in ir.modules:
         files[module.path] = _render("policies.rego.j2", module=module).encode()
+        files[module.explanations_path] = _render("explanations.rego.j2", module=module).encode()
     return files

@@ -26,12 +26,20 @@ def test_bundle_layout(files):
         ".manifest",
         "regate/catalog/data.json",
         "regate/decision.rego",
+        "regate/explanations/policies.rego",
         "regate/mongo.rego",
         "regate/policies/policies.rego",
     ]
 
 
-@pytest.mark.parametrize("module", ["regate/policies/policies.rego", "regate/decision.rego"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "regate/policies/policies.rego",
+        "regate/explanations/policies.rego",
+        "regate/decision.rego",
+    ],
+)
 def test_emitted_rego_snapshot(files, module, snapshot):
     assert files[module].decode() == snapshot
 

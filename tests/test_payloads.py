@@ -26,17 +26,13 @@ def test_regate_sources_and_api_payloads_give_the_same_decisions(tmp_path):
         assert without_locations(left) == without_locations(right), name
 
 
-def without_locations(decision: dict) -> dict:
-    """The decision minus what names the source files, which differ between the two forms."""
-    return {
-        "result": decision["result"],
-        "actions": [
-            {
-                **action,
-                "policies": [
-                    {k: v for k, v in p.items() if k != "source"} for p in action["policies"]
-                ],
-            }
-            for action in decision["actions"]
-        ],
-    }
+def without_locations(value: object) -> object:
+    """The decision minus what names the source files (policies' and failed conditions'
+    `source`) and the revision, which differ between the two forms."""
+    if isinstance(value, dict):
+        return {
+            k: without_locations(v) for k, v in value.items() if k not in ("source", "revision")
+        }
+    if isinstance(value, list):
+        return [without_locations(item) for item in value]
+    return value

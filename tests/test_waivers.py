@@ -89,6 +89,15 @@ def test_a_waiver_in_force_turns_a_failure_into_a_visible_waived_pass(bundle, si
         "name": "Coverage",
         "source": "gates.rg:8",
         "passed": False,
+        "failures": [
+            {
+                "path": "build.metadata.coverage.percent",
+                "operator": "$gte",
+                "expected": 80,
+                "actual": 50,
+                "source": "gates.rg:10",
+            }
+        ],
         "waived": True,
         "waiver": {
             "name": "legacy coverage",
@@ -110,7 +119,20 @@ def test_a_waiver_applies_only_in_its_nrn_subtree(bundle, sidecar):
     decision = sidecar(bundle).decide(request(percent=50, nrn="organization=1:account=3"))
     gate = next(a for a in decision["actions"] if a["id"] == "gate")
     assert gate["result"] == "deny"
-    assert gate["policies"][0] == {"name": "Coverage", "source": "gates.rg:8", "passed": False}
+    assert gate["policies"][0] == {
+        "name": "Coverage",
+        "source": "gates.rg:8",
+        "passed": False,
+        "failures": [
+            {
+                "path": "build.metadata.coverage.percent",
+                "operator": "$gte",
+                "expected": 80,
+                "actual": 50,
+                "source": "gates.rg:10",
+            }
+        ],
+    }
 
 
 @pytest.mark.opa
@@ -118,7 +140,20 @@ def test_an_expired_waiver_no_longer_counts(bundle, sidecar):
     decision = sidecar(bundle).decide(request(percent=90, tier="silver"))
     gate = next(a for a in decision["actions"] if a["id"] == "gate")
     assert gate["result"] == "deny"
-    assert gate["policies"][1] == {"name": "Tier", "source": "gates.rg:12", "passed": False}
+    assert gate["policies"][1] == {
+        "name": "Tier",
+        "source": "gates.rg:12",
+        "passed": False,
+        "failures": [
+            {
+                "path": "scope.tier",
+                "operator": "$eq",
+                "expected": "gold",
+                "actual": "silver",
+                "source": "gates.rg:14",
+            }
+        ],
+    }
     assert decision["result"] == "deny"
 
 
