@@ -97,8 +97,34 @@ class Never:
     kind: Literal["never"] = "never"
 
 
-Expr = Test | Each | RuleRef | Always | Never
+@dataclass(frozen=True)
+class Conjunction:
+    """`$and`: a rule body holds its clauses in place (`flatten`); an explanation
+    keeps them apart, each clause explained by the rule named in `clauses`
+    (a function of `argument` inside an `$elemMatch`)."""
+
+    condition: Condition
+    bodies: tuple[Body, ...]
+    clauses: tuple[str, ...]
+    argument: str | None
+    kind: Literal["and"] = "and"
+
+
+Expr = Test | Each | RuleRef | Always | Never | Conjunction
 Body = tuple[Expr, ...]
+
+
+def flatten(body: Body) -> Body:
+    """The body with each `$and` replaced by its clauses' expressions, as a rule holds it."""
+    return tuple(
+        flat
+        for e in body
+        for flat in (
+            (f for clause in e.bodies for f in flatten(clause))
+            if isinstance(e, Conjunction)
+            else (e,)
+        )
+    )
 
 
 @dataclass(frozen=True)

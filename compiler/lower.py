@@ -40,6 +40,7 @@ from compiler.ir import (
     Body,
     BundleIR,
     Condition,
+    Conjunction,
     Each,
     Explanation,
     Expr,
@@ -49,6 +50,7 @@ from compiler.ir import (
     PolicyRule,
     RuleRef,
     Test,
+    flatten,
 )
 from compiler.rego import slug
 
@@ -76,6 +78,10 @@ class _PolicyLowering:
         self.rule = rule
         self.where = where
         self.helpers: list[HelperRule] = []
+        self.conjunctions = 0
+        # Explanations of helper bodies and $and clauses, by helper or $and name,
+        # in the order their names were taken (outer before inner).
+        self.explained: dict[str, tuple[Explanation, ...]] = {}
 
     def location(self, span: Span) -> str:
         return _location(span, self.where)
@@ -93,16 +99,25 @@ class _PolicyLowering:
         index = len(self.helpers)
         name = f"_{self.rule}_{index + 1}"
         self.helpers.append(HelperRule(name, comment, (), root))
-        bodies = lower_bodies()
-        self.helpers[index] = HelperRule(name, comment, bodies, root)
+        bodies = self.explained_clauses(name, comment, root, lower_bodies)
+        self.helpers[index] = HelperRule(name, comment, tuple(map(flatten, bodies)), root)
         each = bodies[0][0] if isinstance(bodies[0][0], Each) else None
-        clauses = tuple(_clause_explanation(name, k) for k in range(len(bodies)))
+        clauses = tuple(e.name for e in self.explained[name])
         return RuleRef(name, False, root, condition, clauses, each)
 
+    def explained_clauses(
+        self, name: str, comment: str, root: Root, lower_bodies: Callable[[], tuple[Body, ...]]
+    ) -> tuple[Body, ...]:
+        """Lowers the bodies of a helper or an $and, and records their explanations."""
+        self.explained[name] = ()  # the name's place, before the bodies' own helpers
+        bodies = lower_bodies()
+        self.explained[name] = _clause_explanations(name, comment, bodies, root)
+        return bodies
+
     def explanations(self, body: Body) -> tuple[Explanation, ...]:
-        """The policy's explanation, then one per helper body (see Explanation)."""
+        """The policy's explanation, then those of helper bodies and $and clauses."""
         own = Explanation(self.rule, None, body, f"the failed conditions of {self.rule}")
-        return (own, *(e for helper in self.helpers for e in _helper_explanations(helper)))
+        return (own, *(e for clauses in self.explained.values() for e in clauses))
 
     def comment(self, path: str, op: str, value: object, span: Span) -> str:
         """`path $op value (file:line)`, as the condition reads in the source."""
@@ -118,9 +133,20 @@ class _PolicyLowering:
         return tuple(body) or (Always(),)
 
     def logical(self, logical: Logical, root: Root) -> Body:
-        if logical.op == "$and":
-            return tuple(e for clause in logical.clauses for e in self.query(clause, root))
         location = self.location(logical.span)
+        if logical.op == "$and":
+            # Named apart from helpers (`_rule_and1`, not `_rule_1`): no rule holds it.
+            self.conjunctions += 1
+            name = f"_{self.rule}_and{self.conjunctions}"
+            comment = f"$and at {location}"
+            bodies = self.explained_clauses(
+                name,
+                comment,
+                root,
+                lambda: tuple(self.query(clause, root) for clause in logical.clauses),
+            )
+            clauses = tuple(e.name for e in self.explained[name])
+            return (Conjunction(Condition("$and", None, location), bodies, clauses, root),)
         ref = self.helper(
             f"{logical.op} at {location}",
             Condition(logical.op, None, location),
@@ -225,24 +251,20 @@ def _written(condition: Condition) -> JsonValue:
     return {condition.operator: condition.expected}
 
 
-def _clause_explanation(helper: str, index: int) -> str:
-    return f"{helper}_{index + 1}"
-
-
-def _helper_explanations(helper: HelperRule) -> tuple[Explanation, ...]:
-    """One per body; an $elemMatch body explains one element, its parameter."""
+def _clause_explanations(
+    name: str, comment: str, bodies: tuple[Body, ...], root: Root
+) -> tuple[Explanation, ...]:
+    """One per body, `<name>_<n>`; an $elemMatch body explains one element, its parameter."""
     explanations: list[Explanation] = []
-    for index, body in enumerate(helper.bodies):
+    for index, body in enumerate(bodies):
         first = body[0]
-        parameter, tests = (
-            (first.variable, body[1:]) if isinstance(first, Each) else (helper.parameter, body)
-        )
+        parameter, tests = (first.variable, body[1:]) if isinstance(first, Each) else (root, body)
         explanations.append(
             Explanation(
-                _clause_explanation(helper.name, index),
+                f"{name}_{index + 1}",
                 parameter,
                 tests or (Always(),),
-                f"{helper.comment}, clause {index + 1}",
+                f"{comment}, clause {index + 1}",
             )
         )
     return tuple(explanations)
@@ -288,7 +310,7 @@ def lower(program: Program, where: Mapping[str, str]) -> BundleIR:
                     source=lowering.location(policy.span),
                     nrn=policy.nrn.text,
                     conditions=policy.conditions_value,
-                    body=body,
+                    body=flatten(body),
                     helpers=tuple(lowering.helpers),
                     explanations=lowering.explanations(body),
                 )

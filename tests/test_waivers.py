@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from compiler.bundle import write_directory
 from compiler.diagnostics import render_all_text
 from compiler.driver import check_sources, compile_sources
-from tests.conftest import build, load_request, write_sources
+from tests.conftest import build, load_request, run_cli, write_sources
 
 SOURCES = """
 specification "Coverage" {
@@ -267,3 +268,28 @@ def test_expiry_must_carry_a_zone(tmp_path):
         'error[RG012]: `expires` must be a date or an RFC 3339 time with a zone, not "2999-01-01T10:00:00"'
         in rendered
     )
+
+
+@pytest.mark.opa
+def test_explain_shows_waived_failures_with_their_waiver_and_audit_actions(bundle):
+    result = run_cli(
+        "explain",
+        "--bundle",
+        str(bundle),
+        "--input",
+        "-",
+        input=json.dumps(request(percent=50, tier="silver")),
+    )
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[1:] == [
+        '  action "gate" (deployment:create at organization=1) denies',
+        '    policy "Coverage" (gates.rg:8) failed, waived:',
+        "      build.metadata.coverage.percent is 50, needs ≥ 80 (gates.rg:10)",
+        '      waived by "legacy coverage" (owner team-payments, expires 3000-01-01T00:00:00Z):'
+        " legacy service, tests being written",
+        '    policy "Tier" (gates.rg:12) failed:',
+        '      scope.tier is "silver", needs = "gold" (gates.rg:14)',
+        '  action "watch" (deployment:create at organization=1) (audit, not enforced) would deny',
+        '    policy "Tier" (gates.rg:12) failed:',
+        '      scope.tier is "silver", needs = "gold" (gates.rg:14)',
+    ]
