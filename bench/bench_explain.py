@@ -146,14 +146,21 @@ def opa() -> str:
     return find_opa()
 
 
-def decide(bundle: Path, request: Path) -> dict[str, Any]:
+def run_opa(command: str, bundle: Path, request: Path, *options: str) -> Any:
+    """`opa eval` or `opa bench` of the decision, its JSON output."""
     result = subprocess.run(
-        [opa(), "eval", "--format", "json", "-b", str(bundle), "-i", str(request), QUERY],
+        [opa(), command, "-f", "json", *options, "-b", str(bundle), "-i", str(request), QUERY],
         capture_output=True,
         text=True,
         check=True,
     )
-    decision: dict[str, Any] = json.loads(result.stdout)["result"][0]["expressions"][0]["value"]
+    return json.loads(result.stdout)
+
+
+def decide(bundle: Path, request: Path) -> dict[str, Any]:
+    decision: dict[str, Any] = run_opa("eval", bundle, request)["result"][0]["expressions"][0][
+        "value"
+    ]
     return decision
 
 
@@ -168,29 +175,14 @@ def check(bundle: Path, requests: dict[str, Path], passing: str, failing: str) -
 
 def evaluations(bundle: Path, request: Path) -> tuple[int, int]:
     """Expressions evaluated: in all, and in package regate.explanations."""
-    result = subprocess.run(
-        [
-            *(opa(), "eval", "-f", "json", "--profile", "--profile-limit", "0"),
-            *("-b", str(bundle), "-i", str(request), QUERY),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    profile = json.loads(result.stdout)["profile"]
+    profile = run_opa("eval", bundle, request, "--profile", "--profile-limit", "0")["profile"]
     explaining = [p for p in profile if "/regate/explanations/" in p["location"]["file"]]
     return sum(p["num_eval"] for p in profile), sum(p["num_eval"] for p in explaining)
 
 
 def eval_ns(bundle: Path, request: Path) -> tuple[float, float]:
     """OPA's query evaluation time: the median and the fastest of one `opa bench`."""
-    result = subprocess.run(
-        [opa(), "bench", "-f", "json", "-b", str(bundle), "-i", str(request), QUERY],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    timer = json.loads(result.stdout)["Extra"]
+    timer = run_opa("bench", bundle, request)["Extra"]
     return (
         float(timer["histogram_timer_rego_query_eval_ns_median"]),
         float(timer["histogram_timer_rego_query_eval_ns_min"]),

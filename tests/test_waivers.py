@@ -63,6 +63,15 @@ waiver "old tier" {
 }
 """
 
+# The failure the decision explains for the Coverage policy at 50 %.
+COVERAGE_50 = {
+    "path": "build.metadata.coverage.percent",
+    "operator": "$gte",
+    "expected": 80,
+    "actual": 50,
+    "source": "gates.rg:10",
+}
+
 
 def request(percent: int, tier: str = "gold", nrn: str = "organization=1:account=2:namespace=3"):
     document = load_request("01-coverage-70.json")
@@ -90,15 +99,7 @@ def test_a_waiver_in_force_turns_a_failure_into_a_visible_waived_pass(bundle, si
         "name": "Coverage",
         "source": "gates.rg:8",
         "passed": False,
-        "failures": [
-            {
-                "path": "build.metadata.coverage.percent",
-                "operator": "$gte",
-                "expected": 80,
-                "actual": 50,
-                "source": "gates.rg:10",
-            }
-        ],
+        "failures": [COVERAGE_50],
         "waived": True,
         "waiver": {
             "name": "legacy coverage",
@@ -124,15 +125,7 @@ def test_a_waiver_applies_only_in_its_nrn_subtree(bundle, sidecar):
         "name": "Coverage",
         "source": "gates.rg:8",
         "passed": False,
-        "failures": [
-            {
-                "path": "build.metadata.coverage.percent",
-                "operator": "$gte",
-                "expected": 80,
-                "actual": 50,
-                "source": "gates.rg:10",
-            }
-        ],
+        "failures": [COVERAGE_50],
     }
 
 
