@@ -11,12 +11,15 @@ reaches exactly that policy.  Paths are rooted at `build.metadata.doc`
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.conftest import Sidecar, build, run_cli, write_sources
+from compiler.bundle import write_directory
+from compiler.driver import compile_sources
+from tests.conftest import QUALITY_GATES, REQUESTS, Sidecar, build, run_cli, write_sources
 from tests.mongo_harness import ROOT, rooted
 
 pytestmark = pytest.mark.opa
@@ -423,3 +426,28 @@ def test_explanations_from_a_sidecar(server, i):
     headline = f'    policy "case {i}" ({location}) {text[0]}'
     rest = [f"      {line}".replace("@", f"({location})") for line in text[1:]]
     assert [line.replace(f"{ROOT}.", "") for line in policy_lines] == [headline, *rest]
+
+
+def test_a_failed_policy_stays_failed_without_its_explanation(opa, tmp_path):
+    """Fail closed: were an explanation ever undefined, the policy still fails."""
+    result = compile_sources([str(QUALITY_GATES)])
+    assert result.files is not None
+    files = {k: v for k, v in result.files.items() if not k.startswith("regate/explanations/")}
+    write_directory(str(tmp_path / "bundle"), files)
+    decision = subprocess.run(
+        [
+            *(opa, "eval", "-f", "json", "-b", str(tmp_path / "bundle")),
+            *("-i", str(REQUESTS / "01-coverage-70.json"), "data.regate.decision"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    value = json.loads(decision.stdout)["result"][0]["expressions"][0]["value"]
+    assert value["result"] == "manual"
+    assert value["actions"][0]["policies"][0] == {
+        "name": "Code Coverage",
+        "source": "policies.rg:5",
+        "passed": False,
+        "failures": [],
+    }
