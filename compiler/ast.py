@@ -253,6 +253,18 @@ class Action:
 
 
 @dataclass(frozen=True)
+class PolicyTest:
+    """A `test` block: a request and the decision its author expects (docs/testing.md)."""
+
+    name: str
+    request: JsonValue  # the OPA input, as the test block builds it
+    expect: Outcome
+    failing: tuple[PolicyRef, ...] | None  # the policies expected to fail; None: not checked
+    applying: tuple[Scalar, ...] | None  # the action ids expected to apply; None: not checked
+    span: Span  # the test's name
+
+
+@dataclass(frozen=True)
 class SourceFile:
     """Everything one source file declares."""
 
@@ -260,6 +272,7 @@ class SourceFile:
     specifications: tuple[Specification, ...] = ()
     policies: tuple[Policy, ...] = ()
     actions: tuple[Action, ...] = ()
+    tests: tuple[PolicyTest, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -279,3 +292,7 @@ class Program:
     @property
     def actions(self) -> tuple[Action, ...]:
         return tuple(a for f in self.files for a in f.actions)
+
+    @property
+    def tests(self) -> tuple[PolicyTest, ...]:
+        return tuple(t for f in self.files for t in f.tests)

@@ -48,6 +48,12 @@ CODES: dict[str, str] = {
     "RG053": "policy bound to no action",
     "RG054": "policy not visible at the action's NRN",
     "RG055": "unknown action",
+    "RG056": "duplicate test name",
+    "RG057": "a test names an unknown action id",
+    "RG060": "a policy test failed",
+    "RG061": "a generated boundary test failed",
+    "RG062": "a policy no test exercised",
+    "RG063": "a condition no test exercised",
 }
 
 

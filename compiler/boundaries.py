@@ -1,0 +1,355 @@
+"""Generated test data: boundary requests for every policy, with expected results.
+
+For each path a policy reads, candidate values are built around each operand
+(the operand itself, just below and just above it, a different value), plus the
+field missing, a value of the wrong type and, where the schema allows an array
+there, the array cases.  A request varies one path at a time from a base that
+makes that path decide the policy where one exists.  The expected result is
+regate's own reading of the condition (`matches`, the MongoDB semantics of
+docs/language.md), never the compiled Rego's, so the generated `_test.rego`
+proves the Rego against an independent reading.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from operator import ge, gt, le, lt
+
+from compiler.ast import (
+    Comparison,
+    Exists,
+    FieldCondition,
+    FieldOperator,
+    JsonValue,
+    Logical,
+    NotOp,
+    Nrn,
+    Policy,
+    Program,
+    Query,
+    Span,
+)
+from compiler.check import Specifications, field_conditions
+from compiler.entities import entity_model
+from compiler.schema import Resolved, json_type, resolve
+
+# Bounds on the search for a base request, so a policy with many paths stays cheap.
+MAX_BASES = 256
+# The request's parts other than entities, when no action binds the policy.
+DEFAULT_ACTION = "deployment:create"
+
+
+class UnknownOperator(Exception):
+    """An operator this generator cannot read yet: the policy gets no boundary cases."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One boundary request and whether the policy holds for it."""
+
+    description: str
+    input: JsonValue
+    expected: bool
+
+
+@dataclass(frozen=True)
+class PolicyBoundaries:
+    policy: Policy
+    cases: tuple[Case, ...]
+    skipped: str | None = None  # why no cases were generated
+
+
+# --- regate's reading of a condition (docs/language.md, "Conditions") ---
+
+_MISSING = object()  # a path whose field is absent from the request
+
+
+def _children(parent: JsonValue, key: str) -> list[JsonValue]:
+    if isinstance(parent, dict):
+        return [parent[key]] if key in parent else []
+    if not isinstance(parent, list):
+        return []
+    found = [element[key] for element in parent if isinstance(element, dict) and key in element]
+    if key.isdigit() and int(key) < len(parent):
+        found.append(parent[int(key)])
+    return found
+
+
+def reached(entities: JsonValue, segments: tuple[str, ...]) -> list[JsonValue]:
+    """The values a path reaches: a segment applied to an array reaches into its items."""
+    values = [entities]
+    for key in segments:
+        values = [child for parent in values for child in _children(parent, key)]
+    return values
+
+
+def _candidates(values: list[JsonValue]) -> list[JsonValue]:
+    return values + [element for value in values if isinstance(value, list) for element in value]
+
+
+def same(a: JsonValue, b: JsonValue) -> bool:
+    """JSON equality: `true` is not `1`, as in Rego (Python says otherwise)."""
+    if json_type(a) in ("integer", "number") and json_type(b) in ("integer", "number"):
+        return bool(a == b)
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+def _type_class(value: JsonValue) -> str | None:
+    kind = json_type(value)
+    if kind in ("integer", "number"):
+        return "number"
+    return "string" if kind == "string" else None
+
+
+def _equals(values: list[JsonValue], operand: JsonValue) -> bool:
+    if operand is None and not values:
+        return True
+    return any(same(candidate, operand) for candidate in _candidates(values))
+
+
+ORDERINGS = {"$gt": gt, "$gte": ge, "$lt": lt, "$lte": le}
+
+
+def _holds(operator: FieldOperator, values: list[JsonValue]) -> bool:
+    match operator:
+        case Comparison(op="$eq", value=value):
+            return _equals(values, value)
+        case Comparison(op="$ne", value=value):
+            return not _equals(values, value)
+        case Comparison(op="$in", value=listed):
+            return any(_equals(values, value) for value in listed)
+        case Comparison(op="$nin", value=listed):
+            return not any(_equals(values, value) for value in listed)
+        case Comparison(op=op, value=value) if op in ORDERINGS:
+            kind = _type_class(value)
+            return kind is not None and any(
+                _type_class(c) == kind and ORDERINGS[op](c, value) for c in _candidates(values)
+            )
+        case Exists(present=present):
+            return bool(values) == present
+        case NotOp(operators=operators):
+            return not all(_holds(inner, values) for inner in operators)
+    raise UnknownOperator(_operator_name(operator))
+
+
+def _operator_name(operator: object) -> str:
+    return str(getattr(operator, "op", type(operator).__name__))
+
+
+def matches(query: Query, entities: JsonValue) -> bool:
+    """Whether a request's entities satisfy a query document."""
+    for condition in query.conditions:
+        if isinstance(condition, Logical):
+            results = [matches(clause, entities) for clause in condition.clauses]
+            if condition.op == "$and":
+                holds = all(results)
+            else:
+                holds = any(results) == (condition.op == "$or")
+        else:
+            values = reached(entities, condition.path.segments)
+            holds = all(_holds(operator, values) for operator in condition.operators)
+        if not holds:
+            return False
+    return True
+
+
+# --- candidate values ---
+
+
+@dataclass(frozen=True)
+class Candidate:
+    label: str
+    value: JsonValue  # _MISSING: the field is absent
+
+
+def _shown(value: JsonValue) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _neighbours(value: JsonValue) -> Iterator[Candidate]:
+    """Values just beside an operand: below and above for numbers and strings."""
+    if isinstance(value, bool):
+        yield Candidate(f"{_shown(not value)}", not value)
+    elif isinstance(value, int | float):
+        step = 1 if float(value).is_integer() else 0.5
+        below, above = value - step, value + step
+        yield Candidate(f"{_shown(below)}, just below {_shown(value)}", below)
+        yield Candidate(f"{_shown(above)}, just above {_shown(value)}", above)
+    elif isinstance(value, str):
+        if value:
+            yield Candidate(f"{_shown(value[:-1])}, just below {_shown(value)}", value[:-1])
+        yield Candidate(f"{_shown(value + 'a')}, just above {_shown(value)}", value + "a")
+    elif value is None:
+        yield Candidate('"x", not null', "x")
+
+
+def _wrong_type(value: JsonValue) -> JsonValue:
+    """A value that reads like the operand but has another JSON type: 80 → "80"."""
+    if isinstance(value, str):
+        return int(value) if value.isdigit() else 0
+    if value is None or isinstance(value, list | dict):
+        return False
+    return _shown(value)
+
+
+def _operands(operator: FieldOperator) -> Iterator[JsonValue]:
+    match operator:
+        case Comparison(op="$in" | "$nin", value=listed):
+            yield from listed
+        case Comparison(value=value):
+            yield value
+        case NotOp(operators=operators):
+            for inner in operators:
+                yield from _operands(inner)
+        case Exists():
+            yield None
+        case _:
+            raise UnknownOperator(_operator_name(operator))
+
+
+def _candidates_for(conditions: list[FieldCondition], allows_array: bool) -> list[Candidate]:
+    found: list[Candidate] = [Candidate("missing", _MISSING)]
+    operands = [v for c in conditions for o in c.operators for v in _operands(o)]
+    for operand in operands:
+        found.append(Candidate(_shown(operand), operand))
+        found.extend(_neighbours(operand))
+        wrong = _wrong_type(operand)
+        found.append(Candidate(f"{_shown(wrong)}, a {json_type(wrong)}: wrong type", wrong))
+        if allows_array:
+            found.append(Candidate(f"[{_shown(operand)}], an array holding it", [operand]))
+            others = [c.value for c in _neighbours(operand)][:1]
+            found.append(Candidate(f"{_shown(others)}, an array without it", others))
+    if allows_array:
+        found.append(Candidate("[], an empty array", []))
+    unique: dict[str, Candidate] = {}
+    for candidate in found:
+        key = "missing" if candidate.value is _MISSING else _shown(candidate.value)
+        unique.setdefault(key, candidate)
+    return list(unique.values())
+
+
+# --- requests ---
+
+
+def _with(entities: dict[str, JsonValue], segments: tuple[str, ...], value: JsonValue) -> None:
+    """Set (or, for _MISSING, remove) the field at `segments`, creating objects on the way."""
+    target = entities
+    for key in segments[:-1]:
+        child = target.get(key)
+        if not isinstance(child, dict):
+            if value is _MISSING:
+                return
+            child = target[key] = {}
+        target = child
+    if value is _MISSING:
+        target.pop(segments[-1], None)
+    else:
+        target[segments[-1]] = copy.deepcopy(value)
+
+
+def _entities(assignment: dict[tuple[str, ...], JsonValue]) -> dict[str, JsonValue]:
+    entities: dict[str, JsonValue] = {}
+    for segments, value in assignment.items():
+        _with(entities, segments, value)
+    return entities
+
+
+class _Generator:
+    def __init__(self, program: Program) -> None:
+        self.program = program
+        self.specifications = Specifications(list(program.specifications))
+        self.model = entity_model()
+
+    def context(self, policy: Policy) -> tuple[str, str]:
+        """The action and NRN of the first action binding the policy (else its own NRN)."""
+        for action in self.program.actions:
+            if any(ref.name == policy.name for ref in action.policies):
+                return action.action, action.nrn.text
+        return DEFAULT_ACTION, policy.nrn.text
+
+    def allows_array(self, segments: tuple[str, ...], nrn: str) -> bool:
+        """Whether the schemas let the field hold an array (or do not say)."""
+        entity, rest = segments[0], segments[1:]
+        if rest[:1] == ("metadata",) and len(rest) > 1:
+            where = Nrn(nrn, Span("", 0, 0, 0, 0))
+            specification = self.specifications.in_force(entity, rest[1], where)
+            schema = specification.schema if specification else {}
+            rest = rest[2:]
+        else:
+            schema = {"type": "object", "properties": self.model.attributes.get(entity, {})}
+        found = resolve(schema, rest)
+        types = found.types if isinstance(found, Resolved) else None
+        return types is None or "array" in types
+
+    def policy(self, policy: Policy) -> PolicyBoundaries:
+        try:
+            return PolicyBoundaries(policy, self.cases(policy))
+        except UnknownOperator as unknown:
+            return PolicyBoundaries(
+                policy, (), f"the boundary generator does not know operator {unknown} yet"
+            )
+
+    def cases(self, policy: Policy) -> tuple[Case, ...]:
+        action, nrn = self.context(policy)
+        by_path: dict[tuple[str, ...], list[FieldCondition]] = {}
+        for condition in field_conditions(policy.conditions):
+            by_path.setdefault(condition.path.segments, []).append(condition)
+        candidates = {
+            path: _candidates_for(conditions, self.allows_array(path, nrn))
+            for path, conditions in by_path.items()
+        }
+
+        def request(assignment: dict[tuple[str, ...], JsonValue]) -> JsonValue:
+            return {"action": action, "nrn": nrn, "entities": _entities(assignment)}
+
+        def holds(assignment: dict[tuple[str, ...], JsonValue]) -> bool:
+            return matches(policy.conditions, _entities(assignment))
+
+        cases: dict[str, Case] = {}
+        if not candidates:
+            cases["{}"] = Case("no conditions: every request", request({}), holds({}))
+        for path, own in candidates.items():
+            base = self.base(path, candidates, holds)
+            for candidate in own:
+                assignment = {**base, path: candidate.value}
+                built = request(assignment)
+                key = _shown(built)
+                description = f"{'.'.join(path)} = {candidate.label}"
+                if candidate.value is _MISSING:
+                    description = f"{'.'.join(path)} missing"
+                cases.setdefault(key, Case(description, built, holds(assignment)))
+        return tuple(cases.values())
+
+    def base(
+        self,
+        path: tuple[str, ...],
+        candidates: dict[tuple[str, ...], list[Candidate]],
+        holds: Callable[[dict[tuple[str, ...], JsonValue]], bool],
+    ) -> dict[tuple[str, ...], JsonValue]:
+        """Values for the other paths under which `path` decides the policy, if any."""
+        others = [p for p in candidates if p != path]
+        choices = itertools.product(*[[c.value for c in candidates[p]] for p in others])
+        first: dict[tuple[str, ...], JsonValue] | None = None
+        for values in itertools.islice(choices, MAX_BASES):
+            base = dict(zip(others, values, strict=True))
+            first = first if first is not None else base
+            results = {holds({**base, path: c.value}) for c in candidates[path]}
+            if len(results) == 2:
+                return base
+        return first or {}
+
+
+def boundaries(program: Program) -> tuple[PolicyBoundaries, ...]:
+    """Boundary cases for every policy of a checked program, in source order."""
+    generator = _Generator(program)
+    return tuple(generator.policy(policy) for policy in program.policies)
