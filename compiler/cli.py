@@ -101,3 +101,8 @@ def decide_command(bundle: str | None, opa_url: str | None, request: str) -> Non
     except OpaError as exc:
         _fail_opa(exc)
     click.echo(json.dumps(decision, indent=2, sort_keys=True))
+
+
+from compiler.testing import test_command  # noqa: E402  (commands from their own modules)
+
+main.add_command(test_command)
