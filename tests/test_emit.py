@@ -30,6 +30,7 @@ def test_bundle_layout(files):
         "regate/mongo.rego",
         "regate/policies/policies.rego",
         "regate/tests/boundaries/policies_test.rego",
+        "regate/tests/tests_test.rego",
     ]
 
 
