@@ -37,8 +37,8 @@ from compiler.check import Specifications, field_conditions
 from compiler.entities import entity_model
 from compiler.schema import Resolved, json_type, resolve
 
-# Bounds on the search for a base request, so a policy with many paths stays cheap.
-MAX_BASES = 256
+# Bounds the search for a base request, so a policy with many paths stays cheap.
+MAX_TRIES = 1024
 # The request's parts other than entities, when no action binds the policy.
 DEFAULT_ACTION = "deployment:create"
 
@@ -217,18 +217,26 @@ def _operands(operator: FieldOperator) -> Iterator[JsonValue]:
             raise UnknownOperator(_operator_name(operator))
 
 
+def _a(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
+
+
 def _candidates_for(conditions: list[FieldCondition], allows_array: bool) -> list[Candidate]:
-    found: list[Candidate] = [Candidate("missing", _MISSING)]
+    """Each operand and its neighbours, then the field missing, of the wrong type, and
+    (where the schema allows arrays there) in arrays; without repeats."""
     operands = [v for c in conditions for o in c.operators for v in _operands(o)]
+    found: list[Candidate] = []
     for operand in operands:
         found.append(Candidate(_shown(operand), operand))
         found.extend(_neighbours(operand))
+    found.append(Candidate("missing", _MISSING))
+    for operand in operands:
         wrong = _wrong_type(operand)
-        found.append(Candidate(f"{_shown(wrong)}, a {json_type(wrong)}: wrong type", wrong))
-        if allows_array:
-            found.append(Candidate(f"[{_shown(operand)}], an array holding it", [operand]))
-            others = [c.value for c in _neighbours(operand)][:1]
-            found.append(Candidate(f"{_shown(others)}, an array without it", others))
+        found.append(Candidate(f"{_shown(wrong)}, {_a(json_type(wrong))}: wrong type", wrong))
+    for operand in operands if allows_array else ():
+        found.append(Candidate(f"[{_shown(operand)}], an array holding it", [operand]))
+        others = [c.value for c in _neighbours(operand)][:1]
+        found.append(Candidate(f"{_shown(others)}, an array without it", others))
     if allows_array:
         found.append(Candidate("[], an empty array", []))
     unique: dict[str, Candidate] = {}
@@ -305,48 +313,78 @@ class _Generator:
         for condition in field_conditions(policy.conditions):
             by_path.setdefault(condition.path.segments, []).append(condition)
         candidates = {
-            path: _candidates_for(conditions, self.allows_array(path, nrn))
+            path: _likely_first(
+                policy.conditions, path, _candidates_for(conditions, self.allows_array(path, nrn))
+            )
             for path, conditions in by_path.items()
         }
 
-        def request(assignment: dict[tuple[str, ...], JsonValue]) -> JsonValue:
+        def request(assignment: Assignment) -> JsonValue:
             return {"action": action, "nrn": nrn, "entities": _entities(assignment)}
 
-        def holds(assignment: dict[tuple[str, ...], JsonValue]) -> bool:
+        def holds(assignment: Assignment) -> bool:
             return matches(policy.conditions, _entities(assignment))
 
+        passing = _search(candidates, holds)
         cases: dict[str, Case] = {}
         if not candidates:
             cases["{}"] = Case("no conditions: every request", request({}), holds({}))
         for path, own in candidates.items():
-            base = self.base(path, candidates, holds)
+            base = _decisive_base(path, candidates, holds, passing)
             for candidate in own:
                 assignment = {**base, path: candidate.value}
                 built = request(assignment)
-                key = _shown(built)
                 description = f"{'.'.join(path)} = {candidate.label}"
                 if candidate.value is _MISSING:
                     description = f"{'.'.join(path)} missing"
-                cases.setdefault(key, Case(description, built, holds(assignment)))
+                cases.setdefault(_shown(built), Case(description, built, holds(assignment)))
         return tuple(cases.values())
 
-    def base(
-        self,
-        path: tuple[str, ...],
-        candidates: dict[tuple[str, ...], list[Candidate]],
-        holds: Callable[[dict[tuple[str, ...], JsonValue]], bool],
-    ) -> dict[tuple[str, ...], JsonValue]:
-        """Values for the other paths under which `path` decides the policy, if any."""
-        others = [p for p in candidates if p != path]
-        choices = itertools.product(*[[c.value for c in candidates[p]] for p in others])
-        first: dict[tuple[str, ...], JsonValue] | None = None
-        for values in itertools.islice(choices, MAX_BASES):
-            base = dict(zip(others, values, strict=True))
-            first = first if first is not None else base
-            results = {holds({**base, path: c.value}) for c in candidates[path]}
-            if len(results) == 2:
-                return base
-        return first or {}
+
+Assignment = dict[tuple[str, ...], JsonValue]  # path → value (or _MISSING)
+
+
+def _likely_first(query: Query, path: tuple[str, ...], found: list[Candidate]) -> list[Candidate]:
+    """Candidates that satisfy the path's own top-level conditions first, so the search
+    for a passing request usually succeeds at once."""
+    own = [c for c in query.conditions if isinstance(c, FieldCondition) and c.path.segments == path]
+
+    def satisfies(candidate: Candidate) -> bool:
+        values = reached(_entities({path: candidate.value}), path)
+        return all(_holds(o, values) for c in own for o in c.operators)
+
+    return sorted(found, key=lambda c: not satisfies(c))
+
+
+def _search(
+    candidates: dict[tuple[str, ...], list[Candidate]], accept: Callable[[Assignment], bool]
+) -> Assignment | None:
+    """The first assignment of candidate values (within MAX_TRIES) that `accept` takes."""
+    paths = list(candidates)
+    choices = itertools.product(*[[c.value for c in candidates[p]] for p in paths])
+    for values in itertools.islice(choices, MAX_TRIES):
+        assignment = dict(zip(paths, values, strict=True))
+        if accept(assignment):
+            return assignment
+    return None
+
+
+def _decisive_base(
+    path: tuple[str, ...],
+    candidates: dict[tuple[str, ...], list[Candidate]],
+    holds: Callable[[Assignment], bool],
+    passing: Assignment | None,
+) -> Assignment:
+    """Values for the other paths under which `path` decides the policy: the passing
+    request's if they do, else the first found; failing that, the passing request's."""
+    others = {p: c for p, c in candidates.items() if p != path}
+
+    def decides(base: Assignment) -> bool:
+        return len({holds({**base, path: c.value}) for c in candidates[path]}) == 2
+
+    if passing is not None and decides(passing):
+        return passing
+    return _search(others, decides) or passing or {p: c[0].value for p, c in others.items()}
 
 
 def boundaries(program: Program) -> tuple[PolicyBoundaries, ...]:
