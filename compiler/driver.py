@@ -12,7 +12,7 @@ from compiler.emit import emit
 from compiler.lower import lower
 from compiler.parse import parse
 from compiler.sources import Source, load
-from compiler.tests_gen import TestSuite, check_tests, emit_tests, test_suite
+from compiler.tests_gen import BundleTests, bundle_tests, check_tests, emit_tests
 
 
 @dataclass
@@ -21,7 +21,7 @@ class Compilation:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     program: Program | None = None
     files: dict[str, bytes] | None = None  # the bundle's files; None when there are errors
-    tests: TestSuite | None = None  # the tests in the bundle, and where each comes from
+    tests: BundleTests | None = None  # the tests in the bundle, and where each comes from
 
     @property
     def ok(self) -> bool:
@@ -53,6 +53,6 @@ def compile_sources(arguments: list[str]) -> Compilation:
         ir = lower(result.program, where)
         result.files = bundle_files(emit(ir), ir.catalog)
         # Added after the revision is taken: tests do not change a decision.
-        result.tests = test_suite(result.program, where)
+        result.tests = bundle_tests(result.program, where)
         result.files.update(emit_tests(result.tests))
     return result

@@ -21,21 +21,21 @@ from typing import Any
 import click
 
 from compiler import __version__
-from compiler.ast import FieldCondition, FieldOperator, NotOp, Policy, Program
+from compiler.ast import FieldCondition, FieldOperator, NotOp, Policy, Program, Span
 from compiler.bundle import write_directory
 from compiler.check import field_conditions
 from compiler.diagnostics import Diagnostic, error, has_errors, render, warning
 from compiler.driver import Compilation, compile_sources
 from compiler.lower import rule_names
 from compiler.opa import OpaError, eval_bundle, run
-from compiler.tests_gen import AuthoredTest, BoundaryPolicy, TestSuite
+from compiler.tests_gen import AuthoredTest, BoundaryPolicy, BundleTests
 
 # Written tests only: `--coverage` reports what the authors' tests exercise.
 AUTHORED_TESTS = r"^data\.regate\.tests\.test_"
 
 
 @dataclass(frozen=True)
-class TestRun:
+class OpaTestRun:
     passed: int
     failures: tuple[Diagnostic, ...]
     written: int
@@ -105,10 +105,10 @@ def _boundary_failure(policy: BoundaryPolicy, index: int, opa_error: str | None)
     )
 
 
-def run_tests(result: Compilation, directory: str) -> TestRun:
+def run_tests(result: Compilation, directory: str) -> OpaTestRun:
     """Run every test of a compiled bundle written to `directory`."""
     assert result.tests is not None
-    suite: TestSuite = result.tests
+    suite: BundleTests = result.tests
     failures: list[Diagnostic] = []
     passed = written = generated = 0
     for outcome in _opa_test(directory):
@@ -124,12 +124,12 @@ def run_tests(result: Compilation, directory: str) -> TestRun:
             failures.append(_boundary_failure(*found, opa_error))
         else:
             raise OpaError(f"opa test ran a test regate did not write: {outcome['name']}")
-    return TestRun(passed, tuple(sorted(failures)), written, generated)
+    return OpaTestRun(passed, tuple(sorted(failures)), written, generated)
 
 
 # --- coverage ---
 
-_CONDITION_COMMENT = re.compile(r"^\t# .* \((?P<source>[^()]*):(?P<line>[0-9]+)\)$")
+_CONDITION_COMMENT = re.compile(r"^\t# (?P<text>.*) \((?P<source>[^()]*):(?P<line>[0-9]+)\)$")
 _POLICY_DEFAULT = re.compile(r"^default (?P<rule>[a-z0-9_]+) := false$")
 
 
@@ -139,7 +139,17 @@ class PolicyLines:
 
     rule: str
     rows: frozenset[int]
-    conditions: tuple[tuple[int, str, int], ...]  # (expression row, source, source line)
+    conditions: tuple[CommentedCondition, ...]
+
+
+@dataclass(frozen=True)
+class CommentedCondition:
+    """`# build.metadata.coverage.code.coverage $gte 80 (policies.rg:8)` and the row after it."""
+
+    row: int  # of the expression
+    text: str  # the condition as the comment shows it
+    source: str  # relative to the source root
+    line: int
 
 
 def policy_lines(rego: str) -> list[PolicyLines]:
@@ -148,7 +158,7 @@ def policy_lines(rego: str) -> list[PolicyLines]:
     found: list[PolicyLines] = []
     rule: str | None = None
     rows: set[int] = set()
-    conditions: list[tuple[int, str, int]] = []
+    conditions: list[CommentedCondition] = []
 
     def close() -> None:
         if rule is not None:
@@ -166,7 +176,11 @@ def policy_lines(rego: str) -> list[PolicyLines]:
         rows.add(row)
         comment = _CONDITION_COMMENT.match(line)
         if comment is not None:
-            conditions.append((row + 1, comment["source"], int(comment["line"])))
+            conditions.append(
+                CommentedCondition(
+                    row + 1, comment["text"], comment["source"], int(comment["line"])
+                )
+            )
     close()
     return found
 
@@ -208,17 +222,16 @@ def coverage(
                         help="add a test block whose request reaches an action bound to it",
                     )
                 )
-            by_line = _conditions_by_line(policy)
-            reported: set[FieldCondition] = set()
-            for row, source, line in lines.conditions:
-                condition = by_line.get((where.get(source, source), line))
-                if condition is None or condition in reported:
+            reported: set[Span] = set()
+            for commented in lines.conditions:
+                condition = _commented(policy, commented, where)
+                if condition is None or condition.span in reported:
                     continue
-                hit = row in covered
+                hit = commented.row in covered
                 condition_count[0] += hit
                 condition_count[1] += 1
                 if exercised and not hit:
-                    reported.add(condition)
+                    reported.add(condition.span)
                     diagnostics.append(
                         warning(
                             "RG063",
@@ -237,20 +250,23 @@ def coverage(
     )
 
 
-def _conditions_by_line(policy: Policy) -> Mapping[tuple[str, int], FieldCondition]:
-    """Each field condition under the source line of each of its operators (the line
-    the emitter's comment names)."""
-    found: dict[tuple[str, int], FieldCondition] = {}
+def _commented(
+    policy: Policy, commented: CommentedCondition, where: Mapping[str, str]
+) -> FieldCondition | None:
+    """The field condition a comment names: its path, and an operator on its line."""
+    file = where.get(commented.source, commented.source)
 
-    def add(operators: tuple[FieldOperator, ...], condition: FieldCondition) -> None:
-        for operator in operators:
-            found.setdefault((operator.span.file, operator.span.line), condition)
-            if isinstance(operator, NotOp):  # lowered as its inner operator, commented so
-                add(operator.operators, condition)
+    def on_line(operators: tuple[FieldOperator, ...]) -> bool:
+        return any(
+            (o.span.file, o.span.line) == (file, commented.line)
+            or (isinstance(o, NotOp) and on_line(o.operators))  # lowered as its inner operator
+            for o in operators
+        )
 
     for condition in field_conditions(policy.conditions):
-        add(condition.operators, condition)
-    return found
+        if commented.text.startswith(condition.path.text + " ") and on_line(condition.operators):
+            return condition
+    return None
 
 
 # --- the command ---

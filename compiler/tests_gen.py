@@ -64,7 +64,7 @@ class BoundaryPolicy:
 
 
 @dataclass(frozen=True)
-class TestModule:
+class RegoTestModule:
     path: str  # inside the bundle
     source: str  # relative to the source root
     tests: tuple[AuthoredTest, ...] = ()
@@ -72,11 +72,11 @@ class TestModule:
 
 
 @dataclass(frozen=True)
-class TestSuite:
+class BundleTests:
     """Every test of a compilation, and where each comes from."""
 
-    authored: tuple[TestModule, ...]
-    generated: tuple[TestModule, ...]
+    authored: tuple[RegoTestModule, ...]
+    generated: tuple[RegoTestModule, ...]
 
     def find(self, package: str, rule: str) -> AuthoredTest | tuple[BoundaryPolicy, int] | None:
         """The authored test or the (policy, case index) an `opa test` result names."""
@@ -135,14 +135,14 @@ def _test_path(directory: str, source: str) -> str:
     return f"{directory}/{posixpath.splitext(source)[0]}_test.rego"
 
 
-def test_suite(program: Program, where: Mapping[str, str]) -> TestSuite:
+def bundle_tests(program: Program, where: Mapping[str, str]) -> BundleTests:
     """`where` maps each source path to its name relative to the source root."""
 
     def location(span: Span) -> str:
         return f"{where.get(span.file, span.file)}:{span.line}"
 
     taken: set[str] = set()
-    authored: list[TestModule] = []
+    authored: list[RegoTestModule] = []
     for file in program.files:
         tests: list[AuthoredTest] = []
         for test in file.tests:
@@ -169,10 +169,11 @@ def test_suite(program: Program, where: Mapping[str, str]) -> TestSuite:
             )
         if tests:
             source = where.get(file.path, file.path)
-            authored.append(TestModule(_test_path("regate/tests", source), source, tuple(tests)))
+            path = _test_path("regate/tests", source)
+            authored.append(RegoTestModule(path, source, tuple(tests)))
     rules = rule_names(program.policies)
     generated_by_policy = {b.policy.name: b for b in boundaries(program)}
-    generated: list[TestModule] = []
+    generated: list[RegoTestModule] = []
     for file in program.files:
         if not file.policies:
             continue
@@ -187,12 +188,12 @@ def test_suite(program: Program, where: Mapping[str, str]) -> TestSuite:
             for p in file.policies
         )
         generated.append(
-            TestModule(_test_path("regate/tests/boundaries", source), source, policies=policies)
+            RegoTestModule(_test_path("regate/tests/boundaries", source), source, policies=policies)
         )
-    return TestSuite(tuple(authored), tuple(generated))
+    return BundleTests(tuple(authored), tuple(generated))
 
 
-def emit_tests(suite: TestSuite) -> dict[str, bytes]:
+def emit_tests(suite: BundleTests) -> dict[str, bytes]:
     """Bundle path → content of the test modules and the boundary data."""
     files: dict[str, bytes] = {}
     for module in suite.authored:
