@@ -108,25 +108,14 @@ def check_tests(program: Program) -> list[Diagnostic]:
                 )
             )
         seen.setdefault(test.name, test.span)
-        for ref in test.failing or ():
-            if ref.name not in policies:
+        names = [("RG050", "policy", r.name, r.span, policies) for r in test.failing or ()]
+        names += [
+            ("RG057", "action id", str(a.value), a.span, actions) for a in test.applying or ()
+        ]
+        for code, what, name, span, known in names:
+            if name not in known:
                 diagnostics.append(
-                    error(
-                        "RG050",
-                        ref.span,
-                        f'unknown policy "{ref.name}"',
-                        help=did_you_mean(ref.name, policies),
-                    )
-                )
-        for action in test.applying or ():
-            if action.value not in actions:
-                diagnostics.append(
-                    error(
-                        "RG057",
-                        action.span,
-                        f'unknown action id "{action.value}"',
-                        help=did_you_mean(str(action.value), actions),
-                    )
+                    error(code, span, f'unknown {what} "{name}"', help=did_you_mean(name, known))
                 )
     return diagnostics
 
