@@ -68,6 +68,15 @@ class PolicyBoundaries:
 _MISSING = object()  # a path whose field is absent from the request
 
 
+@dataclass(frozen=True)
+class _InAnotherElement:
+    """The value in a second object of the innermost array of objects on the path, beside
+    the first holding the base request's value: MongoDB matches if any element does."""
+
+    value: JsonValue
+    first: JsonValue = _MISSING
+
+
 def _children(parent: JsonValue, key: str) -> list[JsonValue]:
     if isinstance(parent, dict):
         return [parent[key]] if key in parent else []
@@ -221,7 +230,9 @@ def _a(kind: str) -> str:
     return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
 
 
-def _candidates_for(conditions: list[FieldCondition], allows_array: bool) -> list[Candidate]:
+def _candidates_for(
+    conditions: list[FieldCondition], allows_array: bool, through_array: bool
+) -> list[Candidate]:
     """Each operand and its neighbours, then the field missing, of the wrong type, and
     (where the schema allows arrays there) in arrays; without repeats."""
     operands = [v for c in conditions for o in c.operators for v in _operands(o)]
@@ -239,9 +250,12 @@ def _candidates_for(conditions: list[FieldCondition], allows_array: bool) -> lis
         found.append(Candidate(f"{_shown(others)}, an array without it", others))
     if allows_array:
         found.append(Candidate("[], an empty array", []))
+    for operand in operands if through_array else ():
+        label = f"{_shown(operand)} in another element of the array"
+        found.append(Candidate(label, _InAnotherElement(operand)))
     unique: dict[str, Candidate] = {}
     for candidate in found:
-        key = "missing" if candidate.value is _MISSING else _shown(candidate.value)
+        key = "missing" if candidate.value is _MISSING else repr(candidate.value)
         unique.setdefault(key, candidate)
     return list(unique.values())
 
@@ -249,12 +263,33 @@ def _candidates_for(conditions: list[FieldCondition], allows_array: bool) -> lis
 # --- requests ---
 
 
-def _with(entities: dict[str, JsonValue], segments: tuple[str, ...], value: JsonValue) -> None:
-    """Set (or, for _MISSING, remove) the field at `segments`, creating objects on the way."""
+Assignment = dict[tuple[str, ...], JsonValue]  # path → value (or _MISSING)
+# For each path, the depths (prefix lengths) at which the schema holds objects in an array.
+ArrayDepths = dict[tuple[str, ...], frozenset[int]]
+
+
+def _with(
+    entities: dict[str, JsonValue],
+    segments: tuple[str, ...],
+    value: JsonValue,
+    arrays: frozenset[int],
+    new_element: bool = False,
+) -> None:
+    """Set (or, for _MISSING, remove) the field at `segments`, creating objects on the way,
+    and a one-object array where the schema has an array of objects (`new_element`: in a
+    new object appended to the innermost one)."""
     target = entities
-    for key in segments[:-1]:
+    for depth, key in enumerate(segments[:-1], start=1):
         child = target.get(key)
-        if not isinstance(child, dict):
+        if depth in arrays:
+            if not (isinstance(child, list) and child and isinstance(child[0], dict)):
+                if value is _MISSING:
+                    return
+                child = target[key] = [{}]
+            if new_element and depth == max(arrays):
+                child.append({})
+            child = child[-1] if new_element and depth == max(arrays) else child[0]
+        elif not isinstance(child, dict):
             if value is _MISSING:
                 return
             child = target[key] = {}
@@ -265,10 +300,15 @@ def _with(entities: dict[str, JsonValue], segments: tuple[str, ...], value: Json
         target[segments[-1]] = copy.deepcopy(value)
 
 
-def _entities(assignment: dict[tuple[str, ...], JsonValue]) -> dict[str, JsonValue]:
+def _entities(assignment: Assignment, arrays: ArrayDepths) -> dict[str, JsonValue]:
     entities: dict[str, JsonValue] = {}
     for segments, value in assignment.items():
-        _with(entities, segments, value)
+        depths = arrays.get(segments, frozenset())
+        if isinstance(value, _InAnotherElement):
+            _with(entities, segments, value.first, depths)
+            _with(entities, segments, value.value, depths, new_element=True)
+        else:
+            _with(entities, segments, value, depths)
     return entities
 
 
@@ -285,19 +325,21 @@ class _Generator:
                 return action.action, action.nrn.text
         return DEFAULT_ACTION, policy.nrn.text
 
-    def allows_array(self, segments: tuple[str, ...], nrn: str) -> bool:
-        """Whether the schemas let the field hold an array (or do not say)."""
-        entity, rest = segments[0], segments[1:]
-        if rest[:1] == ("metadata",) and len(rest) > 1:
+    def types(self, segments: tuple[str, ...], nrn: str) -> list[frozenset[str] | None]:
+        """The JSON types the schemas give each prefix of a path (None: any), from the
+        entity itself (index 0) to the whole path."""
+        entity, depth = segments[0], 1
+        if segments[1:2] == ("metadata",) and len(segments) > 2:
             where = Nrn(nrn, Span("", 0, 0, 0, 0))
-            specification = self.specifications.in_force(entity, rest[1], where)
-            schema = specification.schema if specification else {}
-            rest = rest[2:]
+            specification = self.specifications.in_force(entity, segments[2], where)
+            schema, depth = (specification.schema if specification else {}), 3
         else:
             schema = {"type": "object", "properties": self.model.attributes.get(entity, {})}
-        found = resolve(schema, rest)
-        types = found.types if isinstance(found, Resolved) else None
-        return types is None or "array" in types
+        found: list[frozenset[str] | None] = [None] * depth
+        for end in range(depth, len(segments) + 1):
+            resolved = resolve(schema, segments[depth:end])
+            found.append(resolved.types if isinstance(resolved, Resolved) else None)
+        return found[1:]
 
     def policy(self, policy: Policy) -> PolicyBoundaries:
         try:
@@ -312,18 +354,30 @@ class _Generator:
         by_path: dict[tuple[str, ...], list[FieldCondition]] = {}
         for condition in field_conditions(policy.conditions):
             by_path.setdefault(condition.path.segments, []).append(condition)
+        types = {path: self.types(path, nrn) for path in by_path}
+        arrays = {
+            path: frozenset(
+                depth
+                for depth, kinds in enumerate(found[:-1], start=1)
+                if kinds == frozenset({"array"})
+            )
+            for path, found in types.items()
+        }
         candidates = {
             path: _likely_first(
-                policy.conditions, path, _candidates_for(conditions, self.allows_array(path, nrn))
+                policy.conditions,
+                path,
+                _candidates_for(conditions, _may_be_array(types[path][-1]), bool(arrays[path])),
+                arrays,
             )
             for path, conditions in by_path.items()
         }
 
         def request(assignment: Assignment) -> JsonValue:
-            return {"action": action, "nrn": nrn, "entities": _entities(assignment)}
+            return {"action": action, "nrn": nrn, "entities": _entities(assignment, arrays)}
 
         def holds(assignment: Assignment) -> bool:
-            return matches(policy.conditions, _entities(assignment))
+            return matches(policy.conditions, _entities(assignment, arrays))
 
         passing = _search(candidates, holds)
         cases: dict[str, Case] = {}
@@ -332,7 +386,10 @@ class _Generator:
         for path, own in candidates.items():
             base = _decisive_base(path, candidates, holds, passing)
             for candidate in own:
-                assignment = {**base, path: candidate.value}
+                value = candidate.value
+                if isinstance(value, _InAnotherElement):
+                    value = _InAnotherElement(value.value, base.get(path, _MISSING))
+                assignment = {**base, path: value}
                 built = request(assignment)
                 description = f"{'.'.join(path)} = {candidate.label}"
                 if candidate.value is _MISSING:
@@ -341,16 +398,19 @@ class _Generator:
         return tuple(cases.values())
 
 
-Assignment = dict[tuple[str, ...], JsonValue]  # path → value (or _MISSING)
+def _may_be_array(kinds: frozenset[str] | None) -> bool:
+    return kinds is None or "array" in kinds
 
 
-def _likely_first(query: Query, path: tuple[str, ...], found: list[Candidate]) -> list[Candidate]:
+def _likely_first(
+    query: Query, path: tuple[str, ...], found: list[Candidate], arrays: ArrayDepths
+) -> list[Candidate]:
     """Candidates that satisfy the path's own top-level conditions first, so the search
     for a passing request usually succeeds at once."""
     own = [c for c in query.conditions if isinstance(c, FieldCondition) and c.path.segments == path]
 
     def satisfies(candidate: Candidate) -> bool:
-        values = reached(_entities({path: candidate.value}), path)
+        values = reached(_entities({path: candidate.value}, arrays), path)
         return all(_holds(o, values) for c in own for o in c.operators)
 
     return sorted(found, key=lambda c: not satisfies(c))

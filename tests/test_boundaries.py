@@ -61,6 +61,28 @@ action "gate" {
 }
 """
 
+FINDINGS = """
+specification "Scan" {
+  entity   = build
+  metadata = scan
+  nrn      = "organization=1"
+  schema   = {
+    "type": "object",
+    "properties": {
+      "findings": {"type": "array", "items": {"type": "object", "properties": {
+        "severity": {"type": "string"}, "count": {"type": "integer"}}}}
+    }
+  }
+}
+policy "No critical finding" {
+  nrn        = "organization=1"
+  conditions = {"build.metadata.scan.findings.severity": {"$ne": "critical"},
+                "build.metadata.scan.findings.count": {"$lt": 10}}
+}
+action "gate" { action = "deployment:create"  nrn = "organization=1"  policies = ["No critical finding"] }
+"""
+EXAMPLES = {"rich": RICH, "findings": FINDINGS}
+
 
 def query(text: str) -> Query:
     source = Source(
@@ -180,11 +202,37 @@ def test_an_operator_the_generator_does_not_know_skips_the_policy_with_a_reason(
     ) in rego.decode()
 
 
+def test_paths_through_an_array_of_objects_are_built_through_it(tmp_path):
+    result = check_sources([str(write_sources(tmp_path, {"p.rg": FINDINGS}))])
+    assert result.program is not None
+    (policy,) = boundaries(result.program)
+    found = [
+        (c.description, c.expected, c.input["entities"]["build"]["metadata"]["scan"])
+        for c in policy.cases
+        if "another element" in c.description
+    ]
+    severity, count = "build.metadata.scan.findings.severity", "build.metadata.scan.findings.count"
+    assert found == [
+        (
+            f'{severity} = "critical" in another element of the array',
+            False,
+            {"findings": [{"severity": "critica", "count": 9}, {"severity": "critical"}]},
+        ),
+        (
+            f"{count} = 10 in another element of the array",
+            True,  # the first element's 9 matches $lt 10: any element may
+            {"findings": [{"severity": "critica", "count": 9}, {"count": 10}]},
+        ),
+    ]
+
+
 @pytest.mark.opa
-@pytest.mark.parametrize("example", ["quality-gates", "rich"])
+@pytest.mark.parametrize("example", ["quality-gates", "rich", "findings"])
 def test_opa_test_on_the_built_bundle_alone_passes_the_boundary_tests(example, opa, tmp_path):
     sources = (
-        QUALITY_GATES if example == "quality-gates" else write_sources(tmp_path, {"p.rg": RICH})
+        QUALITY_GATES
+        if example == "quality-gates"
+        else write_sources(tmp_path, {"p.rg": EXAMPLES[example]})
     )
     result = compile_sources([str(sources)])
     assert result.files is not None and result.tests is not None
