@@ -31,7 +31,6 @@ from compiler.ast import (
     Policy,
     Program,
     Query,
-    Span,
 )
 from compiler.check import Specifications, field_conditions
 from compiler.entities import entity_model
@@ -286,9 +285,10 @@ def _with(
                 if value is _MISSING:
                     return
                 child = target[key] = [{}]
-            if new_element and depth == max(arrays):
+            innermost = new_element and depth == max(arrays)
+            if innermost:
                 child.append({})
-            child = child[-1] if new_element and depth == max(arrays) else child[0]
+            child = child[-1] if innermost else child[0]
         elif not isinstance(child, dict):
             if value is _MISSING:
                 return
@@ -318,20 +318,19 @@ class _Generator:
         self.specifications = Specifications(list(program.specifications))
         self.model = entity_model()
 
-    def context(self, policy: Policy) -> tuple[str, str]:
+    def context(self, policy: Policy) -> tuple[str, Nrn]:
         """The action and NRN of the first action binding the policy (else its own NRN)."""
         for action in self.program.actions:
             if any(ref.name == policy.name for ref in action.policies):
-                return action.action, action.nrn.text
-        return DEFAULT_ACTION, policy.nrn.text
+                return action.action, action.nrn
+        return DEFAULT_ACTION, policy.nrn
 
-    def types(self, segments: tuple[str, ...], nrn: str) -> list[frozenset[str] | None]:
+    def types(self, segments: tuple[str, ...], nrn: Nrn) -> list[frozenset[str] | None]:
         """The JSON types the schemas give each prefix of a path (None: any), from the
         entity itself (index 0) to the whole path."""
         entity, depth = segments[0], 1
         if segments[1:2] == ("metadata",) and len(segments) > 2:
-            where = Nrn(nrn, Span("", 0, 0, 0, 0))
-            specification = self.specifications.in_force(entity, segments[2], where)
+            specification = self.specifications.in_force(entity, segments[2], nrn)
             schema, depth = (specification.schema if specification else {}), 3
         else:
             schema = {"type": "object", "properties": self.model.attributes.get(entity, {})}
@@ -374,7 +373,7 @@ class _Generator:
         }
 
         def request(assignment: Assignment) -> JsonValue:
-            return {"action": action, "nrn": nrn, "entities": _entities(assignment, arrays)}
+            return {"action": action, "nrn": nrn.text, "entities": _entities(assignment, arrays)}
 
         def holds(assignment: Assignment) -> bool:
             return matches(policy.conditions, _entities(assignment, arrays))
@@ -388,7 +387,10 @@ class _Generator:
             for candidate in own:
                 value = candidate.value
                 if isinstance(value, _InAnotherElement):
-                    value = _InAnotherElement(value.value, base.get(path, _MISSING))
+                    first = base.get(path, _MISSING)
+                    if isinstance(first, _InAnotherElement):
+                        first = first.first
+                    value = _InAnotherElement(value.value, first)
                 assignment = {**base, path: value}
                 built = request(assignment)
                 description = f"{'.'.join(path)} = {candidate.label}"

@@ -306,3 +306,46 @@ def test_boundary_module_paths_follow_the_sources(tmp_path):
         "regate/boundaries/data.json",
         "regate/tests/boundaries/teams/a_test.rego",
     ]
+
+
+# Every v0 operator on fields the schemas leave untyped (so the array cases are generated too).
+OPERATOR_FORMS = [
+    '{"scope.capabilities.x": 1}',
+    '{"scope.capabilities.x": null}',
+    '{"scope.capabilities.x": [1, 2]}',
+    '{"scope.capabilities.x": {"$eq": "a"}}',
+    '{"scope.capabilities.x": {"$ne": true}}',
+    '{"scope.capabilities.x": {"$gt": 1.5}}',
+    '{"scope.capabilities.x": {"$gte": "m"}}',
+    '{"scope.capabilities.x": {"$lt": 0}}',
+    '{"scope.capabilities.x": {"$lte": -2}}',
+    '{"scope.capabilities.x": {"$in": [1, "1", null]}}',
+    '{"scope.capabilities.x": {"$nin": [false, {"a": 1}]}}',
+    '{"scope.capabilities.x": {"$exists": true}}',
+    '{"scope.capabilities.x": {"$exists": false}}',
+    '{"scope.capabilities.x": {"$not": {"$gte": 3, "$lt": 5}}}',
+    '{"scope.capabilities.x": {"$gte": 1, "$lt": 3}, "scope.capabilities.y.z": "on"}',
+    '{"$or": [{"scope.capabilities.x": 1}, {"scope.capabilities.y": {"$gt": 2}}]}',
+    '{"$nor": [{"scope.capabilities.x": 1}, {"scope.capabilities.y": {"$exists": true}}]}',
+    '{"$and": [{"scope.capabilities.x.0": "a"}, {"scope.capabilities.x": {"$ne": "b"}}]}',
+]
+
+
+@pytest.mark.opa
+def test_every_operator_form_passes_its_boundary_tests_in_opa(opa, tmp_path):
+    policies = "\n".join(
+        f'policy "p{n}" {{ nrn = "organization=1" conditions = {form} }}'
+        for n, form in enumerate(OPERATOR_FORMS)
+    )
+    names = ", ".join(f'"p{n}"' for n in range(len(OPERATOR_FORMS)))
+    action = f'action "a" {{ action = "scope:create" nrn = "organization=1" policies = [{names}] }}'
+    result = compile_sources([str(write_sources(tmp_path, {"p.rg": policies + "\n" + action}))])
+    assert result.files is not None and result.tests is not None
+    policies_found = [p for m in result.tests.generated for p in m.policies]
+    assert [p.skipped for p in policies_found] == [None] * len(OPERATOR_FORMS)
+    for policy in policies_found:  # every policy has cases on both sides of its boundaries
+        assert {c.expected for c in policy.cases} == {True, False}, policy.title
+    write_directory(str(tmp_path / "bundle"), result.files)
+    run = run_tests(result, str(tmp_path / "bundle"))
+    assert run.failures == ()
+    assert run.passed == run.generated == sum(len(p.cases) for p in policies_found) > 150
