@@ -36,8 +36,9 @@ from compiler.check import Specifications, field_conditions
 from compiler.entities import entity_model
 from compiler.schema import Resolved, json_type, resolve
 
-# Bounds the search for a base request, so a policy with many paths stays cheap.
-MAX_TRIES = 1024
+# Bounds each search for a base request, in readings of the conditions, so a policy
+# with many paths stays cheap.
+MAX_READINGS = 1024
 # The request's parts other than entities, when no action binds the policy.
 DEFAULT_ACTION = "deployment:create"
 
@@ -419,12 +420,14 @@ def _likely_first(
 
 
 def _search(
-    candidates: dict[tuple[str, ...], list[Candidate]], accept: Callable[[Assignment], bool]
+    candidates: dict[tuple[str, ...], list[Candidate]],
+    accept: Callable[[Assignment], bool],
+    tries: int = MAX_READINGS,
 ) -> Assignment | None:
-    """The first assignment of candidate values (within MAX_TRIES) that `accept` takes."""
+    """The first assignment of candidate values (of the first `tries`) that `accept` takes."""
     paths = list(candidates)
     choices = itertools.product(*[[c.value for c in candidates[p]] for p in paths])
-    for values in itertools.islice(choices, MAX_TRIES):
+    for values in itertools.islice(choices, tries):
         assignment = dict(zip(paths, values, strict=True))
         if accept(assignment):
             return assignment
@@ -446,7 +449,9 @@ def _decisive_base(
 
     if passing is not None and decides(passing):
         return passing
-    return _search(others, decides) or passing or {p: c[0].value for p, c in others.items()}
+    tries = MAX_READINGS // len(candidates[path])  # each try reads every candidate of `path`
+    found = _search(others, decides, tries)
+    return found or passing or {p: c[0].value for p, c in others.items()}
 
 
 def boundaries(program: Program) -> tuple[PolicyBoundaries, ...]:
