@@ -152,7 +152,11 @@ def _holds(operator: FieldOperator, values: list[JsonValue]) -> bool:
 
 
 def _operator_name(operator: object) -> str:
-    return str(getattr(operator, "op", type(operator).__name__))
+    """`$size` for Comparison("$size") or for a class Size (ElemMatch: `$elemMatch`)."""
+    if hasattr(operator, "op"):
+        return str(operator.op)
+    name = type(operator).__name__.removesuffix("Op")
+    return f"${name[:1].lower()}{name[1:]}"
 
 
 def matches(query: Query, entities: JsonValue) -> bool:

@@ -2,10 +2,10 @@
 
 Failures come back from OPA by package and rule; compiler/tests_gen.py knows
 which `test` block or which generated boundary case each rule is, so a failure
-is a diagnostic at the test block (RG060) or at the policy (RG061).
+is a diagnostic at the test block (RG082) or at the policy (RG083).
 `--coverage` runs the written tests again under `opa test --coverage` and maps
 the covered lines of regate/policies/*.rego back to policies and conditions
-through the comments the emitter writes beside each condition (RG062, RG063).
+through the comments the emitter writes beside each condition (RG084, RG085).
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def _listed(names: Iterable[str]) -> str:
 
 def _authored_failure(test: AuthoredTest, directory: str, opa_error: str | None) -> Diagnostic:
     if opa_error:
-        return error("RG060", test.span, f'test "{test.name}" failed: {opa_error}')
+        return error("RG082", test.span, f'test "{test.name}" failed: {opa_error}')
     decision = eval_bundle(directory, test.request)
     failing = sorted(
         {p["name"] for a in decision.get("actions", []) for p in a["policies"] if not p["passed"]}
@@ -84,7 +84,7 @@ def _authored_failure(test: AuthoredTest, directory: str, opa_error: str | None)
     if test.applying is not None and list(test.applying) != applying:
         wrong.append(f"expected actions {_listed(test.applying)}, got {_listed(applying)}")
     return error(
-        "RG060",
+        "RG082",
         test.span,
         f'test "{test.name}" failed: {"; ".join(wrong) or "the decision differs"}',
         help=f"the decision: {_decision_text(decision)}",
@@ -95,7 +95,7 @@ def _boundary_failure(policy: BoundaryPolicy, index: int, opa_error: str | None)
     case = policy.cases[index]
     said = opa_error or f"the compiled policy says {json.dumps(not case.expected)}"
     return error(
-        "RG061",
+        "RG083",
         policy.span,
         f'generated boundary case {index + 1} of policy "{policy.boundaries.policy.name}" '
         f"failed: {case.description}: regate reads the conditions as "
@@ -216,7 +216,7 @@ def coverage(
             if not exercised:
                 diagnostics.append(
                     warning(
-                        "RG062",
+                        "RG084",
                         policy.span,
                         f'no test exercises policy "{policy.name}"',
                         help="add a test block whose request reaches an action bound to it",
@@ -234,7 +234,7 @@ def coverage(
                     reported.add(condition.span)
                     diagnostics.append(
                         warning(
-                            "RG063",
+                            "RG085",
                             condition.path.span,
                             f'no test exercises this condition of policy "{policy.name}"',
                             help="add a test block whose request reaches it",
@@ -263,8 +263,11 @@ def _commented(
             for o in operators
         )
 
+    text = commented.text
+    while text.startswith("$not "):  # a negated operator: `$not path $gt 0`
+        text = text.removeprefix("$not ")
     for condition in field_conditions(policy.conditions):
-        if commented.text.startswith(condition.path.text + " ") and on_line(condition.operators):
+        if text.startswith(condition.path.text + " ") and on_line(condition.operators):
             return condition
     return None
 

@@ -101,7 +101,7 @@ def check_tests(program: Program) -> list[Diagnostic]:
         if test.name in seen:
             diagnostics.append(
                 error(
-                    "RG056",
+                    "RG080",
                     test.span,
                     f'a second test named "{test.name}"',
                     help=f"the first is at {seen[test.name]}",
@@ -110,7 +110,7 @@ def check_tests(program: Program) -> list[Diagnostic]:
         seen.setdefault(test.name, test.span)
         names = [("RG050", "policy", r.name, r.span, policies) for r in test.failing or ()]
         names += [
-            ("RG057", "action id", str(a.value), a.span, actions) for a in test.applying or ()
+            ("RG081", "action id", str(a.value), a.span, actions) for a in test.applying or ()
         ]
         for code, what, name, span, known in names:
             if name not in known:

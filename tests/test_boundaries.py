@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import subprocess
 
 import pytest
 
-from compiler.ast import Comparison, FieldCondition, Program, Query
+from compiler.ast import Query
 from compiler.boundaries import boundaries, matches
 from compiler.bundle import tar_gz, write_directory
 from compiler.driver import check_sources, compile_sources
@@ -16,7 +15,6 @@ from compiler.opa import eval_bundle
 from compiler.parse import parse_source
 from compiler.sources import Source
 from compiler.testing import run_tests
-from compiler.tests_gen import bundle_tests, emit_tests
 from tests.conftest import QUALITY_GATES, build, load_request, write_sources
 
 RICH = """
@@ -178,28 +176,25 @@ def test_array_cases_where_the_schema_allows_an_array(tmp_path):
 
 
 def test_an_operator_the_generator_does_not_know_skips_the_policy_with_a_reason(tmp_path):
-    result = check_sources([str(write_sources(tmp_path, {"p.rg": RICH}))])
-    assert result.program is not None
-    (file,) = result.program.files
-    policy = file.policies[0]
-    # An operator from a later regate (e.g. $size), as another pass would add it.
-    unknown = FieldCondition(
-        policy.conditions.conditions[0].path,  # type: ignore[union-attr]
-        (Comparison("$size", 1, policy.span, policy.span),),  # type: ignore[arg-type]
-        policy.span,
+    sized = RICH.replace(
+        '"build.metadata.release.tags": "stable"', '"build.metadata.release.tags": {"$size": 1}'
     )
-    changed = dataclasses.replace(policy, conditions=Query((unknown,), policy.span))
-    program = Program((dataclasses.replace(file, policies=(changed, file.policies[1])),))
-    found = boundaries(program)
-    assert [(b.policy.name, b.skipped, len(b.cases)) for b in found] == [
-        ("Release", "the boundary generator does not know operator $size yet", 0),
-        ("Any", None, 1),
+    result = compile_sources([str(write_sources(tmp_path, {"p.rg": sized}))])
+    assert result.files is not None and result.tests is not None
+    (module,) = result.tests.generated
+    assert [(p.title, p.skipped, len(p.cases)) for p in module.policies] == [
+        (
+            "Release (p.rg:17)",
+            "the boundary generator does not know operator $size yet",
+            0,
+        ),
+        ("Any (p.rg:31)", None, 1),
     ]
-    rego = emit_tests(bundle_tests(program, {}))[f"regate/tests/boundaries/{tmp_path}/p_test.rego"]
+    rego = result.files["regate/tests/boundaries/p_test.rego"].decode()
     assert (
-        f"# Release ({tmp_path}/p.rg:17): no boundary tests, "
+        "# Release (p.rg:17): no boundary tests, "
         "the boundary generator does not know operator $size yet"
-    ) in rego.decode()
+    ) in rego
 
 
 def test_paths_through_an_array_of_objects_are_built_through_it(tmp_path):
@@ -263,8 +258,8 @@ def test_a_compiled_policy_that_disagrees_fails_its_boundary_test(tmp_path):
     run = run_tests(result, str(tmp_path))
     assert run.passed == 24
     generated, written = run.failures  # sorted by file
-    assert (str(written.span), written.code) == (f"{QUALITY_GATES}/tests.rg:42:6", "RG060")
-    assert (str(generated.span), generated.code) == (f"{QUALITY_GATES}/policies.rg:5:8", "RG061")
+    assert (str(written.span), written.code) == (f"{QUALITY_GATES}/tests.rg:42:6", "RG082")
+    assert (str(generated.span), generated.code) == (f"{QUALITY_GATES}/policies.rg:5:8", "RG083")
     assert generated.message == (
         'generated boundary case 1 of policy "Code Coverage" failed: '
         "build.metadata.coverage.code.coverage = 80: regate reads the conditions as true, "

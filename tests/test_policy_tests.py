@@ -156,12 +156,12 @@ def test_tests_name_known_policies_and_actions_and_each_other_once(tmp_path):
         "   |              ^^^^^^^\n"
         'help: did you mean "Tier"?\n'
         "\n"
-        'project/tests.rg:6:14: error[RG057]: unknown action id "scope"\n'
+        'project/tests.rg:6:14: error[RG081]: unknown action id "scope"\n'
         ' 6 |   actions = ["scope"]\n'
         "   |              ^^^^^^^\n"
         'help: did you mean "scopes"?\n'
         "\n"
-        'project/tests.rg:8:6: error[RG056]: a second test named "t"\n'
+        'project/tests.rg:8:6: error[RG080]: a second test named "t"\n'
         ' 8 | test "t" {\n'
         "   |      ^^^\n"
         "help: the first is at project/tests.rg:1:6\n"
@@ -171,7 +171,7 @@ def test_tests_name_known_policies_and_actions_and_each_other_once(tmp_path):
         "    |              ^^^^^^^\n"
         'help: did you mean "Tier"?\n'
         "\n"
-        'project/tests.rg:13:14: error[RG057]: unknown action id "scope"\n'
+        'project/tests.rg:13:14: error[RG081]: unknown action id "scope"\n'
         ' 13 |   actions = ["scope"]\n'
         "    |              ^^^^^^^\n"
         'help: did you mean "scopes"?\n'
@@ -221,7 +221,7 @@ test "gold tier approves" {
         result.stdout == "21 passed, 1 failed (2 from test blocks, 20 generated boundary cases)\n"
     )
     assert relative(result.stderr, tmp_path) == (
-        'project/tests.rg:2:6: error[RG060]: test "low coverage approves" failed: expected '
+        'project/tests.rg:2:6: error[RG082]: test "low coverage approves" failed: expected '
         'approve, got manual; expected failing policies [], got ["Coverage"]\n'
         ' 2 | test "low coverage approves" {\n'
         "   |      ^^^^^^^^^^^^^^^^^^^^^^^\n"
@@ -250,12 +250,12 @@ def test_coverage_names_the_policies_and_conditions_no_test_exercised(tmp_path):
         "coverage: 1/2 policies, 1/3 conditions exercised by the test blocks\n"
     )
     assert relative(result.stderr, tmp_path) == (
-        'project/gate.rg:4:63: warning[RG063]: no test exercises this condition of policy "Coverage"\n'
+        'project/gate.rg:4:63: warning[RG085]: no test exercises this condition of policy "Coverage"\n'
         ' 4 |   conditions = {"build.metadata.coverage.line": {"$gte": 80}, "build.metadata.coverage.branch": {"$gte": 50}}\n'
         "   |                                                               ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n"
         "help: add a test block whose request reaches it\n"
         "\n"
-        'project/gate.rg:6:8: warning[RG062]: no test exercises policy "Tier"\n'
+        'project/gate.rg:6:8: warning[RG084]: no test exercises policy "Tier"\n'
         ' 6 | policy "Tier" {\n'
         "   |        ^^^^^^\n"
         "help: add a test block whose request reaches an action bound to it\n"
