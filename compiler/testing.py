@@ -21,7 +21,7 @@ from typing import Any
 import click
 
 from compiler import __version__
-from compiler.ast import FieldCondition, FieldOperator, NotOp, Policy, Program, Span
+from compiler.ast import FieldCondition, FieldOperator, NotOp, Policy, Span
 from compiler.bundle import write_directory
 from compiler.check import field_conditions
 from compiler.diagnostics import Diagnostic, error, has_errors, render, warning
@@ -192,29 +192,31 @@ def _covered_rows(report: Any, path: str) -> set[int]:
     return rows
 
 
-def coverage(
-    result: Compilation, directory: str
-) -> tuple[list[Diagnostic], tuple[int, int], tuple[int, int]]:
-    """Warnings for the policies and conditions no written test exercised, and the
-    (exercised, total) counts of policies and of conditions."""
+@dataclass(frozen=True)
+class Coverage:
+    gaps: tuple[Diagnostic, ...]  # RG084, RG085
+    policies: tuple[int, int]  # (exercised, all)
+    conditions: tuple[int, int]
+
+
+def coverage(result: Compilation, directory: str) -> Coverage:
+    """The policies and conditions the written tests exercise, by `opa test --coverage`."""
     assert result.files is not None and result.program is not None
     report = _opa_test(directory, "--coverage", "--run", AUTHORED_TESTS)
-    program: Program = result.program
-    names = rule_names(program.policies)
-    policies = {names[policy.name]: policy for policy in program.policies}
+    names = rule_names(result.program.policies)
+    policies = {names[policy.name]: policy for policy in result.program.policies}
     where = {s.name: s.path for s in result.sources}
-    diagnostics: list[Diagnostic] = []
-    policy_count = [0, 0]
-    condition_count = [0, 0]
+    gaps: list[Diagnostic] = []
+    exercised_policies: list[bool] = []
+    exercised_conditions: list[bool] = []
     for path in sorted(p for p in result.files if p.startswith("regate/policies/")):
         covered = _covered_rows(report, path)
         for lines in policy_lines(result.files[path].decode()):
             policy = policies[lines.rule]
             exercised = bool(lines.rows & covered)
-            policy_count[0] += exercised
-            policy_count[1] += 1
+            exercised_policies.append(exercised)
             if not exercised:
-                diagnostics.append(
+                gaps.append(
                     warning(
                         "RG084",
                         policy.span,
@@ -222,17 +224,17 @@ def coverage(
                         help="add a test block whose request reaches an action bound to it",
                     )
                 )
-            reported: set[Span] = set()
+            # A condition with several operators has several expressions: any one counts.
+            hits: dict[Span, tuple[FieldCondition, bool]] = {}
             for commented in lines.conditions:
                 condition = _commented(policy, commented, where)
-                if condition is None or condition.span in reported:
-                    continue
-                hit = commented.row in covered
-                condition_count[0] += hit
-                condition_count[1] += 1
+                if condition is not None:
+                    hit = commented.row in covered or hits.get(condition.span, (None, False))[1]
+                    hits[condition.span] = (condition, hit)
+            for condition, hit in hits.values():
+                exercised_conditions.append(hit)
                 if exercised and not hit:
-                    reported.add(condition.span)
-                    diagnostics.append(
+                    gaps.append(
                         warning(
                             "RG085",
                             condition.path.span,
@@ -240,13 +242,10 @@ def coverage(
                             help="add a test block whose request reaches it",
                         )
                     )
-    return (
-        sorted(diagnostics),
-        (policy_count[0], policy_count[1]),
-        (
-            condition_count[0],
-            condition_count[1],
-        ),
+    return Coverage(
+        tuple(sorted(gaps)),
+        (sum(exercised_policies), len(exercised_policies)),
+        (sum(exercised_conditions), len(exercised_conditions)),
     )
 
 
@@ -302,9 +301,8 @@ def test_command(sources: tuple[str, ...], with_coverage: bool) -> None:
             found = [*result.diagnostics, *tests.failures]
             covered = None
             if with_coverage and not tests.failures:
-                gaps, policies, conditions = coverage(result, directory)
-                found.extend(gaps)
-                covered = (policies, conditions)
+                covered = coverage(result, directory)
+                found.extend(covered.gaps)
     except OpaError as exc:
         click.echo(f"regate: error: {exc}", err=True)
         sys.exit(1)
@@ -314,10 +312,10 @@ def test_command(sources: tuple[str, ...], with_coverage: bool) -> None:
         f"({tests.written} from test blocks, {tests.generated} generated boundary cases)"
     )
     if covered is not None:
-        (done_p, all_p), (done_c, all_c) = covered
+        policies, conditions = covered.policies, covered.conditions
         click.echo(
-            f"coverage: {done_p}/{all_p} policies, {done_c}/{all_c} conditions "
-            "exercised by the test blocks"
+            f"coverage: {policies[0]}/{policies[1]} policies, "
+            f"{conditions[0]}/{conditions[1]} conditions exercised by the test blocks"
         )
     elif with_coverage:
         click.echo("coverage: not measured, some tests failed")

@@ -289,3 +289,30 @@ def test_policy_lines_map_rego_rows_to_conditions():
         [3, 4, 5, 6, 7, 8],
         (CommentedCondition(7, "a $gte 1", "p.rg", 4),),
     )
+
+
+@pytest.mark.opa
+def test_a_condition_with_several_operators_counts_once(tmp_path):
+    source = write_sources(
+        tmp_path,
+        {
+            "p.rg": """
+policy "Range" {
+  nrn        = "organization=1"
+  conditions = {"scope.capabilities.replicas": {"$gte": 2, "$lte": 10}}
+}
+action "a" { action = "scope:create"  nrn = "organization=1"  policies = ["Range"] }
+test "one replica asks a human" {
+  action   = "scope:create"
+  nrn      = "organization=1"
+  entities = {"scope.capabilities.replicas": 1}
+  expect   = manual
+}
+"""
+        },
+    )
+    result = run_cli("test", "--coverage", str(source))
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert result.stdout.splitlines()[1] == (
+        "coverage: 1/1 policies, 1/1 conditions exercised by the test blocks"
+    )
