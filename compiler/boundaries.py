@@ -63,7 +63,7 @@ class PolicyBoundaries:
     skipped: str | None = None  # why no cases were generated
 
 
-# --- regate's reading of a condition (docs/language.md, "Conditions") ---
+# --- regate's reading of a condition (docs/semantics.md) ---
 
 _MISSING = object()  # a path whose field is absent from the request
 
@@ -77,32 +77,51 @@ class _InAnotherElement:
     first: JsonValue = _MISSING
 
 
-def _children(parent: JsonValue, key: str) -> list[JsonValue]:
-    if isinstance(parent, dict):
-        return [parent[key]] if key in parent else []
-    if not isinstance(parent, list):
-        return []
-    found = [element[key] for element in parent if isinstance(element, dict) and key in element]
-    if key.isdigit() and int(key) < len(parent):
-        found.append(parent[int(key)])
+@dataclass(frozen=True)
+class _Item:
+    """What a path yields (docs/semantics.md, "Paths"): a value reached through a field or
+    by an array index, or missing."""
+
+    value: JsonValue  # _MISSING: missing
+    by_index: bool = False
+
+
+def _step(item: _Item, key: str) -> list[_Item]:
+    value = item.value
+    if value is _MISSING or not isinstance(value, dict | list):
+        return [_Item(_MISSING)]
+    if isinstance(value, dict):
+        return [_Item(value.get(key, _MISSING))]
+    found = [_Item(e.get(key, _MISSING)) for e in value if isinstance(e, dict)]
+    if key.isdigit() and int(key) < len(value):
+        found.append(_Item(value[int(key)], by_index=True))
     return found
 
 
-def reached(entities: JsonValue, segments: tuple[str, ...]) -> list[JsonValue]:
-    """The values a path reaches: a segment applied to an array reaches into its items."""
-    values = [entities]
+def _items(document: JsonValue, segments: tuple[str, ...]) -> list[_Item]:
+    items = [_Item(document)]
     for key in segments:
-        values = [child for parent in values for child in _children(parent, key)]
-    return values
+        items = [child for item in items for child in _step(item, key)]
+    return items
 
 
-def _candidates(values: list[JsonValue]) -> list[JsonValue]:
-    return values + [element for value in values if isinstance(value, list) for element in value]
+def _offered(items: list[_Item]) -> list[JsonValue]:
+    """The values operators test: an array reached through a field offers its elements and
+    itself; one reached by an index is offered as is."""
+    offered: list[JsonValue] = []
+    for item in items:
+        if item.value is _MISSING:
+            continue
+        if isinstance(item.value, list) and not item.by_index:
+            offered.extend(item.value)
+        offered.append(item.value)
+    return offered
 
 
 def same(a: JsonValue, b: JsonValue) -> bool:
-    """JSON equality: `true` is not `1`, as in Rego (Python says otherwise)."""
-    if json_type(a) in ("integer", "number") and json_type(b) in ("integer", "number"):
+    """JSON equality: numbers by value, `true` is not `1` (Python says otherwise), arrays
+    in order, objects unordered."""
+    if _class(a) == _class(b) == "number":
         return bool(a == b)
     if type(a) is not type(b):
         return False
@@ -113,41 +132,53 @@ def same(a: JsonValue, b: JsonValue) -> bool:
     return bool(a == b)
 
 
-def _type_class(value: JsonValue) -> str | None:
+def _class(value: JsonValue) -> str:
     kind = json_type(value)
-    if kind in ("integer", "number"):
-        return "number"
-    return "string" if kind == "string" else None
+    return "number" if kind == "integer" else kind
 
 
-def _equals(values: list[JsonValue], operand: JsonValue) -> bool:
-    if operand is None and not values:
+def _equals(items: list[_Item], operand: JsonValue) -> bool:
+    if operand is None and any(item.value is _MISSING for item in items):
         return True
-    return any(same(candidate, operand) for candidate in _candidates(values))
+    return any(same(value, operand) for value in _offered(items))
 
 
 ORDERINGS = {"$gt": gt, "$gte": ge, "$lt": lt, "$lte": le}
 
 
-def _holds(operator: FieldOperator, values: list[JsonValue]) -> bool:
+def _orders(op: str, items: list[_Item], operand: JsonValue) -> bool:
+    """$gt $gte $lt $lte: some offered value of the operand's type class compares so.
+    regate reads scalar operands; arrays and objects compare by BSON rules it leaves
+    to the Rego, so such a policy gets no boundary cases."""
+    if operand is None:  # null: $gte and $lte match null and missing
+        return op in ("$gte", "$lte") and _equals(items, None)
+    kind = _class(operand)
+    if kind in ("array", "object"):
+        raise UnknownOperator(f"{op} with {_a(kind)} operand")
+    compare = ORDERINGS[op]
+    if kind == "string":
+        return any(
+            compare(v.encode(), operand.encode()) for v in _offered(items) if _class(v) == kind
+        )
+    return any(compare(v, operand) for v in _offered(items) if _class(v) == kind)
+
+
+def _holds(operator: FieldOperator, items: list[_Item]) -> bool:
     match operator:
         case Comparison(op="$eq", value=value):
-            return _equals(values, value)
+            return _equals(items, value)
         case Comparison(op="$ne", value=value):
-            return not _equals(values, value)
+            return not _equals(items, value)
         case Comparison(op="$in", value=listed):
-            return any(_equals(values, value) for value in listed)
+            return any(_equals(items, value) for value in listed)
         case Comparison(op="$nin", value=listed):
-            return not any(_equals(values, value) for value in listed)
+            return not any(_equals(items, value) for value in listed)
         case Comparison(op=op, value=value) if op in ORDERINGS:
-            kind = _type_class(value)
-            return kind is not None and any(
-                _type_class(c) == kind and ORDERINGS[op](c, value) for c in _candidates(values)
-            )
+            return _orders(op, items, value)
         case Exists(present=present):
-            return bool(values) == present
+            return any(item.value is not _MISSING for item in items) == present
         case NotOp(operators=operators):
-            return not all(_holds(inner, values) for inner in operators)
+            return not all(_holds(inner, items) for inner in operators)
     raise UnknownOperator(_operator_name(operator))
 
 
@@ -159,21 +190,25 @@ def _operator_name(operator: object) -> str:
     return f"${name[:1].lower()}{name[1:]}"
 
 
-def matches(query: Query, entities: JsonValue) -> bool:
-    """Whether a request's entities satisfy a query document."""
+def matches(query: Query, document: JsonValue) -> bool:
+    """Whether a document (a request's entities) satisfies a query document."""
     for condition in query.conditions:
         if isinstance(condition, Logical):
-            results = [matches(clause, entities) for clause in condition.clauses]
+            results = [matches(clause, document) for clause in condition.clauses]
             if condition.op == "$and":
                 holds = all(results)
             else:
                 holds = any(results) == (condition.op == "$or")
         else:
-            values = reached(entities, condition.path.segments)
-            holds = all(_holds(operator, values) for operator in condition.operators)
+            items = _items(document, condition.path.segments)
+            holds = all(_holds(operator, items) for operator in condition.operators)
         if not holds:
             return False
     return True
+
+
+def _a(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
 
 
 # --- candidate values ---
@@ -228,10 +263,6 @@ def _operands(operator: FieldOperator) -> Iterator[JsonValue]:
             yield None
         case _:
             raise UnknownOperator(_operator_name(operator))
-
-
-def _a(kind: str) -> str:
-    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
 
 
 def _candidates_for(
@@ -417,8 +448,8 @@ def _likely_first(
     own = [c for c in query.conditions if isinstance(c, FieldCondition) and c.path.segments == path]
 
     def satisfies(candidate: Candidate) -> bool:
-        values = reached(_entities({path: candidate.value}, arrays), path)
-        return all(_holds(o, values) for c in own for o in c.operators)
+        items = _items(_entities({path: candidate.value}, arrays), path)
+        return all(_holds(o, items) for c in own for o in c.operators)
 
     return sorted(found, key=lambda c: not satisfies(c))
 
