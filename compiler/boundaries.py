@@ -6,7 +6,7 @@ field missing, a value of the wrong type and, where the schema allows an array
 there, the array cases.  A request varies one path at a time from a base that
 makes that path decide the policy where one exists.  The expected result is
 regate's own reading of the condition (`matches`, the MongoDB semantics of
-docs/language.md), never the compiled Rego's, so the generated `_test.rego`
+docs/semantics.md), never the compiled Rego's, so the generated `_test.rego`
 proves the Rego against an independent reading.
 """
 
