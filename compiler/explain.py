@@ -62,8 +62,8 @@ def _needs(operator: str, expected: Any) -> str:
             return "to be absent"
         case "$type", _:
             return f"to be of type {' or '.join(expected)}"
-        case "$regex", {"$regex": pattern, "$options": options}:
-            return f"to match /{pattern}/{options}"
+        case "$regex", {"$regex": pattern, **options}:
+            return f"to match /{pattern}/{options.get('$options', '')}"
         case "$regex", _:
             return f"to match /{expected}/"
         case "$mod", [divisor, remainder]:
@@ -72,7 +72,7 @@ def _needs(operator: str, expected: Any) -> str:
             return f"to be an array of {expected} elements"
         case "$all", _:
             return f"to contain {_value(expected)}"
-        case "$not", {"$regex": _} if len(expected) <= 2:
+        case "$not", {"$regex": _}:
             return f"not {_needs('$regex', expected)}"
         case "$not", dict():
             (inner, value), *_ = expected.items()

@@ -114,9 +114,9 @@ class _PolicyLowering:
         self.explained[name] = _clause_explanations(name, comment, bodies, root)
         return bodies
 
-    def explanations(self, body: Body) -> tuple[Explanation, ...]:
+    def explanations(self, body: Body, title: str) -> tuple[Explanation, ...]:
         """The policy's explanation, then those of helper bodies and $and clauses."""
-        own = Explanation(self.rule, None, body, f"the failed conditions of {self.rule}")
+        own = Explanation(self.rule, None, body, f"{title}: the conditions that fail")
         return (own, *(e for clauses in self.explained.values() for e in clauses))
 
     def comment(self, path: str, op: str, value: object, span: Span) -> str:
@@ -312,7 +312,9 @@ def lower(program: Program, where: Mapping[str, str]) -> BundleIR:
                     conditions=policy.conditions_value,
                     body=flatten(body),
                     helpers=tuple(lowering.helpers),
-                    explanations=lowering.explanations(body),
+                    explanations=lowering.explanations(
+                        body, f"{policy.name} ({lowering.location(policy.span)})"
+                    ),
                 )
             )
         modules.append(

@@ -156,6 +156,25 @@ CASES: list[tuple[str, dict[str, Any], Any, list[Any], list[str]]] = [
         ["failed:", "a is 2, needs not > 0 @"],
     ),
     (
+        "$not of a $regex",
+        {"a": {"$not": {"$regex": "^x"}}, "b": {"$not": {"$regex": "^y", "$options": "i"}}},
+        {"a": "xa", "b": "Yb"},
+        [
+            {"path": "a", "operator": "$not", "expected": {"$regex": "^x"}, "actual": "xa"},
+            {
+                "path": "b",
+                "operator": "$not",
+                "expected": {"$regex": "^y", "$options": "i"},
+                "actual": "Yb",
+            },
+        ],
+        [
+            "failed:",
+            'a is "xa", needs not to match /^x/ @',
+            'b is "Yb", needs not to match /^y/i @',
+        ],
+    ),
+    (
         "$not of several operators",
         {"a": {"$not": {"$gt": 0, "$lt": 9}}},
         {"a": 2},
