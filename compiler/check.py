@@ -9,6 +9,7 @@ import difflib
 import json
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import jsonschema
 import jsonschema.exceptions
@@ -16,6 +17,7 @@ import jsonschema.exceptions
 from compiler.ast import (
     Action,
     Comparison,
+    Exists,
     FieldCondition,
     FieldOperator,
     Logical,
@@ -27,9 +29,18 @@ from compiler.ast import (
     Query,
     Specification,
 )
+from compiler.constraints import (
+    Interval,
+    impossible,
+    is_number,
+    is_numeric,
+    operator_interval,
+    same_json,
+    schema_interval,
+)
 from compiler.diagnostics import Diagnostic, did_you_mean, error, warning
 from compiler.entities import EntityModel, entity_model
-from compiler.schema import Resolved, Unresolved, json_type, resolve
+from compiler.schema import Resolved, Unresolved, is_required, json_type, resolve
 
 ORDERING_OPS = ("$gt", "$gte", "$lt", "$lte")
 OPERATOR_TEXT = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
@@ -72,6 +83,14 @@ class Specifications:
 
     def declared(self, entity: str, metadata: str) -> list[Specification]:
         return self._by_key.get((entity, metadata), [])
+
+    def below(self, entity: str, metadata: str, nrn: Nrn) -> list[Specification]:
+        """The specifications strictly below `nrn`: they override for requests there."""
+        return [
+            s
+            for s in self._by_key.get((entity, metadata), ())
+            if nrn.contains(s.nrn) and s.nrn.text != nrn.text
+        ]
 
     def keys(self, entity: str) -> list[str]:
         return sorted(key for (e, key) in self._by_key if e == entity)
@@ -250,6 +269,8 @@ class Checker:
 
     # --- paths ---
 
+    # --- paths ---
+
     def policy_paths(
         self, policy: Policy, actions: list[Action], specifications: Specifications
     ) -> None:
@@ -263,13 +284,24 @@ class Checker:
                 )
             )
         contexts = sorted({a.nrn for a in actions}, key=lambda n: n.text) or [policy.nrn]
+        fields: dict[str, list[Field]] = {}
         for condition in field_conditions(policy.conditions):
             if not self._entity(condition.path, actions):
                 continue
-            for nrn in contexts:
-                resolved = self._path(condition.path, nrn, specifications)
-                if resolved is not None:
-                    self._operand_types(condition, resolved)
+            found = [
+                field
+                for nrn in contexts
+                for field in self._path(condition.path, nrn, specifications)
+            ]
+            fields.setdefault(condition.path.text, []).extend(found)
+            for field in found:
+                self._operand_types(condition, field)
+                self._constraints(condition, field)
+        for conjunction in _conjunctions(policy.conditions):
+            for path, operators in conjunction.items():
+                known = fields.get(path)
+                if known and all(f.resolved.single_valued for f in known):
+                    self._contradictions(path, operators)
 
     def _entity(self, path: Path, actions: list[Action]) -> bool:
         entity = path.segments[0]
@@ -298,85 +330,113 @@ class Checker:
                 )
         return True
 
-    def _path(self, path: Path, nrn: Nrn, specifications: Specifications) -> Resolved | None:
+    def _path(self, path: Path, nrn: Nrn, specifications: Specifications) -> list[Field]:
+        """What `path` reads for requests at `nrn` and below: one field per schema in force."""
         entity, segments = path.segments[0], path.segments
-        attributes = self.model.attributes[entity]
-        if len(segments) == 1:
-            return Resolved(())
+        if len(segments) == 1 or segments[1:] == ("metadata",):
+            return [Field(Resolved(()), ENTITY_MODEL, required=False)]
         if segments[1] != "metadata":
-            schema = {"type": "object", "properties": attributes, "additionalProperties": False}
-            found = resolve(schema, segments[1:])
-            if isinstance(found, Unresolved):
-                known = (*found.known, "metadata") if found.index == 0 else found.known
-                index = 1 + found.index
-                self.report(
-                    error(
-                        "RG031",
-                        path.segment_span(index),
-                        f'unknown field "{segments[index]}" in '
-                        f'"{".".join(segments[:index]) or entity}"',
-                        help=did_you_mean(segments[index], known),
-                    )
-                )
-                return None
-            return found
-        if len(segments) == 2:
-            return Resolved(())
+            return self._attribute(path)
         key = segments[2]
-        specification = specifications.in_force(entity, key, nrn)
-        if specification is None:
-            elsewhere = specifications.declared(entity, key)
-            if elsewhere:
-                hint = (
-                    f'"{elsewhere[0].name}" is declared at {elsewhere[0].nrn.text}, which does '
-                    f"not cover {nrn.text}; declare it at an ancestor NRN"
-                )
-            else:
-                hint = did_you_mean(key, specifications.keys(entity)) or (
-                    "declare a specification for it, or fix the path"
-                )
-            self.report(
-                error(
-                    "RG032",
-                    path.segment_span(2),
-                    f'no metadata specification for "{entity}.metadata.{key}" at {nrn.text}',
-                    help=hint,
-                )
-            )
-            return None
-        found = resolve(specification.schema, segments[3:])
-        if isinstance(found, Unresolved):
-            index = 3 + found.index
-            suggestion = _suggest_path(specification.schema, segments[index:])
-            prefix = ".".join(segments[:index])
-            self.report(
-                error(
-                    "RG031",
-                    path.segment_span(index),
-                    f'unknown field "{segments[index]}" in "{prefix}" '
-                    f'(specification "{specification.name}" at {specification.span})',
-                    help=f'did you mean "{".".join(segments[:3])}.{suggestion}"?'
-                    if suggestion
-                    else did_you_mean(segments[index], found.known),
-                )
-            )
-            return None
+        in_force = specifications.in_force(entity, key, nrn)
+        if in_force is None:
+            self._no_specification(path, nrn, specifications)
+            return []
+        found: list[Field] = []
+        for specification in [in_force, *specifications.below(entity, key, nrn)]:
+            origin = f'specification "{specification.name}" at {specification.span}'
+            resolved = resolve(specification.schema, segments[3:])
+            if isinstance(resolved, Unresolved):
+                self._unknown_metadata_field(path, specification, resolved, origin)
+                continue
+            required = is_required(specification.schema, segments[3:])
+            found.append(Field(resolved, origin, required))
         return found
 
-    def _operand_types(self, condition: FieldCondition, resolved: Resolved) -> None:
-        types = resolved.types
-        if types is None or "array" in types:
+    def _attribute(self, path: Path) -> list[Field]:
+        entity, segments = path.segments[0], path.segments
+        attributes = self.model.attributes[entity]
+        schema = {"type": "object", "properties": attributes, "additionalProperties": False}
+        found = resolve(schema, segments[1:])
+        if isinstance(found, Resolved):
+            return [Field(found, ENTITY_MODEL, required=False)]
+        known = (*found.known, "metadata") if found.index == 0 else found.known
+        index = 1 + found.index
+        self.report(
+            error(
+                "RG031",
+                path.segment_span(index),
+                f'unknown field "{segments[index]}" in "{".".join(segments[:index])}"',
+                help=did_you_mean(segments[index], known),
+            )
+        )
+        return []
+
+    def _no_specification(self, path: Path, nrn: Nrn, specifications: Specifications) -> None:
+        entity, key = path.segments[0], path.segments[2]
+        elsewhere = specifications.declared(entity, key)
+        if elsewhere:
+            hint = (
+                f'"{elsewhere[0].name}" is declared at {elsewhere[0].nrn.text}, which does '
+                f"not cover {nrn.text}; declare it at an ancestor NRN"
+            )
+        else:
+            hint = did_you_mean(key, specifications.keys(entity)) or (
+                "declare a specification for it, or fix the path"
+            )
+        self.report(
+            error(
+                "RG032",
+                path.segment_span(2),
+                f'no metadata specification for "{entity}.metadata.{key}" at {nrn.text}',
+                help=hint,
+            )
+        )
+
+    def _unknown_metadata_field(
+        self, path: Path, specification: Specification, found: Unresolved, origin: str
+    ) -> None:
+        segments = path.segments
+        index = 3 + found.index
+        suggestion = _suggest_path(specification.schema, segments[index:])
+        prefix = ".".join(segments[:index])
+        self.report(
+            error(
+                "RG031",
+                path.segment_span(index),
+                f'unknown field "{segments[index]}" in "{prefix}" ({origin})',
+                help=f'did you mean "{".".join(segments[:3])}.{suggestion}"?'
+                if suggestion
+                else did_you_mean(segments[index], found.known),
+            )
+        )
+
+    # --- operators and values against types and constraints ---
+
+    def _operand_types(self, condition: FieldCondition, field: Field) -> None:
+        types = field.resolved.element_types
+        if types is None:
             return
         path = condition.path.text
         shown = "/".join(sorted(types - {"integer"} if "number" in types else types))
         for comparison in _comparisons(condition.operators):
+            if comparison.op in ORDERING_OPS and not types & ORDERED_TYPES:
+                self.report(
+                    error(
+                        "RG034",
+                        comparison.span,
+                        f'{comparison.op} orders numbers or strings, but "{path}" is {shown}',
+                        help="compare it with $eq, $ne, $in or $nin",
+                    )
+                )
+                continue
             values = comparison.value if comparison.op in ("$in", "$nin") else [comparison.value]
             for value in values:
                 kind = json_type(value)
                 if value is None or kind in types:
                     continue
-                if comparison.op in ORDERING_OPS and kind == "integer" and "number" in types:
-                    continue
+                if comparison.op in ORDERING_OPS and kind == "number" and "integer" in types:
+                    continue  # 80.5 orders against integers
                 hint = None
                 if isinstance(value, str) and types & {"integer", "number"}:
                     hint = f"write the number without quotes: {value}"
@@ -385,14 +445,185 @@ class Checker:
                         "RG035",
                         comparison.value_span,
                         f'"{path}" is {shown}; comparing it with {kind} '
-                        f"{_shown_value(value)} never matches",
+                        f"{json.dumps(value)} never matches",
                         help=hint,
                     )
                 )
 
+    def _constraints(self, condition: FieldCondition, field: Field) -> None:
+        """Warnings for operators that hold for no value, or every value, the field can have."""
+        path, resolved = condition.path.text, field.resolved
+        types = resolved.types
+        if types is None or "array" in types:
+            return  # an array matches through any of its items: no single value to judge
+        for operator in condition.operators:
+            if isinstance(operator, Exists):
+                if not operator.present and field.required:
+                    self._exists_on_required(condition.path, operator, field)
+                continue
+            if not isinstance(operator, Comparison):
+                continue
+            if operator.op in ORDERING_OPS:
+                self._ordering(path, operator, field)
+                continue
+            values = operator.value if operator.op in ("$in", "$nin") else [operator.value]
+            reasons = [(v, impossible(v, resolved.schemas)) for v in values if v is not None]
+            excluded = [(v, reason) for v, reason in reasons if reason]
+            every = len(excluded) == len(values)
+            if not excluded or (not every and operator.op != "$in"):
+                continue
+            shown = f'"{path}": {json.dumps({operator.op: operator.value})}'
+            reason = excluded[0][1]
+            if operator.op in ("$ne", "$nin"):
+                message = f"{shown} holds for every value the field can have: {reason}"
+                self._value_warning("RG037", operator, message, field, ALWAYS_HELP)
+            elif every:
+                message = f"{shown} holds for no value the field can have: {reason}"
+                self._value_warning("RG036", operator, message, field, NEVER_HELP)
+            else:
+                listed = ", ".join(json.dumps(v) for v, _ in excluded)
+                message = f"{shown} lists {listed}, which the field can never have: {reason}"
+                self._value_warning("RG036", operator, message, field, "remove it, or fix it")
 
-def _shown_value(value: object) -> str:
-    return json.dumps(value)
+    def _ordering(self, path: str, comparison: Comparison, field: Field) -> None:
+        schemas = field.resolved.schemas
+        if not is_number(comparison.value) or not all(is_numeric(s, or_null=True) for s in schemas):
+            return
+        accepted = operator_interval(comparison.op, comparison.value)
+        allowed = [schema_interval(s) for s in schemas]
+        shown = f'"{path}": {json.dumps({comparison.op: comparison.value})}'
+        never = [a for a in allowed if a.meet(accepted).is_empty]
+        if len(never) == len(allowed):
+            culprit = never[0].high if accepted.low else never[0].low
+            assert culprit is not None
+            message = f"{shown} holds for no value the field can have: {culprit.text}"
+            self._value_warning("RG036", comparison, message, field, NEVER_HELP)
+        elif (
+            field.resolved.single_valued
+            and all(is_numeric(s) for s in schemas)
+            and all(a.within(accepted) for a in allowed)
+        ):
+            culprit = allowed[0].low if accepted.low else allowed[0].high
+            assert culprit is not None
+            message = f"{shown} holds for every value the field can have: {culprit.text}"
+            self._value_warning("RG037", comparison, message, field, ALWAYS_HELP)
+
+    def _value_warning(
+        self, code: str, comparison: Comparison, message: str, field: Field, help: str
+    ) -> None:
+        self.report(warning(code, comparison.value_span, f"{message} ({field.origin})", help))
+
+    def _exists_on_required(self, path: Path, operator: Exists, field: Field) -> None:
+        document = ".".join(path.segments[:3])
+        self.report(
+            warning(
+                "RG039",
+                operator.span,
+                f'"{path.text}" is required ({field.origin}), so {{"$exists": false}} '
+                f'holds only when "{document}" itself is missing',
+                help=f'to require the metadata to be missing, write {{"{document}": '
+                '{"$exists": false}}',
+            )
+        )
+
+    def _contradictions(self, path: str, operators: list[FieldOperator]) -> None:
+        """One diagnostic for the first operator that no value can satisfy with those before."""
+        clash = first_contradiction(operators)
+        if clash is None:
+            return
+        later, earlier = clash
+        self.report(
+            warning(
+                "RG038",
+                later.span,
+                f'"{path}": {_operator_text(later)} contradicts {_operator_text(earlier)}: '
+                "no value satisfies both, so the conditions never hold together",
+                help='if either may hold, put them in "$or"',
+            )
+        )
+
+
+ENTITY_MODEL = "entity model compiler/entities.json"
+ORDERED_TYPES = frozenset({"integer", "number", "string"})
+NEVER_HELP = "the condition can never pass; fix the value, or the specification"
+ALWAYS_HELP = "the specification already guarantees it; tighten the condition, or drop it"
+
+
+@dataclass(frozen=True)
+class Field:
+    """What a path reads in one context: its schema, and where that schema comes from."""
+
+    resolved: Resolved
+    origin: str  # for messages: `specification "Coverage" at f.rg:2:16`
+    required: bool  # its parent object lists it in `required`
+
+
+def _conjunctions(query: Query) -> Iterator[dict[str, list[FieldOperator]]]:
+    """For each query document, nested ones included: the operators that must all
+    hold, by path ($and clauses join their parent's conjunction)."""
+    pending = [query]
+    while pending:
+        by_path: dict[str, list[FieldOperator]] = defaultdict(list)
+        conjunction = [pending.pop()]
+        while conjunction:
+            for condition in conjunction.pop().conditions:
+                if isinstance(condition, FieldCondition):
+                    by_path[condition.path.text].extend(condition.operators)
+                elif condition.op == "$and":
+                    conjunction.extend(condition.clauses)
+                else:
+                    pending.extend(condition.clauses)
+        yield by_path
+
+
+def _operator_text(operator: Comparison | Exists) -> str:
+    if isinstance(operator, Exists):
+        return json.dumps({"$exists": operator.present})
+    return json.dumps({operator.op: operator.value})
+
+
+def first_contradiction(
+    operators: list[FieldOperator],
+) -> tuple[Comparison | Exists, Comparison | Exists] | None:
+    """The first operator that contradicts an earlier one on a single-valued field."""
+    interval = Interval()
+    setters: dict[str, Comparison] = {}  # the operators that set interval.low/high
+    equal: Comparison | None = None
+    exists: Exists | None = None
+    presence: Comparison | None = None  # an operator that needs the field to be present
+    for operator in operators:
+        if isinstance(operator, Exists):
+            if exists is not None and exists.present != operator.present:
+                return operator, exists
+            if not operator.present and presence is not None:
+                return operator, presence
+            exists = exists or operator
+            continue
+        if not isinstance(operator, Comparison) or operator.op not in (*ORDERING_OPS, "$eq"):
+            continue
+        if operator.value is None:
+            continue
+        if exists is not None and not exists.present:
+            return operator, exists
+        presence = presence or operator
+        if operator.op == "$eq":
+            if equal is not None and not same_json(equal.value, operator.value):
+                return operator, equal
+            equal = equal or operator
+        if not is_number(operator.value):
+            continue
+        accepted = operator_interval(operator.op, operator.value)
+        met = interval.meet(accepted)
+        if met.is_empty:
+            clashes_high = Interval(accepted.low, interval.high).is_empty
+            earlier = setters["high"] if clashes_high else setters["low"]
+            return operator, earlier
+        if met.low != interval.low:
+            setters["low"] = operator
+        if met.high != interval.high:
+            setters["high"] = operator
+        interval = met
+    return None
 
 
 def check(program: Program) -> list[Diagnostic]:
