@@ -347,7 +347,7 @@ class Checker:
             origin = f'specification "{specification.name}" at {specification.span}'
             resolved = resolve(specification.schema, segments[3:])
             if isinstance(resolved, Unresolved):
-                self._unknown_metadata_field(path, specification, resolved, origin)
+                self._unknown_metadata_field(path, specification, resolved, origin, nrn)
                 continue
             required = is_required(specification.schema, segments[3:])
             found.append(Field(resolved, origin, required))
@@ -394,20 +394,34 @@ class Checker:
         )
 
     def _unknown_metadata_field(
-        self, path: Path, specification: Specification, found: Unresolved, origin: str
+        self,
+        path: Path,
+        specification: Specification,
+        found: Unresolved,
+        origin: str,
+        nrn: Nrn,
     ) -> None:
         segments = path.segments
         index = 3 + found.index
         suggestion = _suggest_path(specification.schema, segments[index:])
         prefix = ".".join(segments[:index])
+        if suggestion:
+            hint: str | None = f'did you mean "{".".join(segments[:3])}.{suggestion}"?'
+        elif specification.nrn.text != nrn.text and nrn.contains(specification.nrn):
+            hint = (
+                f"the action at {nrn.text} also decides requests at {specification.nrn.text}, "
+                f'where "{specification.name}" overrides the specification above it'
+            )
+        else:
+            hint = did_you_mean(segments[index], found.known) or (
+                f"fields here: {', '.join(found.known)}" if found.known else None
+            )
         self.report(
             error(
                 "RG031",
                 path.segment_span(index),
                 f'unknown field "{segments[index]}" in "{prefix}" ({origin})',
-                help=f'did you mean "{".".join(segments[:3])}.{suggestion}"?'
-                if suggestion
-                else did_you_mean(segments[index], found.known),
+                help=hint,
             )
         )
 
@@ -573,6 +587,8 @@ def _conjunctions(query: Query) -> Iterator[dict[str, list[FieldOperator]]]:
                     conjunction.extend(condition.clauses)
                 else:
                     pending.extend(condition.clauses)
+        for operators in by_path.values():
+            operators.sort(key=lambda operator: operator.span)
         yield by_path
 
 

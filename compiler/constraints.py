@@ -177,6 +177,6 @@ def impossible(value: object, schemas: tuple[Schema, ...]) -> str | None:
     if not schemas or any(reason is None for reason in reasons):
         return None
     kind = json_type(value)
-    # Name the constraint of a branch that has the value's type, not a type mismatch.
+    # A value of a type no branch has is a type error (RG035), not a constraint.
     typed = [r for r, s in zip(reasons, schemas, strict=True) if kind in (types_of(s) or ())]
-    return (typed or reasons)[0]
+    return typed[0] if typed else None

@@ -163,13 +163,15 @@ def _children(schema: Schema, key: str, root: Schema) -> list[Schema]:
     if types is None or "object" in types:
         properties = schema.get("properties")
         patterns = schema.get("patternProperties")
-        additional = schema.get("additionalProperties", True)
+        additional = schema.get("additionalProperties")
         if isinstance(properties, dict) and key in properties:
             found.append(properties[key])
         if isinstance(patterns, dict):
             found.extend(s for p, s in patterns.items() if _pattern_matches(p, key))
         open_object = not isinstance(properties, dict) and not isinstance(patterns, dict)
-        if not found and (open_object or additional is not False):
+        # Listed properties close the object for path checking (CONTRACT.md), unless
+        # additionalProperties opens it explicitly.
+        if not found and (open_object or additional is True or isinstance(additional, dict)):
             found.append(additional if isinstance(additional, dict) else {})
     if types is None or "array" in types:
         items = schema.get("items")
