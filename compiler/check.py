@@ -10,6 +10,8 @@ import json
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache, lru_cache
+from typing import Any
 
 import jsonschema
 import jsonschema.exceptions
@@ -27,6 +29,7 @@ from compiler.ast import (
     Policy,
     Program,
     Query,
+    Span,
     Specification,
 )
 from compiler.constraints import (
@@ -73,13 +76,17 @@ class Specifications:
             self._by_key[specification.entity, specification.metadata].append(specification)
         for found in self._by_key.values():
             found.sort(key=lambda s: -len(s.nrn.segments))
+        self._in_force: dict[tuple[str, str, str], Specification | None] = {}
 
     def in_force(self, entity: str, metadata: str, nrn: Nrn) -> Specification | None:
         """The deepest specification at `nrn` or above it: a deeper one overrides."""
-        for specification in self._by_key.get((entity, metadata), ()):
-            if specification.nrn.contains(nrn):
-                return specification
-        return None
+        key = (entity, metadata, nrn.text)
+        if key not in self._in_force:
+            self._in_force[key] = next(
+                (s for s in self._by_key.get((entity, metadata), ()) if s.nrn.contains(nrn)),
+                None,
+            )
+        return self._in_force[key]
 
     def declared(self, entity: str, metadata: str) -> list[Specification]:
         return self._by_key.get((entity, metadata), [])
@@ -110,6 +117,27 @@ def _leaf_paths(schema: object, prefix: tuple[str, ...] = (), depth: int = 0) ->
         yield from _leaf_paths(child, path, depth + 1)
 
 
+@cache
+def _meta_validator(validator_class: Any) -> Any:
+    return validator_class(validator_class.META_SCHEMA)
+
+
+@lru_cache(maxsize=1024)
+def _schema_problem(schema_json: str) -> str | None:
+    """What makes a schema invalid against its meta-schema, or None.  Keyed by the
+    schema's text: the same schema declared at several NRNs is validated once."""
+    schema = json.loads(schema_json)
+    validator_class = jsonschema.validators.validator_for(
+        schema, default=jsonschema.Draft202012Validator
+    )
+    meta = _meta_validator(validator_class)
+    if meta.is_valid(schema):  # the common case, without collecting every error
+        return None
+    found = jsonschema.exceptions.best_match(meta.iter_errors(schema))
+    where = ".".join(str(p) for p in found.absolute_path) or "the top"
+    return f"at {where}: {found.message}"
+
+
 def _suggest_path(schema: object, wanted: tuple[str, ...]) -> str | None:
     """The declared path meant by `wanted`: one that ends with it, else the closest."""
     paths = list(_leaf_paths(schema))
@@ -126,6 +154,7 @@ class Checker:
         self.program = program
         self.model = model
         self.diagnostics: set[Diagnostic] = set()
+        self._resolved: dict[tuple[Span, tuple[str, ...]], tuple[Resolved | Unresolved, bool]] = {}
 
     def report(self, diagnostic: Diagnostic) -> None:
         self.diagnostics.add(diagnostic)
@@ -166,24 +195,16 @@ class Checker:
         return Specifications(valid)
 
     def _schema_is_valid(self, specification: Specification) -> bool:
-        schema = specification.schema
-        try:
-            validator = jsonschema.validators.validator_for(
-                schema, default=jsonschema.Draft202012Validator
-            )
-            validator.check_schema(schema)
-        except jsonschema.exceptions.SchemaError as exc:
-            where = ".".join(str(p) for p in exc.absolute_path) or "the top"
+        problem = _schema_problem(json.dumps(specification.schema, sort_keys=True))
+        if problem is not None:
             self.report(
                 error(
                     "RG040",
                     specification.schema_span,
-                    f'the schema of "{specification.name}" is not valid JSON Schema: '
-                    f"at {where}: {exc.message}",
+                    f'the schema of "{specification.name}" is not valid JSON Schema: {problem}',
                 )
             )
-            return False
-        return True
+        return problem is None
 
     # --- policies and actions ---
 
@@ -345,19 +366,27 @@ class Checker:
         found: list[Field] = []
         for specification in [in_force, *specifications.below(entity, key, nrn)]:
             origin = f'specification "{specification.name}" at {specification.span}'
-            resolved = resolve(specification.schema, segments[3:])
+            resolved, required = self._resolve(specification, segments[3:])
             if isinstance(resolved, Unresolved):
                 self._unknown_metadata_field(path, specification, resolved, origin, nrn)
                 continue
-            required = is_required(specification.schema, segments[3:])
             found.append(Field(resolved, origin, required))
         return found
 
+    def _resolve(
+        self, specification: Specification, segments: tuple[str, ...]
+    ) -> tuple[Resolved | Unresolved, bool]:
+        """`segments` down a specification's schema, and whether the field is required;
+        remembered, since many policies read the same paths."""
+        key = (specification.span, segments)
+        if key not in self._resolved:
+            schema = specification.schema
+            self._resolved[key] = (resolve(schema, segments), is_required(schema, segments))
+        return self._resolved[key]
+
     def _attribute(self, path: Path) -> list[Field]:
         entity, segments = path.segments[0], path.segments
-        attributes = self.model.attributes[entity]
-        schema = {"type": "object", "properties": attributes, "additionalProperties": False}
-        found = resolve(schema, segments[1:])
+        found = self.model.resolve_attribute(entity, segments[1:])
         if isinstance(found, Resolved):
             return [Field(found, ENTITY_MODEL, required=False)]
         known = (*found.known, "metadata") if found.index == 0 else found.known
@@ -505,7 +534,7 @@ class Checker:
             return
         accepted = operator_interval(comparison.op, comparison.value)
         allowed = [schema_interval(s) for s in schemas]
-        shown = f'"{path}": {json.dumps({comparison.op: comparison.value})}'
+        shown = f'"{path}": {_operator_text(comparison)}'
         never = [a for a in allowed if a.meet(accepted).is_empty]
         if len(never) == len(allowed):
             culprit = never[0].high if accepted.low else never[0].low

@@ -21,7 +21,7 @@ from compiler.schema import Schema, json_type, types_of
 class Bound:
     value: float
     inclusive: bool
-    text: str  # what set it, for messages: `maximum is 100`, `{"$gte": 80}`
+    text: str = ""  # the schema keyword that set it, for messages: `maximum is 100`
 
 
 def _tighter_low(a: Bound | None, b: Bound | None) -> Bound | None:
@@ -74,7 +74,7 @@ class Interval:
         return _no_looser(self.low, other.low, 1) and _no_looser(self.high, other.high, -1)
 
     def contains(self, value: float) -> bool:
-        return Interval(Bound(value, True, ""), Bound(value, True, "")).within(self)
+        return Interval(Bound(value, True), Bound(value, True)).within(self)
 
 
 def is_number(value: object) -> bool:
@@ -83,12 +83,11 @@ def is_number(value: object) -> bool:
 
 def operator_interval(op: str, value: float) -> Interval:
     """The numbers an ordering operator (or `$eq`) with a number operand accepts."""
-    text = json.dumps({op: value})
     low = {"$gt": False, "$gte": True, "$eq": True}
     high = {"$lt": False, "$lte": True, "$eq": True}
     return Interval(
-        Bound(value, low[op], text) if op in low else None,
-        Bound(value, high[op], text) if op in high else None,
+        Bound(value, low[op]) if op in low else None,
+        Bound(value, high[op]) if op in high else None,
     )
 
 
@@ -149,7 +148,7 @@ def violation(value: object, schema: Schema) -> str | None:
         bounds = schema_interval(schema)
         for bound in (Interval(low=bounds.low), Interval(high=bounds.high)):
             if not bound.contains(value):
-                return (bound.low or bound.high or Bound(value, True, "")).text
+                return (bound.low or bound.high or Bound(value, True)).text
     if isinstance(value, str):
         return _string_violation(value, schema)
     return None

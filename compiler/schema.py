@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 JSON_TYPES = ("null", "boolean", "integer", "number", "string", "object", "array")
@@ -29,12 +30,13 @@ class Resolved:
 
     schemas: tuple[Schema, ...]
     through_array: bool = False
+    # The properties below are cached: the checker asks them of every operator.
 
-    @property
+    @cached_property
     def is_any(self) -> bool:
         return not self.schemas or any(types_of(s) is None for s in self.schemas)
 
-    @property
+    @cached_property
     def types(self) -> frozenset[str] | None:
         """The JSON types the value may have, or None for any."""
         if self.is_any:
@@ -46,7 +48,7 @@ class Resolved:
             found |= types
         return frozenset(found)
 
-    @property
+    @cached_property
     def element_types(self) -> frozenset[str] | None:
         """The types of the value or, for an array, of its items: what an operand meets."""
         types = self.types
@@ -61,7 +63,7 @@ class Resolved:
             found |= item_types
         return frozenset(found)
 
-    @property
+    @cached_property
     def single_valued(self) -> bool:
         """One document holds at most one value here, and it is not an array."""
         types = self.types
