@@ -7,6 +7,7 @@ can point a diagnostic at the exact source text.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 JsonValue = Any  # a decoded JSON value: None, bool, int, float, str, list, dict
@@ -232,6 +233,7 @@ class PolicyRef:
 
 
 Outcome = Literal["approve", "manual", "deny"]
+Enforcement = Literal["enforce", "audit"]
 
 
 @dataclass(frozen=True)
@@ -250,6 +252,25 @@ class Action:
     policies: tuple[PolicyRef, ...]
     span: Span
     id_is_derived: bool = False
+    # audit: report what the action would decide (`would_be`) without gating.
+    enforcement: Enforcement = "enforce"
+
+
+@dataclass(frozen=True)
+class Waiver:
+    """A time-bounded, owned exception: a policy's failure does not count where it applies."""
+
+    name: str
+    policy: PolicyRef
+    nrn: Nrn
+    dimensions: tuple[tuple[str, str], ...]  # sorted by key
+    owner: str
+    reason: str
+    compensating_controls: tuple[str, ...]
+    expires: datetime  # timezone-aware, UTC
+    expires_span: Span
+    review: str
+    span: Span
 
 
 @dataclass(frozen=True)
@@ -260,6 +281,7 @@ class SourceFile:
     specifications: tuple[Specification, ...] = ()
     policies: tuple[Policy, ...] = ()
     actions: tuple[Action, ...] = ()
+    waivers: tuple[Waiver, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -279,3 +301,7 @@ class Program:
     @property
     def actions(self) -> tuple[Action, ...]:
         return tuple(a for f in self.files for a in f.actions)
+
+    @property
+    def waivers(self) -> tuple[Waiver, ...]:
+        return tuple(w for f in self.files for w in f.waivers)

@@ -53,6 +53,14 @@ CODES: dict[str, str] = {
     "RG053": "policy bound to no action",
     "RG054": "policy not visible at the action's NRN",
     "RG055": "unknown action",
+    "RG057": "an expired waiver",
+    "RG058": "a waiver that expires soon",
+    # Evidence: reports read by `regate metadata from` and `regate gate` (docs/evidence.md).
+    "RG070": "a report cannot be read",
+    "RG071": "a report does not parse",
+    "RG072": "a report is not in the expected format",
+    "RG073": "a metadata document does not fit its specification",
+    "RG074": "invalid evidence mapping",
 }
 
 

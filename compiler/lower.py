@@ -12,6 +12,7 @@ import json
 import posixpath
 from collections import defaultdict
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 
 from compiler.ast import (
     Comparison,
@@ -38,6 +39,8 @@ from compiler.ir import (
 )
 from compiler.rego import slug
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 # The mongo library function for each comparison operator.
 FUNCTIONS = {
     "$eq": "equals",
@@ -58,7 +61,7 @@ class _PolicyLowering:
         self.helpers: list[HelperRule] = []
 
     def location(self, span: Span) -> str:
-        return f"{self.where.get(span.file, span.file)}:{span.line}"
+        return _location(span, self.where)
 
     def helper(self, comment: str, lower_bodies: Callable[[], tuple[Body, ...]]) -> str:
         """A new helper rule; its name is taken before its bodies are lowered, so
@@ -167,7 +170,17 @@ def lower(program: Program, where: Mapping[str, str]) -> BundleIR:
     return BundleIR(tuple(modules), _catalog(program, rules, where))
 
 
+def _location(span: Span, where: Mapping[str, str]) -> str:
+    return f"{where.get(span.file, span.file)}:{span.line}"
+
+
+def _epoch_ns(moment: datetime) -> int:
+    return (moment - EPOCH) // timedelta(microseconds=1) * 1000
+
+
 def _catalog(program: Program, rules: Mapping[str, str], where: Mapping[str, str]) -> object:
+    """data.regate.catalog: actions keyed by action name and NRN, waivers by policy rule."""
+    sources = {p.name: _location(p.span, where) for p in program.policies}
     actions: dict[str, dict[str, list[object]]] = defaultdict(lambda: defaultdict(list))
     for action in sorted(program.actions, key=lambda a: a.id):
         actions[action.action][action.nrn.text].append(
@@ -178,8 +191,32 @@ def _catalog(program: Program, rules: Mapping[str, str], where: Mapping[str, str
                 "dimensions": dict(action.dimensions),
                 "on_policy_success": action.on_policy_success,
                 "on_policy_fail": action.on_policy_fail,
-                "policies": [{"name": p.name, "rule": rules[p.name]} for p in action.policies],
-                "source": f"{where.get(action.span.file, action.span.file)}:{action.span.line}",
+                "enforcement": action.enforcement,
+                "policies": [
+                    {"name": p.name, "rule": rules[p.name], "source": sources[p.name]}
+                    for p in action.policies
+                ],
+                "source": _location(action.span, where),
             }
         )
-    return {"actions": {name: dict(by_nrn) for name, by_nrn in actions.items()}}
+    waivers: dict[str, list[object]] = defaultdict(list)
+    for waiver in sorted(program.waivers, key=lambda w: w.name):
+        waivers[rules[waiver.policy.name]].append(
+            {
+                "name": waiver.name,
+                "policy": waiver.policy.name,
+                "nrn": waiver.nrn.text,
+                "dimensions": dict(waiver.dimensions),
+                "owner": waiver.owner,
+                "reason": waiver.reason,
+                "compensating_controls": list(waiver.compensating_controls),
+                "expires": waiver.expires.isoformat().replace("+00:00", "Z"),
+                "expires_ns": _epoch_ns(waiver.expires),
+                "review": waiver.review,
+                "source": _location(waiver.span, where),
+            }
+        )
+    return {
+        "actions": {name: dict(by_nrn) for name, by_nrn in actions.items()},
+        "waivers": dict(waivers),
+    }

@@ -212,7 +212,7 @@ def test_malformed_nrn_and_outcome():
         """
     )
     assert 'error[RG014]: malformed NRN "<organization=XXXXXX:account=XXXXXX>"' in rendered
-    assert 'error[RG012]: `on_policy_success` must be approve or manual, not "deny"' in rendered
+    assert 'error[RG012]: `on_policy_success` must be manual or approve, not "deny"' in rendered
 
 
 def test_a_json_file_that_is_not_a_payload_is_an_error_when_named():
