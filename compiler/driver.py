@@ -10,6 +10,8 @@ from compiler.bundle import bundle_files
 from compiler.check import check
 from compiler.diagnostics import Diagnostic, has_errors
 from compiler.emit import emit
+from compiler.entities import entity_model
+from compiler.input_schema import INPUT_SCHEMA, input_schema_bytes
 from compiler.lower import lower
 from compiler.parse import parse
 from compiler.sources import Source, load
@@ -48,5 +50,7 @@ def compile_sources(arguments: list[str]) -> Compilation:
     result = check_sources(arguments)
     if result.ok and result.program is not None:
         ir = lower(result.program, {s.path: s.name for s in result.sources})
-        result.files = bundle_files(emit(ir), ir.catalog)
+        files = emit(ir)
+        files[INPUT_SCHEMA] = input_schema_bytes(result.program, entity_model())
+        result.files = bundle_files(files, ir.catalog)
     return result

@@ -28,6 +28,7 @@ def test_bundle_layout(files):
         "regate/decision.rego",
         "regate/mongo.rego",
         "regate/policies/policies.rego",
+        "schemas/input.json",
     ]
 
 
