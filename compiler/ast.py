@@ -149,13 +149,76 @@ class Exists:
 
 @dataclass(frozen=True)
 class NotOp:
-    """`{path: {$not: {...}}}`: none of the inner operators' conjunction holds."""
+    """`{path: {$not: {...}}}`: the conjunction of the inner operators does not hold."""
 
     operators: tuple[FieldOperator, ...]
     span: Span
 
 
-FieldOperator = Comparison | Exists | NotOp
+@dataclass(frozen=True)
+class TypeOp:
+    """`{$type: "int"}` or `{$type: [2, "bool"]}`: some value has one of these BSON types.
+
+    `aliases` are canonical alias names (`double string object array bool null int
+    long decimal`); `number` and numeric codes are expanded to them when read."""
+
+    aliases: tuple[str, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Regex:
+    """`{$regex: "^a", $options: "i"}`: `pattern` as written, `re2` the translated
+    RE2 pattern (options folded in as flags) that the Rego matches with."""
+
+    pattern: str
+    options: str
+    re2: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Mod:
+    """`{$mod: [divisor, remainder]}`, both truncated to integers as MongoDB does."""
+
+    divisor: int
+    remainder: int
+    span: Span
+
+
+@dataclass(frozen=True)
+class Size:
+    """`{$size: n}`: the field is an array of exactly `length` elements."""
+
+    length: int
+    span: Span
+
+
+@dataclass(frozen=True)
+class ElemMatch:
+    """`{$elemMatch: ...}`: one element of the array satisfies everything inside.
+
+    Query form (`{$elemMatch: {"b": 1}}`): `query` is matched against each element
+    that is a document (paths are relative to the element).  Operator form
+    (`{$elemMatch: {"$gt": 1}}`): every one of `operators` holds for the element
+    itself, with no further array traversal."""
+
+    query: Query | None
+    operators: tuple[FieldOperator, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class All:
+    """`{$all: [v1, v2]}`: `$eq` holds for every value (no values: never matches);
+    or `{$all: [{$elemMatch: ...}, ...]}`: every `$elemMatch` holds."""
+
+    values: tuple[JsonValue, ...]
+    elem_matches: tuple[ElemMatch, ...]
+    span: Span
+
+
+FieldOperator = Comparison | Exists | NotOp | TypeOp | Regex | Mod | Size | ElemMatch | All
 
 
 @dataclass(frozen=True)

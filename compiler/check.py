@@ -19,19 +19,26 @@ import jsonschema.exceptions
 
 from compiler.ast import (
     Action,
+    All,
     Comparison,
+    ElemMatch,
     Exists,
     FieldCondition,
     FieldOperator,
+    JsonValue,
     Logical,
+    Mod,
     NotOp,
     Nrn,
     Path,
     Policy,
     Program,
     Query,
+    Regex,
+    Size,
     Span,
     Specification,
+    TypeOp,
 )
 from compiler.constraints import (
     Interval,
@@ -49,7 +56,6 @@ from compiler.schema import Resolved, Unresolved, is_required, json_type, resolv
 ORDERING_OPS = ("$gt", "$gte", "$lt", "$lte")
 # Waivers expiring this soon get a warning, so their owners renew or remove them.
 WAIVER_NOTICE = timedelta(days=14)
-OPERATOR_TEXT = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 
 
 def field_conditions(query: Query) -> Iterator[FieldCondition]:
@@ -60,14 +66,6 @@ def field_conditions(query: Query) -> Iterator[FieldCondition]:
                 yield from field_conditions(clause)
         else:
             yield condition
-
-
-def _comparisons(operators: tuple[FieldOperator, ...]) -> Iterator[Comparison]:
-    for operator in operators:
-        if isinstance(operator, Comparison):
-            yield operator
-        elif isinstance(operator, NotOp):
-            yield from _comparisons(operator.operators)
 
 
 class Specifications:
@@ -494,41 +492,84 @@ class Checker:
     # --- operators and values against types and constraints ---
 
     def _operand_types(self, condition: FieldCondition, field: Field) -> None:
-        types = field.resolved.element_types
-        if types is None:
+        subject = f'"{condition.path.text}"'
+        self._operators_against(subject, condition.operators, field.resolved)
+
+    def _operators_against(
+        self, subject: str, operators: tuple[FieldOperator, ...], resolved: Resolved
+    ) -> None:
+        """Errors for operators that never apply to the field's type, and literals it
+        can never equal or compare with.  `subject` names the field in messages."""
+        types, offered = resolved.types, resolved.element_types
+        if types is None or offered is None:
             return
-        path = condition.path.text
-        shown = "/".join(sorted(types - {"integer"} if "number" in types else types))
-        for comparison in _comparisons(condition.operators):
-            if comparison.op in ORDERING_OPS and not types & ORDERED_TYPES:
-                self.report(
-                    error(
-                        "RG034",
-                        comparison.span,
-                        f'{comparison.op} orders numbers or strings, but "{path}" is {shown}',
-                        help="compare it with $eq, $ne, $in or $nin",
-                    )
-                )
+        shown = _types_text(offered)
+        for operator in operators:
+            if isinstance(operator, NotOp):
+                self._operators_against(subject, operator.operators, resolved)
                 continue
-            values = comparison.value if comparison.op in ("$in", "$nin") else [comparison.value]
-            for value in values:
-                kind = json_type(value)
-                if value is None or kind in types:
+            if isinstance(operator, Comparison):
+                if operator.op in ORDERING_OPS and not offered & ORDERED_TYPES:
+                    message = f"{operator.op} orders numbers or strings, but {subject} is {shown}"
+                    help = "compare it with $eq, $ne, $in or $nin"
+                    self.report(error("RG034", operator.span, message, help))
                     continue
-                if comparison.op in ORDERING_OPS and kind == "number" and "integer" in types:
-                    continue  # 80.5 orders against integers
-                hint = None
-                if isinstance(value, str) and types & {"integer", "number"}:
-                    hint = f"write the number without quotes: {value}"
-                self.report(
-                    error(
-                        "RG035",
-                        comparison.value_span,
-                        f'"{path}" is {shown}; comparing it with {kind} '
-                        f"{json.dumps(value)} never matches",
-                        help=hint,
-                    )
+                values = operator.value if operator.op in ("$in", "$nin") else [operator.value]
+                self._literal_types(subject, operator, values, offered)
+                continue
+            # Array operators need the field itself to be an array; $regex and $mod
+            # need the values it offers (itself or its items) to be strings or numbers.
+            kind = type(operator)
+            # $all over a path through an array sees every item's value: it needs no array.
+            own = kind in ARRAY_OPERATORS and not (kind is All and resolved.through_array)
+            needs = frozenset({"array"}) if own else OFFERED_NEEDS.get(kind)
+            if needs is not None and not (types if own else offered) & needs:
+                field_types = _types_text(types if own else offered)
+                message = f"{OPERATOR_TEXT[kind]}, but {subject} is {field_types}"
+                hint = 'for one value, write {"$eq": value}' if kind is All else None
+                self.report(error("RG034", operator.span, message, hint))
+                continue
+            if isinstance(operator, TypeOp):
+                wanted = {t for alias in operator.aliases for t in TYPE_ALIASES[alias]}
+                if not wanted & (types | offered):
+                    aliases = ", ".join(json.dumps(a) for a in operator.aliases)
+                    message = f"$type {aliases} never matches {subject}, which is {shown}"
+                    self.report(error("RG034", operator.span, message))
+            elif isinstance(operator, All):
+                self._literal_types(subject, operator, list(operator.values), offered)
+                for match in operator.elem_matches:
+                    self._operators_against(subject, (match,), resolved)
+            elif isinstance(operator, ElemMatch):
+                items = f"an item of {subject}"
+                self._operators_against(items, operator.operators, resolved.items)
+
+    def _literal_types(
+        self,
+        subject: str,
+        operator: Comparison | All,
+        values: list[JsonValue],
+        types: frozenset[str],
+    ) -> None:
+        ordering = isinstance(operator, Comparison) and operator.op in ORDERING_OPS
+        span = operator.value_span if isinstance(operator, Comparison) else operator.span
+        for value in values:
+            kind = json_type(value)
+            if value is None or kind in types:
+                continue
+            if ordering and kind == "number" and "integer" in types:
+                continue  # 80.5 orders against integers
+            hint = None
+            if isinstance(value, str) and types & {"integer", "number"}:
+                hint = f"write the number without quotes: {value}"
+            self.report(
+                error(
+                    "RG035",
+                    span,
+                    f"{subject} is {_types_text(types)}; comparing it with {kind} "
+                    f"{json.dumps(value)} never matches",
+                    help=hint,
                 )
+            )
 
     def _constraints(self, condition: FieldCondition, field: Field) -> None:
         """Warnings for operators that hold for no value, or every value, the field can have."""
@@ -625,6 +666,30 @@ class Checker:
 
 ENTITY_MODEL = "entity model compiler/entities.json"
 ORDERED_TYPES = frozenset({"integer", "number", "string"})
+ARRAY_OPERATORS = (Size, ElemMatch, All)
+OFFERED_NEEDS: dict[type, frozenset[str]] = {
+    Regex: frozenset({"string"}),
+    Mod: frozenset({"integer", "number"}),
+}
+OPERATOR_TEXT: dict[type, str] = {
+    Size: "$size counts the items of an array",
+    ElemMatch: "$elemMatch matches the items of an array",
+    All: "$all matches arrays",
+    Regex: "$regex matches strings",
+    Mod: "$mod divides numbers",
+}
+# $type aliases (docs/semantics.md) → the JSON Schema types whose values have them.
+TYPE_ALIASES: dict[str, frozenset[str]] = {
+    "double": frozenset({"number", "integer"}),
+    "int": frozenset({"integer", "number"}),
+    "long": frozenset({"integer", "number"}),
+    "decimal": frozenset(),
+    "string": frozenset({"string"}),
+    "object": frozenset({"object"}),
+    "array": frozenset({"array"}),
+    "bool": frozenset({"boolean"}),
+    "null": frozenset({"null"}),
+}
 NEVER_HELP = "the condition can never pass; fix the value, or the specification"
 ALWAYS_HELP = "the specification already guarantees it; tighten the condition, or drop it"
 
@@ -656,6 +721,10 @@ def _conjunctions(query: Query) -> Iterator[dict[str, list[FieldOperator]]]:
         for operators in by_path.values():
             operators.sort(key=lambda operator: operator.span)
         yield by_path
+
+
+def _types_text(types: frozenset[str]) -> str:
+    return "/".join(sorted(types - {"integer"} if "number" in types else types))
 
 
 def _operator_text(operator: Comparison | Exists) -> str:

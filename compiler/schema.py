@@ -64,6 +64,19 @@ class Resolved:
         return frozenset(found)
 
     @cached_property
+    def items(self) -> Resolved:
+        """What the items of the field's arrays may be (unconstrained when not said)."""
+        found: list[Schema] = []
+        for schema in self.schemas:
+            if "array" not in (types_of(schema) or ()):
+                continue
+            items = schema.get("items") if isinstance(schema, dict) else None
+            if not isinstance(items, dict) or types_of(items) is None:
+                return Resolved(())
+            found.append(items)
+        return Resolved(tuple(found))
+
+    @cached_property
     def single_valued(self) -> bool:
         """One document holds at most one value here, and it is not an array."""
         types = self.types
