@@ -341,9 +341,9 @@ class Checker:
             )
         contexts = sorted({a.nrn for a in actions}, key=lambda n: n.text) or [policy.nrn]
         fields: dict[str, list[Field]] = {}
-        for condition in field_conditions(policy.conditions):
-            if not self._entity(condition.path, actions):
-                continue
+        pending = [c for c in field_conditions(policy.conditions) if self._entity(c.path, actions)]
+        while pending:
+            condition = pending.pop(0)
             found = [
                 field
                 for nrn in contexts
@@ -353,6 +353,8 @@ class Checker:
             for field in found:
                 self._operand_types(condition, field)
                 self._constraints(condition, field)
+            if found and all("array" in (f.resolved.types or {"array"}) for f in found):
+                pending.extend(elem_match_conditions(condition))
         for conjunction in _conjunctions(policy.conditions):
             for path, operators in conjunction.items():
                 known = fields.get(path)
@@ -721,6 +723,34 @@ def _conjunctions(query: Query) -> Iterator[dict[str, list[FieldOperator]]]:
         for operators in by_path.values():
             operators.sort(key=lambda operator: operator.span)
         yield by_path
+
+
+def _elem_matches(operators: tuple[FieldOperator, ...]) -> Iterator[ElemMatch]:
+    for operator in operators:
+        if isinstance(operator, ElemMatch):
+            yield operator
+        elif isinstance(operator, NotOp):
+            yield from _elem_matches(operator.operators)
+        elif isinstance(operator, All):
+            yield from operator.elem_matches
+
+
+def elem_match_conditions(condition: FieldCondition) -> Iterator[FieldCondition]:
+    """The conditions of its `$elemMatch` query documents, their paths joined to the
+    field's: `{"a": {"$elemMatch": {"b": 1}}}` reads `a.b` of one item, which resolves
+    as `a.b` does (a path reaches into array items)."""
+    outer = condition.path
+    for match in _elem_matches(condition.operators):
+        for inner in field_conditions(match.query) if match.query else ():
+            offset = inner.path.text_offset
+            path = Path(
+                f"{outer.text}.{inner.path.text}",
+                outer.segments + inner.path.segments,
+                inner.path.span,
+                # Spans of the inner segments stay right; the outer ones are checked already.
+                None if offset is None else offset - len(outer.text) - 1,
+            )
+            yield FieldCondition(path, inner.operators, inner.span)
 
 
 def _types_text(types: frozenset[str]) -> str:

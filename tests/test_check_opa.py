@@ -18,7 +18,7 @@ import pytest
 
 from compiler.ast import Comparison, FieldCondition, Program
 from compiler.bundle import write_directory
-from compiler.check import field_conditions
+from compiler.check import elem_match_conditions, field_conditions
 from compiler.driver import check_sources, compile_sources
 from compiler.entities import entity_model
 from compiler.input_schema import INPUT_SCHEMA, input_schema
@@ -92,12 +92,9 @@ def rego_expressions(condition: FieldCondition, schema: object) -> list[str]:
 
 
 def paths_module(package: str, program: Program, schema: object) -> str:
-    expressions = [
-        expression
-        for policy in program.policies
-        for condition in field_conditions(policy.conditions)
-        for expression in rego_expressions(condition, schema)
-    ]
+    conditions = [c for p in program.policies for c in field_conditions(p.conditions)]
+    conditions += [inner for c in conditions for inner in elem_match_conditions(c)]
+    expressions = [e for c in conditions for e in rego_expressions(c, schema)]
     rules = "\n".join(f"condition_{n} if {e}" for n, e in enumerate(expressions))
     return f"# METADATA\n# schemas:\n#   - input: schema.input\npackage {package}\n\n{rules}\n"
 
