@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -280,3 +281,64 @@ def test_path_and_type_cases(tmp_path, condition, fragment):
         assert rendered == ""
     else:
         assert f"error[{fragment}]" in rendered
+
+
+def field_schema_spec(schema: str) -> str:
+    return SPECIFICATION.replace('{"type": "number", "minimum": 0, "maximum": 100}', schema)
+
+
+@pytest.mark.parametrize(
+    ("schema", "condition", "code"),
+    [
+        # Bounds: the edge decides.
+        ('{"type": "number", "maximum": 100}', '{"$lt": 100}', None),
+        ('{"type": "number", "maximum": 100}', '{"$lte": 100}', "RG037"),
+        ('{"type": "number", "maximum": 100}', '{"$gt": 100}', "RG036"),
+        ('{"type": "number", "maximum": 100}', '{"$gte": 100}', None),
+        ('{"type": "number", "exclusiveMaximum": 100}', '{"$gte": 100}', "RG036"),
+        ('{"type": "number", "exclusiveMaximum": 100}', '{"$lt": 100}', "RG037"),
+        ('{"type": "number", "exclusiveMinimum": 79}', '{"$gte": 80}', None),
+        ('{"type": "number", "minimum": 80}', '{"$gt": 80}', None),
+        ('{"type": "number", "minimum": 80}', '{"$eq": 79.5}', "RG036"),
+        ('{"type": "number", "minimum": 80}', '{"$ne": 79.5}', "RG037"),
+        # null is a value a nullable field has, which no ordering matches.
+        ('{"type": ["number", "null"], "minimum": 80}', '{"$gte": 80}', None),
+        ('{"type": ["number", "null"], "maximum": 10}', '{"$gt": 10}', "RG036"),
+        # A union warns only when every branch agrees.
+        (
+            '{"anyOf": [{"type": "integer", "maximum": 5}, {"type": "string"}]}',
+            '{"$eq": 9}',
+            "RG036",
+        ),
+        (
+            '{"anyOf": [{"type": "integer", "maximum": 5}, {"type": "integer", "minimum": 8}]}',
+            '{"$eq": 9}',
+            None,
+        ),
+        # An array matches through any item: no always-true, no contradiction.
+        ('{"type": "array", "items": {"type": "integer", "minimum": 0}}', '{"$gte": 0}', None),
+        ('{"type": "array", "items": {"type": "integer"}}', '{"$gte": 5, "$lt": 2}', None),
+        ('{"type": "integer"}', '{"$gte": 5, "$lt": 2}', "RG038"),
+        ('{"type": "integer"}', '{"$gte": 5, "$lte": 5}', None),
+        ('{"type": "integer"}', '{"$gt": 5, "$lte": 5}', "RG038"),
+        # Strings: length, pattern, and an ECMA pattern Python cannot read.
+        ('{"type": "string", "minLength": 2}', '"x"', "RG036"),
+        ('{"type": "string", "pattern": "^v\\\\d+$"}', '"v12"', None),
+        ('{"type": "string", "pattern": "^(?<x>a)$"}', '"b"', None),
+        # Types: ordering strings is fine, booleans are not; integers order with 80.5.
+        ('{"type": "string"}', '{"$gte": "a"}', None),
+        ('{"type": "boolean"}', '{"$gte": true}', "RG034"),
+        ('{"type": "integer"}', '{"$gte": 80.5}', None),
+        ('{"type": "integer"}', '{"$eq": 80.5}', "RG035"),
+        ('{"type": "integer"}', '{"$eq": true}', "RG035"),
+        ('{"type": "boolean"}', "1", "RG035"),
+    ],
+)
+def test_values_against_constraints(tmp_path, schema, condition, code):
+    rendered, _ = check_text(
+        tmp_path,
+        with_condition(f'"build.metadata.coverage.percent": {condition}'),
+        field_schema_spec(schema),
+    )
+    found = re.findall(r"\[(RG\d+)\]", rendered)
+    assert found == ([code] if code else []), rendered
