@@ -342,3 +342,29 @@ def test_values_against_constraints(tmp_path, schema, condition, code):
     )
     found = re.findall(r"\[(RG\d+)\]", rendered)
     assert found == ([code] if code else []), rendered
+
+
+def test_the_002_seed_condition_always_passes_and_reads_unspecified_metadata():
+    result = check_sources([str(REPO / "tests/fixtures/seed-002")])
+    assert render_all_text(result.diagnostics, result.texts).replace(str(REPO) + "/", "") == (
+        'tests/fixtures/seed-002/policy.json:3:9: warning[RG053]: policy "Enforce coverage, '
+        'security, and scaling for deployments" is bound to no action, so it decides nothing\n'
+        ' 3 | "name": "Enforce coverage, security, and scaling for deployments",\n'
+        "   |         ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n"
+        "help: list it in an action's `policies`\n"
+        "\n"
+        'tests/fixtures/seed-002/policy.json:5:46: warning[RG037]: "build.metadata.coverage.percent": '
+        '{"$gte": 80} holds for every value the field can have: minimum is 80 (specification '
+        '"Coverage" at tests/fixtures/seed-002/specification.json:1:1)\n'
+        ' 5 | "build.metadata.coverage.percent": { "$gte": 80 },\n'
+        "   |                                              ^^\n"
+        "help: the specification already guarantees it; tighten the condition, or drop it\n"
+        "\n"
+        "tests/fixtures/seed-002/policy.json:6:17: error[RG032]: no metadata specification for "
+        '"build.metadata.security" at organization=1:account=2:namespace=3:application=4\n'
+        ' 6 | "build.metadata.security.issues": { "$lte": 4 },\n'
+        "   |                 ^^^^^^^^\n"
+        "help: declare a specification for it, or fix the path\n"
+        "\n"
+        "1 error, 2 warnings\n"
+    )
