@@ -55,8 +55,9 @@ def specification(index: int) -> str:
     )
 
 
-def policy(index: int) -> str:
-    key = f"build.metadata.key{index % 50}"
+def policy(index: int, keys: int) -> str:
+    """Reads one of `keys` metadata keys (each specified at the organization)."""
+    key = f"build.metadata.key{index % keys}"
     conditions = {
         f"{key}.score": {"$gte": 50 + index % 40, "$lte": 200},  # always true: RG037
         f"{key}.tool": {"$in": ["a", "b"]},
@@ -91,7 +92,11 @@ def main() -> None:
         (root / "specifications.rg").write_text(
             "".join(specification(i) for i in range(arguments.specifications))
         )
-        (root / "policies.rg").write_text("".join(policy(i) for i in range(arguments.policies)))
+        (root / "policies.rg").write_text(
+            "".join(
+                policy(i, max(1, arguments.specifications // 2)) for i in range(arguments.policies)
+            )
+        )
         (root / "actions.rg").write_text(
             "".join(
                 action(i, arguments.policies, arguments.actions) for i in range(arguments.actions)
