@@ -283,6 +283,10 @@ def test_path_and_type_cases(tmp_path, condition, fragment):
         assert f"error[{fragment}]" in rendered
 
 
+SMALL_OR_TEXT = '{"anyOf": [{"type": "integer", "maximum": 5}, {"type": "string"}]}'
+SMALL_OR_LARGE = '{"anyOf": [{"type": "integer", "maximum": 5}, {"type": "integer", "minimum": 8}]}'
+
+
 def field_schema_spec(schema: str) -> str:
     return SPECIFICATION.replace('{"type": "number", "minimum": 0, "maximum": 100}', schema)
 
@@ -305,16 +309,8 @@ def field_schema_spec(schema: str) -> str:
         ('{"type": ["number", "null"], "minimum": 80}', '{"$gte": 80}', None),
         ('{"type": ["number", "null"], "maximum": 10}', '{"$gt": 10}', "RG036"),
         # A union warns only when every branch agrees.
-        (
-            '{"anyOf": [{"type": "integer", "maximum": 5}, {"type": "string"}]}',
-            '{"$eq": 9}',
-            "RG036",
-        ),
-        (
-            '{"anyOf": [{"type": "integer", "maximum": 5}, {"type": "integer", "minimum": 8}]}',
-            '{"$eq": 9}',
-            None,
-        ),
+        (SMALL_OR_TEXT, '{"$eq": 9}', "RG036"),
+        (SMALL_OR_LARGE, '{"$eq": 9}', None),
         # An array matches through any item: no always-true, no contradiction.
         ('{"type": "array", "items": {"type": "integer", "minimum": 0}}', '{"$gte": 0}', None),
         ('{"type": "array", "items": {"type": "integer"}}', '{"$gte": 5, "$lt": 2}', None),
