@@ -62,6 +62,13 @@ CODES: dict[str, str] = {
     "RG072": "a report is not in the expected format",
     "RG073": "a metadata document does not fit its specification",
     "RG074": "invalid evidence mapping",
+    # Tests: test blocks and generated boundary tests, `regate test` (docs/testing.md).
+    "RG080": "duplicate test name",
+    "RG081": "a test names an unknown action id",
+    "RG082": "a policy test failed",
+    "RG083": "a generated boundary test failed",
+    "RG084": "a policy no test exercised",
+    "RG085": "a condition no test exercised",
 }
 
 
