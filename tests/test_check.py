@@ -364,3 +364,31 @@ def test_the_002_seed_condition_always_passes_and_reads_unspecified_metadata():
         "\n"
         "1 error, 2 warnings\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("schema", "problem"),
+    [
+        ('{"type": "object", "properties": {"percent": {"type": "number"}}}', None),
+        ('{"$schema": "http://json-schema.org/draft-07/schema#", "minimum": "80"}', "minimum"),
+        (
+            '{"$schema": "http://json-schema.org/draft-04/schema#", "minimum": 0, "exclusiveMinimum": true}',
+            None,
+        ),
+        ('{"$schema": "https://example.com/my-meta-schema", "type": "object"}', None),
+        ('{"type": "object", "prefixItems": {}}', "prefixItems"),
+    ],
+)
+def test_schemas_are_checked_against_their_meta_schema(tmp_path, schema, problem):
+    specification = SPECIFICATION.replace(
+        SPECIFICATION[SPECIFICATION.index("schema   = ") + 11 : SPECIFICATION.rindex("}\n")],
+        schema + "\n",
+    )
+    rendered, _ = check_text(tmp_path, "", specification)
+    if problem is None:
+        assert rendered == ""
+    else:
+        assert (
+            f'error[RG040]: the schema of "Coverage" is not valid JSON Schema: at {problem}: '
+            in rendered
+        )
