@@ -10,6 +10,8 @@ from compiler.bundle import bundle_files
 from compiler.check import check
 from compiler.diagnostics import Diagnostic, has_errors
 from compiler.emit import emit
+from compiler.entities import entity_model
+from compiler.input_schema import INPUT_SCHEMA, input_schema_bytes
 from compiler.lower import lower
 from compiler.parse import parse
 from compiler.sources import Source, load
@@ -53,7 +55,9 @@ def compile_sources(arguments: list[str]) -> Compilation:
         where = {s.path: s.name for s in result.sources}
         ir = lower(result.program, where)
         result.files = bundle_files(emit(ir), ir.catalog)
-        # Added after the revision is taken: tests do not change a decision.
+        # Added after the revision is taken: tests and the input schema (for
+        # `opa check --schema`) do not change a decision.
         result.tests = bundle_tests(result.program, where)
         result.files.update(emit_tests(result.tests))
+        result.files[INPUT_SCHEMA] = input_schema_bytes(result.program, entity_model())
     return result

@@ -32,6 +32,7 @@ def test_bundle_layout(files):
         "regate/policies/policies.rego",
         "regate/tests/boundaries/policies_test.rego",
         "regate/tests/tests_test.rego",
+        "schemas/input.json",
     ]
 
 
