@@ -131,7 +131,8 @@ def _policy_lines(policy: dict[str, Any]) -> list[str]:
     if policy.get("passed"):
         return [f"    {name} passed"]
     failures = policy.get("failures", [])
-    lines = [f"    {name} failed{', waived' if policy.get('waived') else ''}:"]
+    follows = ":" if failures or policy.get("waived") else ""  # nothing to list, no colon
+    lines = [f"    {name} failed{', waived' if policy.get('waived') else ''}{follows}"]
     lines.extend(line for f in failures for line in _failure_lines(f, "      "))
     if policy.get("waived"):
         waiver = policy["waiver"]

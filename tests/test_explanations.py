@@ -19,6 +19,7 @@ import pytest
 
 from compiler.bundle import write_directory
 from compiler.driver import compile_sources
+from compiler.explain import render
 from tests.conftest import QUALITY_GATES, REQUESTS, Sidecar, build, run_cli, write_sources
 from tests.mongo_harness import ROOT, rooted
 
@@ -470,3 +471,4 @@ def test_a_failed_policy_stays_failed_without_its_explanation(opa, tmp_path):
         "passed": False,
         "failures": [],
     }
+    assert '    policy "Code Coverage" (policies.rg:5) failed\n' in render(value)
