@@ -101,3 +101,9 @@ def decide_command(bundle: str | None, opa_url: str | None, request: str) -> Non
     except OpaError as exc:
         _fail_opa(exc)
     click.echo(json.dumps(decision, indent=2, sort_keys=True))
+
+
+# regate fmt: compiler/fmt.py
+from compiler.fmt import fmt_command  # noqa: E402
+
+main.add_command(fmt_command)

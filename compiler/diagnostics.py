@@ -48,6 +48,7 @@ CODES: dict[str, str] = {
     "RG053": "policy bound to no action",
     "RG054": "policy not visible at the action's NRN",
     "RG055": "unknown action",
+    "RG070": "the formatter could not keep a file's meaning",
 }
 
 
