@@ -107,3 +107,8 @@ def decide_command(bundle: str | None, opa_url: str | None, request: str) -> Non
 from compiler.fmt import fmt_command  # noqa: E402
 
 main.add_command(fmt_command)
+
+# regate import: compiler/importer.py
+from compiler.importer import import_command  # noqa: E402
+
+main.add_command(import_command)

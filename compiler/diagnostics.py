@@ -48,6 +48,8 @@ CODES: dict[str, str] = {
     "RG053": "policy bound to no action",
     "RG054": "policy not visible at the action's NRN",
     "RG055": "unknown action",
+    "RG060": "a Terraform value regate cannot import",
+    "RG061": "an association refers to an action or policy not imported",
     "RG070": "the formatter could not keep a file's meaning",
 }
 

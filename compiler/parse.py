@@ -679,10 +679,15 @@ def _from_payloads(node: Node, source: Source) -> tuple[SourceFile | None, list[
     return file, diagnostics
 
 
+def parse_json(source: Source) -> tuple[Node | None, list[Diagnostic]]:
+    """A JSON file's value, as nodes with spans."""
+    return _parse_tree(source, "value", lambda n: cast(Node, n))
+
+
 def parse_source(source: Source) -> tuple[SourceFile | None, list[Diagnostic]]:
     """One source file → its declarations and diagnostics."""
     if source.is_json:
-        node, diagnostics = _parse_tree(source, "value", lambda n: cast(Node, n))
+        node, diagnostics = parse_json(source)
         if node is None:
             return None, diagnostics
         file, found = _from_payloads(node, source)
