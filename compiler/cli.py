@@ -112,3 +112,8 @@ main.add_command(fmt_command)
 from compiler.importer import import_command  # noqa: E402
 
 main.add_command(import_command)
+
+# regate diff: compiler/diff.py
+from compiler.diff import diff_command  # noqa: E402
+
+main.add_command(diff_command)
