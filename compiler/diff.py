@@ -114,7 +114,7 @@ def load_requests(directory: str) -> tuple[dict[str, Any], list[Diagnostic], dic
 # --- deciding and comparing ---
 
 
-def _without_revision(decision: Any) -> Any:
+def without_revision(decision: Any) -> Any:
     if isinstance(decision, dict):
         return {k: v for k, v in decision.items() if k != "revision"}
     return decision
@@ -138,8 +138,8 @@ def changes(old: str, new: str, requests: dict[str, Any]) -> list[Change]:
         after = decide_with(materialize(new, scratch), requests, scratch)
     found = []
     for name in requests:
-        old_decision = _without_revision(before.get(name))
-        new_decision = _without_revision(after.get(name))
+        old_decision = without_revision(before.get(name))
+        new_decision = without_revision(after.get(name))
         if old_decision != new_decision:
             found.append(Change(name, old_decision, new_decision))
     return found
