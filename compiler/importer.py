@@ -32,7 +32,7 @@ from compiler.ast import Array, JsonValue, Node, Object, Span, to_json
 from compiler.bundle import write_atomically
 from compiler.diagnostics import Diagnostic, error, has_errors, render
 from compiler.fmt import format_text
-from compiler.parse import derived_action_id, parse_json, payload_kind
+from compiler.parse import KNOWN_FIELDS, derived_action_id, parse_json, payload_kind
 from compiler.sources import Source, file_span, read_text
 
 SPECIFICATION = "nullplatform_metadata_specification"
@@ -45,19 +45,10 @@ OUTPUT_FILES = {
     "policy": "policies.rg",
     "action": "actions.rg",
 }
-# Attribute order in the written blocks; what a block does not name is not carried over.
+# Attribute order in the written blocks: the parser's, less the name and id (the label).
 ATTRIBUTES = {
-    "specification": ("description", "entity", "metadata", "nrn", "schema"),
-    "policy": ("description", "nrn", "conditions"),
-    "action": (
-        "entity",
-        "action",
-        "nrn",
-        "dimensions",
-        "on_policy_success",
-        "on_policy_fail",
-        "policies",
-    ),
+    kind: tuple(f for f in fields if f not in ("name", "id"))
+    for kind, fields in KNOWN_FIELDS.items()
 }
 BARE_WORDS = ("entity", "metadata", "on_policy_success", "on_policy_fail")
 JSON_ATTRIBUTES = ("schema", "conditions")  # may also be given as a JSON string

@@ -7,15 +7,12 @@ import shutil
 
 import pytest
 
-from tests.conftest import QUALITY_GATES
+from tests.conftest import QUALITY_GATES, REPO
 
 pytest_plugins = ("pytester",)
 pytestmark = pytest.mark.opa
 
-TEST_FILE = """
-def test_decision(regate_decision, snapshot):
-    assert regate_decision == snapshot
-"""
+EXAMPLE = REPO / "docs" / "ci"  # the policy repository files docs/ci.md tells users to write
 
 
 @pytest.fixture
@@ -23,9 +20,9 @@ def policy_repository(pytester: pytest.Pytester):
     shutil.copytree(
         QUALITY_GATES, pytester.path / "policies", ignore=shutil.ignore_patterns("requests")
     )
-    shutil.copytree(QUALITY_GATES / "requests", pytester.path / "recorded")
-    pytester.makeini("[pytest]\nregate_sources = policies\nregate_requests = recorded\n")
-    pytester.makepyfile(test_decisions=TEST_FILE)
+    shutil.copytree(QUALITY_GATES / "requests", pytester.path / "recorded-requests")
+    pytester.makeini((EXAMPLE / "pytest.ini").read_text())
+    pytester.makepyfile(test_decisions=(EXAMPLE / "test_decisions.py").read_text())
     return pytester
 
 
