@@ -56,7 +56,10 @@ class Change:
 
 
 def _git(arguments: list[str], cwd: str) -> bytes:
-    done = subprocess.run(["git", *arguments], cwd=cwd, capture_output=True, check=False)
+    try:
+        done = subprocess.run(["git", *arguments], cwd=cwd, capture_output=True, check=False)
+    except OSError as exc:
+        raise DiffError(f"cannot run git: {exc.strerror or exc}") from exc
     if done.returncode != 0:
         reason = done.stderr.decode(errors="replace").strip()
         raise DiffError(f"git {' '.join(arguments)}: {reason}")

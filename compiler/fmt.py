@@ -330,7 +330,8 @@ def _read(text: str, is_json: bool) -> _Parsed:
     parser, collector = _parser()
     collector.tokens.clear()
     tree = parser.parse(text, start="value" if is_json else "module")
-    comments = tuple(Comment(str(t), _start(t), _end(t)) for t in collector.tokens)
+    # rstrip: a `#` comment in a CRLF file would otherwise carry its "\r" along.
+    comments = tuple(Comment(str(t).rstrip(), _start(t), _end(t)) for t in collector.tokens)
     if is_json:
         return _Parsed((_element(tree),), comments)
     return _Parsed(tuple(_block(b) for b in tree.children if isinstance(b, Tree)), comments)
@@ -353,12 +354,12 @@ def format_text(text: str, path: str, is_json: bool) -> str | Diagnostic:
     """The canonical layout of a source file, or the diagnostic that stops formatting."""
     try:
         parsed = _read(text, is_json)
+        formatted = _print(parsed, text, is_json)
+        again = _read(formatted, is_json)
     except UnexpectedInput as exc:
         return syntax_error(path, text, exc)
     except RecursionError:
         return error("RG023", Span(path, 1, 1, 1, 1), "the file nests too deeply to be read")
-    formatted = _print(parsed, text, is_json)
-    again = _read(formatted, is_json)
     kept = [_shape(i.value) for i in parsed.items] == [_shape(i.value) for i in again.items]
     if not kept or [c.text for c in parsed.comments] != [c.text for c in again.comments]:
         return error(

@@ -90,7 +90,10 @@ def _decode(value: Any) -> JsonValue:
     if isinstance(value, str):
         found = JSONENCODE.match(value)
         if found:
-            return _decode(hcl2.loads(f"value = {found.group(1)}\n")["value"])
+            try:
+                return _decode(hcl2.loads(f"value = {found.group(1)}\n")["value"])
+            except UnexpectedInput as exc:
+                raise Unimportable(value) from exc
         if len(value) >= 2 and value[0] == value[-1] == '"' and "${" not in value:
             return cast(str, json.loads(value))
         raise Unimportable(value)
@@ -119,6 +122,16 @@ def _locate(text: str, path: str, resource: str, name: str, attribute: str | Non
     return Span(path, line, column, line, column + end - start)
 
 
+@dataclass(frozen=True)
+class Binding:
+    """An action bound to a policy, by Terraform resource names, and where each is named."""
+
+    action: str
+    policy: str
+    action_span: Span
+    policy_span: Span
+
+
 def _terraform(source: Source) -> tuple[list[Declaration], list[Diagnostic]]:
     try:
         document = hcl2.loads(
@@ -131,72 +144,91 @@ def _terraform(source: Source) -> tuple[list[Declaration], list[Diagnostic]]:
         return [], [_syntax_error(source, exc)]
     declarations: list[Declaration] = []
     diagnostics: list[Diagnostic] = []
-    # (action resource name, policy resource name, where each is referred to)
-    associations: list[tuple[str, str, Span, Span]] = []
-    policy_names: dict[str, str] = {}
-    actions: dict[str, int] = {}  # action resource name → index in declarations
+    bindings: list[Binding] = []
+    policy_names: dict[str, str] = {}  # policy resource name → policy name
     for group in document.get("resource", []):
         for quoted_type, instances in group.items():
             resource = _key(quoted_type)
             for quoted_name, body in instances.items():
                 name = _key(quoted_name)
-
                 where = partial(_locate, source.text, source.path, resource, name)
                 if resource == ASSOCIATION:
-                    ends = _association(body, where, diagnostics)
-                    if ends:
-                        spans = where("approval_action_id"), where("approval_policy_id")
-                        associations.append((*ends, *spans))
-                    continue
-                kind = KINDS.get(resource)
-                if kind is None:
-                    continue  # not an approval resource: providers, templates, ...
-                values: dict[str, JsonValue] = {}
-                for attribute in (*ATTRIBUTES[kind], "name"):
-                    if attribute not in body:
-                        continue
-                    try:
-                        values[attribute] = _decode(body[attribute])
-                    except Unimportable as exc:
-                        diagnostics.append(_unimportable(exc, where(attribute), attribute))
+                    bindings.extend(_association(body, where, diagnostics))
+                elif resource == ACTION:
+                    bindings.extend(_action_policies(name, body, where, diagnostics))
+                if resource not in KINDS:
+                    continue  # associations, and what is not an approval resource
                 origin = f"{source.name}:{where().line} {resource}.{name}"
-                if kind == "action":
-                    actions[name] = len(declarations)
-                    values.pop("policies", None)  # set from the associations below
-                    label = name
-                else:
-                    label_value = values.pop("name", None)
-                    if not isinstance(label_value, str):
-                        diagnostics.append(
-                            error("RG011", where(), f"{resource}.{name} has no `name`")
-                        )
-                        continue
-                    label = label_value
-                    if kind == "policy":
-                        policy_names[name] = label
-                declarations.append(_declaration(kind, label, values, origin, where, diagnostics))
+                declaration = _resource(resource, name, body, origin, where, diagnostics)
+                if declaration is not None:
+                    declarations.append(declaration)
+                    if resource == POLICY:
+                        policy_names[name] = declaration.label
+    return _bind(declarations, bindings, policy_names, diagnostics), diagnostics
+
+
+def _resource(
+    resource: str,
+    name: str,
+    body: dict[str, Any],
+    origin: str,
+    where: Where,
+    diagnostics: list[Diagnostic],
+) -> Declaration | None:
+    kind = KINDS[resource]
+    values: dict[str, JsonValue] = {}
+    for attribute in (*ATTRIBUTES[kind], "name"):
+        if attribute not in body or attribute == "policies":  # policies: from the bindings
+            continue
+        try:
+            values[attribute] = _decode(body[attribute])
+        except Unimportable as exc:
+            diagnostics.append(_unimportable(exc, where(attribute), attribute))
+    if kind == "action":
+        return _declaration(kind, name, values, origin, where, diagnostics)
+    label = values.pop("name", None)
+    if not isinstance(label, str):
+        diagnostics.append(error("RG011", where(), f"{resource}.{name} has no `name`"))
+        return None
+    return _declaration(kind, label, values, origin, where, diagnostics)
+
+
+def _bind(
+    declarations: list[Declaration],
+    bindings: list[Binding],
+    policy_names: dict[str, str],
+    diagnostics: list[Diagnostic],
+) -> list[Declaration]:
+    """Each action with the names of the policies bound to it, in the order of the bindings."""
+    # A Terraform action's label is its resource name, which the bindings use.
+    actions = {d.label for d in declarations if d.kind == "action"}
     bound: dict[str, list[str]] = {}
-    for action, policy, action_span, policy_span in associations:
-        if action not in actions or policy not in policy_names:
-            missing = f"{ACTION}.{action}" if action not in actions else f"{POLICY}.{policy}"
+    for binding in bindings:
+        if binding.action not in actions or binding.policy not in policy_names:
+            missing_action = binding.action not in actions
+            missing = (
+                f"{ACTION}.{binding.action}" if missing_action else f"{POLICY}.{binding.policy}"
+            )
             diagnostics.append(
                 error(
                     "RG061",
-                    action_span if action not in actions else policy_span,
+                    binding.action_span if missing_action else binding.policy_span,
                     f"the association refers to {missing}, which the imported files do not define",
                     help="import the files that define it together (a directory)",
                 )
             )
             continue
-        bound.setdefault(action, []).append(policy_names[policy])
-    for action, index in actions.items():
-        declaration = declarations[index]
-        if bound.get(action):
-            attributes = (*declaration.attributes, ("policies", cast(JsonValue, bound[action])))
-            declarations[index] = Declaration(
+        bound.setdefault(binding.action, []).append(policy_names[binding.policy])
+    result = []
+    for declaration in declarations:
+        policies = bound.get(declaration.label) if declaration.kind == "action" else None
+        if policies:
+            attributes = (*declaration.attributes, ("policies", cast(JsonValue, policies)))
+            declaration = Declaration(
                 declaration.kind, declaration.label, attributes, declaration.origin
             )
-    return declarations, diagnostics
+        result.append(declaration)
+    return result
 
 
 def _syntax_error(source: Source, exc: UnexpectedInput) -> Diagnostic:
@@ -211,26 +243,53 @@ def _syntax_error(source: Source, exc: UnexpectedInput) -> Diagnostic:
     return error("RG002", span, f"Terraform syntax error: unexpected {found}")
 
 
+def _reference(value: Any, resource: str) -> str | None:
+    """The resource name in a reference `${resource.NAME.id}`, or None."""
+    found = REFERENCE.match(value) if isinstance(value, str) else None
+    return found.group(2) if found and found.group(1) == resource else None
+
+
+def _not_a_reference(attribute: str, value: Any, resource: str, span: Span) -> Diagnostic:
+    shown = value if isinstance(value, str) else json.dumps(value)
+    return error(
+        "RG060",
+        span,
+        f"`{attribute}` must be a reference such as {resource}.NAME.id, not {shown}",
+        help="an action and its policies are imported together, and bound by reference",
+    )
+
+
 def _association(
     body: dict[str, Any], where: Where, diagnostics: list[Diagnostic]
-) -> tuple[str, str] | None:
-    ends: list[str] = []
-    for attribute, resource in (("approval_action_id", ACTION), ("approval_policy_id", POLICY)):
-        value = body.get(attribute)
-        found = REFERENCE.match(value) if isinstance(value, str) else None
-        if found is None or found.group(1) != resource:
+) -> list[Binding]:
+    action = _reference(body.get("approval_action_id"), ACTION)
+    policy = _reference(body.get("approval_policy_id"), POLICY)
+    for attribute, resource, found in (
+        ("approval_action_id", ACTION, action),
+        ("approval_policy_id", POLICY, policy),
+    ):
+        if found is None:
             diagnostics.append(
-                error(
-                    "RG060",
-                    where(attribute),
-                    f"`{attribute}` must be a reference such as {resource}.NAME.id, "
-                    f"not {value if isinstance(value, str) else json.dumps(value)}",
-                    help="an association binds an action and a policy imported together",
-                )
+                _not_a_reference(attribute, body.get(attribute), resource, where(attribute))
             )
-            return None
-        ends.append(found.group(2))
-    return ends[0], ends[1]
+    if action is None or policy is None:
+        return []
+    return [Binding(action, policy, where("approval_action_id"), where("approval_policy_id"))]
+
+
+def _action_policies(
+    action: str, body: dict[str, Any], where: Where, diagnostics: list[Diagnostic]
+) -> list[Binding]:
+    """An action's own `policies = [nullplatform_approval_policy.NAME.id, ...]`, if any."""
+    given = body.get("policies", [])
+    bindings = []
+    for item in given if isinstance(given, list) else [given]:
+        policy = _reference(item, POLICY)
+        if policy is None:
+            diagnostics.append(_not_a_reference("policies", item, POLICY, where("policies")))
+        else:
+            bindings.append(Binding(action, policy, where(), where("policies")))
+    return bindings
 
 
 def _unimportable(exc: Unimportable, span: Span, attribute: str) -> Diagnostic:

@@ -199,3 +199,43 @@ def test_a_terraform_syntax_error_is_a_diagnostic(tmp_path):
         "\n"
         "1 error, 0 warnings\n",
     )
+
+
+def test_an_actions_own_policies_references_bind_like_associations(tmp_path):
+    source = tmp_path / "main.tf"
+    source.write_text(
+        'resource "nullplatform_approval_policy" "p" {\n'
+        '  nrn        = "organization=1"\n'
+        '  name       = "P"\n'
+        "  conditions = jsonencode({})\n"
+        "}\n"
+        'resource "nullplatform_approval_action" "gate" {\n'
+        '  nrn      = "organization=1"\n'
+        '  action   = "scope:create"\n'
+        "  policies = [nullplatform_approval_policy.p.id]\n"
+        "}\n"
+        'resource "nullplatform_approval_policy" "nameless" {\n'
+        '  nrn = "organization=1"\n'
+        "}\n"
+    )
+    result = run_cli("import", str(source), "-o", str(tmp_path / "out"))
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"{source}:11:1: error[RG011]: nullplatform_approval_policy.nameless has no `name`\n"
+        ' 11 | resource "nullplatform_approval_policy" "nameless" {\n'
+        "    | ^^^^^^^^\n"
+        "\n"
+        "1 error, 0 warnings\n",
+    )
+    source.write_text(
+        source.read_text().replace('"organization=1"\n}\n', '"organization=1"\n  name = "N"\n}\n')
+    )
+    assert run_cli("import", str(source), "-o", str(tmp_path / "out")).exit_code == 0
+    assert (tmp_path / "out/actions.rg").read_text() == (
+        "# imported from main.tf:6 nullplatform_approval_action.gate\n"
+        'action "gate" {\n'
+        '  action   = "scope:create"\n'
+        '  nrn      = "organization=1"\n'
+        '  policies = ["P"]\n'
+        "}\n"
+    )
