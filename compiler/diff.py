@@ -5,7 +5,8 @@ Both versions are compiled, and the same requests are decided on both bundles by
 real OPA.  A version is a file or directory, or `REV:PATH`, a path at a git revision
 (extracted with `git archive` into a temporary directory).  A request changes when
 its decision changes in anything but `revision`: the result, which actions apply, an
-action's result or a policy's passed/failed.
+action's result or a policy's passed/failed.  Both decisions are reported as
+`regate explain` words them.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 import click
 
-from compiler import __version__
+from compiler import __version__, explain
 from compiler.ast import Span
 from compiler.bundle import tar_gz
 from compiler.diagnostics import Diagnostic, error, render
@@ -48,7 +49,7 @@ class DiagnosticsFound(Exception):
 @dataclass(frozen=True)
 class Change:
     request: str  # the request file, as given under --requests
-    old: Any  # the decision, without `revision`; None when undefined
+    old: Any  # the decision; None when undefined
     new: Any
 
 
@@ -141,10 +142,8 @@ def changes(old: str, new: str, requests: dict[str, Any]) -> list[Change]:
         after = decide_with(materialize(new, scratch), requests, scratch)
     found = []
     for name in requests:
-        old_decision = without_revision(before.get(name))
-        new_decision = without_revision(after.get(name))
-        if old_decision != new_decision:
-            found.append(Change(name, old_decision, new_decision))
+        if without_revision(before.get(name)) != without_revision(after.get(name)):
+            found.append(Change(name, before.get(name), after.get(name)))
     return found
 
 
@@ -155,26 +154,20 @@ def _result(decision: Any) -> str:
     return str(decision.get("result")) if isinstance(decision, dict) else "undefined"
 
 
-def _actions(decision: Any, mark: str) -> list[str]:
+def _explained(label: str, decision: Any) -> list[str]:
+    """`regate explain`'s text for one side, under `old:` or `new:`."""
     if not isinstance(decision, dict):
-        return [f"  {mark} (no decision)"]
-    lines = []
-    for action in decision.get("actions", []):
-        policies = ", ".join(
-            f"{p['name']} {'passed' if p['passed'] else 'failed'}" for p in action["policies"]
-        )
-        detail = f" ({policies})" if policies else ""
-        lines.append(f"  {mark} {action['id']}: {action['result']}{detail}")
-    lines.extend(f"  {mark} error: {reason}" for reason in decision.get("errors", []))
-    return lines or [f"  {mark} no action applies: {_result(decision)}"]
+        return [f"  {label}: no decision (undefined)"]
+    first, *rest = explain.render(decision).splitlines()
+    return [f"  {label}: {first}", *(f"  {line}" for line in rest)]
 
 
 def report_text(found: list[Change], total: int) -> str:
     out = []
     for change in found:
         out.append(f"{change.request}: {_result(change.old)} -> {_result(change.new)}")
-        out.extend(_actions(change.old, "-"))
-        out.extend(_actions(change.new, "+"))
+        out.extend(_explained("old", change.old))
+        out.extend(_explained("new", change.new))
         out.append("")
     out.append(f"{len(found)} of {total} requests changed")
     return "\n".join(out) + "\n"

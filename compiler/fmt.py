@@ -363,7 +363,7 @@ def format_text(text: str, path: str, is_json: bool) -> str | Diagnostic:
     kept = [_shape(i.value) for i in parsed.items] == [_shape(i.value) for i in again.items]
     if not kept or [c.text for c in parsed.comments] != [c.text for c in again.comments]:
         return error(
-            "RG070",
+            "RG090",
             Span(path, 1, 1, 1, 1),
             "regate fmt could not keep this file's meaning, so it left the file untouched",
             help="this is a regate bug; please report it with the file",

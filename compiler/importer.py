@@ -32,7 +32,7 @@ from compiler.ast import Array, JsonValue, Node, Object, Span, to_json
 from compiler.bundle import write_atomically
 from compiler.diagnostics import Diagnostic, error, has_errors, render
 from compiler.fmt import format_text
-from compiler.parse import KNOWN_FIELDS, derived_action_id, parse_json, payload_kind
+from compiler.parse import KNOWN_FIELDS, derived_action_id, parse_json_document, payload_kind
 from compiler.sources import Source, file_span, read_text
 
 SPECIFICATION = "nullplatform_metadata_specification"
@@ -211,7 +211,7 @@ def _bind(
             )
             diagnostics.append(
                 error(
-                    "RG061",
+                    "RG092",
                     binding.action_span if missing_action else binding.policy_span,
                     f"the association refers to {missing}, which the imported files do not define",
                     help="import the files that define it together (a directory)",
@@ -252,7 +252,7 @@ def _reference(value: Any, resource: str) -> str | None:
 def _not_a_reference(attribute: str, value: Any, resource: str, span: Span) -> Diagnostic:
     shown = value if isinstance(value, str) else json.dumps(value)
     return error(
-        "RG060",
+        "RG091",
         span,
         f"`{attribute}` must be a reference such as {resource}.NAME.id, not {shown}",
         help="an action and its policies are imported together, and bound by reference",
@@ -295,7 +295,7 @@ def _action_policies(
 def _unimportable(exc: Unimportable, span: Span, attribute: str) -> Diagnostic:
     shown = exc.text[2:-1] if exc.text.startswith("${") else exc.text
     return error(
-        "RG060",
+        "RG091",
         span,
         f"cannot import `{attribute}`: {shown} is only known to Terraform",
         help="replace it with its value (a literal, or jsonencode of literals)",
@@ -318,7 +318,7 @@ def _declaration(
             except json.JSONDecodeError as exc:
                 diagnostics.append(
                     error(
-                        "RG060",
+                        "RG091",
                         where(attribute),
                         f"`{attribute}` is a string but not JSON: {exc.msg}",
                         help="write jsonencode({...}) or a JSON string",
@@ -332,7 +332,7 @@ def _declaration(
 
 
 def _payloads(source: Source) -> tuple[list[Declaration], list[Diagnostic]]:
-    node, diagnostics = parse_json(source)
+    node, diagnostics = parse_json_document(source)
     if node is None:
         return [], diagnostics
     objects: list[Node] = list(node.items) if isinstance(node, Array) else [node]

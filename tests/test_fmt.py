@@ -63,7 +63,12 @@ def test_golden_pairs(name):
 
 REPO_SOURCES = sorted(
     p
-    for pattern in ("bundles/**/*.rg", "bundles/**/*.json", "tests/fixtures/**/*.json")
+    for pattern in (
+        "bundles/**/*.rg",
+        "bundles/**/*.json",
+        "tests/fixtures/**/*.rg",
+        "tests/fixtures/**/*.json",
+    )
     for p in REPO.glob(pattern)
     if not p.name.endswith(".formatted")
 )
