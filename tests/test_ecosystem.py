@@ -213,3 +213,52 @@ def test_every_regate_command_in_the_ci_files_is_real(scripts):
 def test_the_ci_files_run_the_snapshot_check():
     for scripts in (github_scripts, gitlab_scripts):
         assert "pytest" in [line.strip() for script in scripts() for line in script.splitlines()]
+
+
+@pytest.mark.opa
+def test_the_github_workflow_steps_pass_on_a_policy_repository(tmp_path, opa):
+    """Every `run:` step but the install, in a policy repository laid out as docs/ci.md says,
+    on a pull request against main (whose sources are the same)."""
+    repository = tmp_path / "repo"
+    shutil.copytree(
+        QUALITY_GATES, repository / "policies", ignore=shutil.ignore_patterns("requests")
+    )
+    shutil.copytree(QUALITY_GATES / "requests", repository / "recorded-requests")
+    shutil.copy(CI / "pytest.ini", repository)
+    (repository / "tests").mkdir()
+    shutil.copy(CI / "test_decisions.py", repository / "tests")
+    environment = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "GITHUB_BASE_REF": "main",
+    }
+
+    def bash(script: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "-eo", "pipefail", "-c", script],
+            cwd=repository,
+            env=environment,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+
+    recorded = bash("pytest -q --snapshot-update")
+    assert recorded.returncode == 0, recorded.stdout
+    for command in (
+        "git init -q -b main",
+        "git add .",
+        "git -c user.name=ci -c user.email=ci@example.com commit -qm policies",
+        "git update-ref refs/remotes/origin/main HEAD",  # what actions/checkout fetches
+    ):
+        assert bash(command).returncode == 0, command
+    for step in github_scripts():
+        if "pip install" in step or (
+            step.startswith("regate test") and "test" not in main.commands
+        ):
+            continue
+        done = bash(step)
+        assert done.returncode == 0, f"{step}\n{done.stdout}\n{done.stderr}"
+    assert (repository / "bundle" / "policies.tar.gz").is_file()
+    assert json.loads((repository / "regate.sarif").read_text())["runs"][0]["results"] == []
