@@ -181,8 +181,12 @@ def report_json(found: list[Change], total: int) -> str:
 @click.command("diff")
 @click.argument("old")
 @click.argument("new")
-@click.option("--requests", "requests_dir", required=True, help="A directory of recorded requests.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option(
+    "--requests", "requests_dir", required=True, metavar="DIR", help="Recorded requests (*.json)."
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Report format."
+)
 def diff_command(old: str, new: str, requests_dir: str, fmt: str) -> None:
     """Decide the requests in DIR with OLD and with NEW; report those decided differently.
 
