@@ -35,21 +35,25 @@ def local_hooks() -> dict[str, object]:
     return {"repos": [{"repo": "local", "hooks": [{**h, "language": "system"} for h in hooks]}]}
 
 
-def pre_commit(repository: Path, home: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
-    environment = {
-        **os.environ,
-        "PRE_COMMIT_HOME": str(home),
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-    }
+def run_with_regate(
+    arguments: list[str], cwd: Path, **environment: str
+) -> subprocess.CompletedProcess[str]:
+    """A command with this checkout's regate (and pytest, pre-commit) first on PATH."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     return subprocess.run(
-        [sys.executable, "-m", "pre_commit", *arguments],
-        cwd=repository,
-        env=environment,
+        arguments,
+        cwd=cwd,
+        env={**os.environ, "PATH": path, **environment},
         capture_output=True,
         text=True,
         check=False,
         timeout=120,
     )
+
+
+def pre_commit(repository: Path, home: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "pre_commit", *arguments]
+    return run_with_regate(command, repository, PRE_COMMIT_HOME=str(home))
 
 
 def test_the_hooks_manifest_is_valid(tmp_path):
@@ -227,22 +231,10 @@ def test_the_github_workflow_steps_pass_on_a_policy_repository(tmp_path, opa):
     shutil.copy(CI / "pytest.ini", repository)
     (repository / "tests").mkdir()
     shutil.copy(CI / "test_decisions.py", repository / "tests")
-    environment = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "GITHUB_BASE_REF": "main",
-    }
 
     def bash(script: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["bash", "-eo", "pipefail", "-c", script],
-            cwd=repository,
-            env=environment,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
+        command = ["bash", "-eo", "pipefail", "-c", script]
+        return run_with_regate(command, repository, GITHUB_BASE_REF="main")
 
     recorded = bash("pytest -q --snapshot-update")
     assert recorded.returncode == 0, recorded.stdout
