@@ -2,11 +2,12 @@
 
 The layout depends on the content only, never on how the input was laid out:
 blocks one after another with one blank line between them, one attribute per
-line with the `=` signs aligned, object keys as JSON strings, and a value on one
-line when it fits in WIDTH columns and holds no comment (else one member or item
-per line).  `conditions` and `schema` objects are always one member per line, as
-is the top value of a JSON file.  Comments are kept where they were relative to
-the code, and a blank line between two lines of the input is kept (one at most).
+line with the `=` signs aligned as `terraform fmt` aligns them, object keys as
+JSON strings, and a value on one line when it fits in WIDTH columns and holds no
+comment (else one member or item per line).  `conditions` and `schema` objects
+are always one member per line, as is the top value of a JSON file.  Comments
+are kept where they were relative to the code, and a blank line between two
+lines of the input is kept (one at most).
 
 The grammar %ignores comments, so the formatter's own parser collects them with
 Lark lexer callbacks and places each one before, after or inside the nearest
@@ -210,6 +211,10 @@ def _place(
 # --- Printing ---
 
 
+def _always_expanded(item: Item) -> bool:
+    return item.name in ALWAYS_EXPANDED and item.kind in ("attribute", "member")
+
+
 ROOT = -1  # the key of the file's top level in Placement
 
 
@@ -262,6 +267,42 @@ class _Printer:
         lines.append(indent + value.close)
         return "\n".join(lines)
 
+    def gaps(self, item: Item, previous: int) -> list[bool]:
+        """Whether the input has a blank line before each of the item's leading comments and
+        before the item itself, each measured from the end of what is printed before it."""
+        found = []
+        for comment in self.placement.leading.get(item.start, []):
+            found.append(self._blank_between(previous, comment.start))
+            previous = comment.end
+        return [*found, self._blank_between(previous, item.start)]
+
+    def end(self, item: Item) -> int:
+        """Where the item's line ends in the input: after its trailing comments."""
+        trailing = self.placement.trailing.get(item.start)
+        return trailing[-1].end if trailing else item.end
+
+    def alignment(self, items: tuple[Item, ...], indent: str) -> dict[int, int]:
+        """The width of each attribute's name, so the `=` signs line up as `terraform fmt`
+        aligns them: in runs of consecutive attributes, ended by a blank line (as printed)
+        and after a value that takes several lines."""
+        widths: dict[int, int] = {}
+        run: list[Item] = []
+
+        def close() -> None:
+            width = max((len(i.head) for i in run), default=0)
+            widths.update((i.start, width) for i in run)
+            run.clear()
+
+        for item in (i for i in items if i.kind == "attribute"):
+            if run and any(self.gaps(item, self.end(run[-1]))):
+                close()
+            run.append(item)
+            column = len(indent) + len(item.head) + len(" = ")
+            if "\n" in self.value(item.value, indent, column, _always_expanded(item)):
+                close()
+        close()
+        return widths
+
     def items(
         self,
         items: tuple[Item, ...],
@@ -273,38 +314,36 @@ class _Printer:
     ) -> Iterator[str]:
         """The lines of a container's items, from source offset `after` on; `levels` > 0
         expands every item's value, and `levels` - 1 levels of arrays below."""
-        width = max((len(i.head) for i in items if i.kind == "attribute"), default=0)
+        widths = self.alignment(items, indent)
         previous = after
         first = True
         for index, item in enumerate(items):
-            gap = blank_between_items and not first
-            for comment in self.placement.leading.get(item.start, []):
-                if not first and (gap or self._blank_between(previous, comment.start)):
+            *comment_gaps, item_gap = self.gaps(item, previous)
+            forced = blank_between_items and not first
+            leading = self.placement.leading.get(item.start, [])
+            for comment, gap in zip(leading, comment_gaps, strict=True):
+                if not first and (forced or gap):
                     yield ""
                 yield indent + comment.text
-                previous, first, gap = comment.end, False, False
-            if not first and (gap or self._blank_between(previous, item.start)):
+                first, forced = False, False
+            if not first and (forced or item_gap):
                 yield ""
             first = False
             if item.kind == "attribute":
-                head = item.head.ljust(width) + " = "
+                head = item.head.ljust(widths[item.start]) + " = "
             elif item.kind == "member":
                 head = item.head + ": "
             elif item.kind == "block":
                 head = item.head + " "
             else:
                 head = ""
-            expand = levels > 0 or (
-                item.name in ALWAYS_EXPANDED and item.kind in ("attribute", "member")
-            )
+            expand = levels > 0 or _always_expanded(item)
             line = indent + head
             line += self.value(item.value, indent, len(line), expand, max(levels - 1, 0))
             if index < len(items) - 1 and item.kind in ("member", "element"):
                 line += ","
-            previous = item.end
-            for comment in self.placement.trailing.get(item.start, []):
-                line += " " + comment.text
-                previous = comment.end
+            line += "".join(" " + c.text for c in self.placement.trailing.get(item.start, []))
+            previous = self.end(item)
             yield line
         for comment in self.placement.dangling.get(key, []):
             if not first and self._blank_between(previous, comment.start):

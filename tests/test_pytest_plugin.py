@@ -17,9 +17,7 @@ EXAMPLE = REPO / "docs" / "ci"  # the policy repository files docs/ci.md tells u
 
 @pytest.fixture
 def policy_repository(pytester: pytest.Pytester):
-    shutil.copytree(
-        QUALITY_GATES, pytester.path / "policies", ignore=shutil.ignore_patterns("requests")
-    )
+    shutil.copytree(QUALITY_GATES, pytester.path / "policies")
     shutil.copytree(QUALITY_GATES / "requests", pytester.path / "recorded-requests")
     pytester.makeini((EXAMPLE / "pytest.ini").read_text())
     pytester.makepyfile(test_decisions=(EXAMPLE / "test_decisions.py").read_text())
