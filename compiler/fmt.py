@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import sys
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -111,7 +112,6 @@ def _parser() -> tuple[Lark, _CommentCollector]:
         start=["module", "value"],
         propagate_positions=True,
         maybe_placeholders=False,
-        keep_all_tokens=True,  # the brackets' offsets decide which comments are inside
         lexer_callbacks={"LINE_COMMENT": collector, "BLOCK_COMMENT": collector},
     )
     return parser, collector
@@ -125,21 +125,20 @@ def _canonical_string(token: str) -> str:
 
 
 def _value(tree: Tree[Token]) -> Atom | Container:
-    children = tree.children
+    meta = tree.meta  # its positions include the brackets and parentheses the tree leaves out
     if tree.data in ("object", "array"):
-        first, last = children[0], children[-1]
-        assert isinstance(first, Token) and isinstance(last, Token)
-        inner = [c for c in children[1:-1] if isinstance(c, Tree)]
-        items = tuple(_member(c) if tree.data == "object" else _element(c) for c in inner)
-        return Container(str(first), str(last), items, _start(first), _end(last))
-    tokens = [c for c in children if isinstance(c, Token)]
+        children = [c for c in tree.children if isinstance(c, Tree)]
+        items = tuple(_member(c) if tree.data == "object" else _element(c) for c in children)
+        brackets = "{}" if tree.data == "object" else "[]"
+        return Container(brackets[0], brackets[1], items, meta.start_pos, meta.end_pos)
+    tokens = [c for c in tree.children if isinstance(c, Token)]
     if tree.data == "string":
         text = _canonical_string(tokens[0])
     elif tree.data == "call":
-        text = f"{tokens[0]}({_canonical_string(tokens[2])})"
+        text = f"{tokens[0]}({_canonical_string(tokens[1])})"
     else:  # number, true, false, null, identifier: kept as written
         text = str(tokens[0])
-    return Atom(text, _start(tokens[0]), _end(tokens[-1]))
+    return Atom(text, meta.start_pos, meta.end_pos)
 
 
 def _start(token: Token) -> int:
@@ -151,7 +150,7 @@ def _end(token: Token) -> int:
 
 
 def _member(tree: Tree[Token]) -> Item:
-    key, _colon, value_tree = tree.children
+    key, value_tree = tree.children
     assert isinstance(key, Token) and isinstance(value_tree, Tree)
     name = json.loads(key) if key.type == "STRING" else str(key)
     value = _value(value_tree)
@@ -165,22 +164,32 @@ def _element(tree: Tree[Token]) -> Item:
 
 
 def _attribute(tree: Tree[Token]) -> Item:
-    name, _equals, value_tree = tree.children
+    name, value_tree = tree.children
     assert isinstance(name, Token) and isinstance(value_tree, Tree)
     value = _value(value_tree)
     return Item("attribute", str(name), str(name), value, _start(name), value.end)
 
 
-def _block(tree: Tree[Token]) -> Item:
-    tokens = [c for c in tree.children if isinstance(c, Token)]
-    kind, close = tokens[0], tokens[-1]
-    opening = tokens[-2]
+def _block(tree: Tree[Token], text: str, comment_ends: dict[int, int]) -> Item:
+    header = [c for c in tree.children if isinstance(c, Token)]
+    kind = header[0]
     head = str(kind)
-    if tokens[1].type == "STRING":
-        head += " " + _canonical_string(tokens[1])
+    if len(header) > 1:
+        head += " " + _canonical_string(header[1])
     attributes = tuple(_attribute(c) for c in tree.children if isinstance(c, Tree))
-    body = Container("{", "}", attributes, _start(opening), _end(close))
+    opening = _next_code(text, _end(header[-1]), comment_ends)  # the "{" the tree leaves out
+    body = Container("{", "}", attributes, opening, tree.meta.end_pos)
     return Item("block", head, str(kind), body, _start(kind), body.end)
+
+
+def _next_code(text: str, position: int, comment_ends: dict[int, int]) -> int:
+    """The offset of the next character that is neither white space nor in a comment."""
+    while True:
+        while position < len(text) and text[position].isspace():
+            position += 1
+        if position not in comment_ends:
+            return position
+        position = comment_ends[position]
 
 
 # --- Comments → places ---
@@ -189,21 +198,24 @@ def _block(tree: Tree[Token]) -> Item:
 def _place(
     items: tuple[Item, ...], key: int, comment: Comment, text: str, placement: Placement
 ) -> None:
-    """Put one comment before, after or inside one of `items` (a container keyed `key`)."""
-    owner = next((i for i in items if i.start <= comment.start < i.end), None)
-    if owner is not None:
-        body = owner.value
+    """Put one comment before, after or inside one of `items` (a container keyed `key`).
+
+    Items are in source order and do not overlap, so the one at or before the comment is
+    found by bisection (a file of thousands of commented blocks stays quick)."""
+    index = bisect_right(items, comment.start, key=lambda i: i.start) - 1
+    nearest = items[index] if index >= 0 else None
+    if nearest is not None and comment.start < nearest.end:  # inside it
+        body = nearest.value
         if isinstance(body, Container) and body.start < comment.start < body.end:
             _place(body.items, body.start, comment, text, placement)
         else:  # between a name and its value: it moves before the item
-            placement.leading.setdefault(owner.start, []).append(comment)
+            placement.leading.setdefault(nearest.start, []).append(comment)
         return
-    before = [i for i in items if i.end <= comment.start]
-    after = [i for i in items if i.start >= comment.end]
-    if before and "\n" not in text[before[-1].end : comment.start]:
-        placement.trailing.setdefault(before[-1].start, []).append(comment)
-    elif after:
-        placement.leading.setdefault(after[0].start, []).append(comment)
+    after = items[index + 1] if index + 1 < len(items) else None
+    if nearest is not None and "\n" not in text[nearest.end : comment.start]:
+        placement.trailing.setdefault(nearest.start, []).append(comment)
+    elif after is not None:
+        placement.leading.setdefault(after.start, []).append(comment)
     else:
         placement.dangling.setdefault(key, []).append(comment)
 
@@ -222,19 +234,22 @@ class _Printer:
     def __init__(self, text: str, placement: Placement) -> None:
         self.text = text
         self.placement = placement
+        self.commented: dict[int, bool] = {}  # container start → has_comments, computed once
 
     def _blank_between(self, end: int, start: int) -> bool:
         return self.text[end:start].count("\n") >= 2
 
     def has_comments(self, container: Container) -> bool:
-        if self.placement.dangling.get(container.start):
-            return True
-        for item in container.items:
-            if item.start in self.placement.leading or item.start in self.placement.trailing:
-                return True
-            if isinstance(item.value, Container) and self.has_comments(item.value):
-                return True
-        return False
+        if container.start not in self.commented:
+            self.commented[container.start] = bool(
+                self.placement.dangling.get(container.start)
+            ) or any(
+                item.start in self.placement.leading
+                or item.start in self.placement.trailing
+                or (isinstance(item.value, Container) and self.has_comments(item.value))
+                for item in container.items
+            )
+        return self.commented[container.start]
 
     def inline(self, value: Atom | Container) -> str:
         if isinstance(value, Atom):
@@ -373,7 +388,9 @@ def _read(text: str, is_json: bool) -> _Parsed:
     comments = tuple(Comment(str(t).rstrip(), _start(t), _end(t)) for t in collector.tokens)
     if is_json:
         return _Parsed((_element(tree),), comments)
-    return _Parsed(tuple(_block(b) for b in tree.children if isinstance(b, Tree)), comments)
+    comment_ends = {c.start: c.end for c in comments}
+    blocks = tuple(_block(b, text, comment_ends) for b in tree.children if isinstance(b, Tree))
+    return _Parsed(blocks, comments)
 
 
 def _print(parsed: _Parsed, text: str, is_json: bool) -> str:
