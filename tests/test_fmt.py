@@ -137,16 +137,19 @@ def test_messy_inputs_format_soundly(data, value, gaps_):
     assert_formats_soundly(body, "p.json")
 
 
-# Cases hypothesis found once, kept so they run every time.
-FOUND = [
-    # a comment and a blank line between a name and its `=`: the blank line, printed before
-    # the comment, must end the alignment run on the second pass as on the first
+TRICKY = [
+    # (found by hypothesis) a comment and a blank line between a name and its `=`: the blank
+    # line, printed before the comment, must end the alignment run on both passes
     'policy"P"{ # note\nconditions=null nrn\n\n  = # note\n"organization=1"}',
+    # braces inside comments before a block's own brace
+    'policy /* { */ "P" // {\n { nrn = "organization=1" /* } */ }',
+    # a block with no attributes, and one with only a comment
+    'policy "P" {}\npolicy "Q" {\n  # nothing yet\n}',
 ]
 
 
-@pytest.mark.parametrize("text", FOUND)
-def test_cases_hypothesis_found(text):
+@pytest.mark.parametrize("text", TRICKY)
+def test_tricky_inputs(text):
     assert_formats_soundly(text, "p.rg")
 
 
