@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from compiler.opa import eval_bundle
-from tests.conftest import QUALITY_GATES, REPO, REQUESTS, build, load_request
+from tests.conftest import QUALITY_GATES, REPO, REQUESTS, build, load_request, without_locations
 
 pytestmark = pytest.mark.opa
 
@@ -24,15 +24,3 @@ def test_regate_sources_and_api_payloads_give_the_same_decisions(tmp_path):
             eval_bundle(str(from_payloads), request),
         )
         assert without_locations(left) == without_locations(right), name
-
-
-def without_locations(value: object) -> object:
-    """The decision minus what names the source files (policies' and failed conditions'
-    `source`) and the revision, which differ between the two forms."""
-    if isinstance(value, dict):
-        return {
-            k: without_locations(v) for k, v in value.items() if k not in ("source", "revision")
-        }
-    if isinstance(value, list):
-        return [without_locations(item) for item in value]
-    return value
