@@ -59,4 +59,5 @@ def emit(ir: BundleIR) -> dict[str, bytes]:
     }
     for module in ir.modules:
         files[module.path] = render("policies.rego.j2", module=module).encode()
+        files[module.explanations_path] = render("explanations.rego.j2", module=module).encode()
     return files

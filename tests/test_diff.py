@@ -18,7 +18,8 @@ THRESHOLD_LOWERED = """\
 {requests}/01-coverage-70.json: manual -> approve
   old: manual approval required (bundle revision R)
     action "deployment-create-production" (deployment:create at organization=1:account=2:namespace=3, environment=production) requires manual approval
-      policy "Code Coverage" (policies.rg:5) failed
+      policy "Code Coverage" (policies.rg:5) failed:
+        build.metadata.coverage.code.coverage is 70, needs ≥ 80 (policies.rg:8)
       policy "Security" (policies.rg:12) passed
     action "deployment-create-production-secrets" (deployment:create at organization=1, environment=production) approves
       policy "No Leaked Secrets" (policies.rg:21) passed

@@ -11,7 +11,7 @@ from compiler.bundle import write_directory
 from compiler.driver import compile_sources
 from compiler.emit import environment
 from compiler.rego import RegoText, identifier, literal, slug
-from tests.conftest import QUALITY_GATES
+from tests.conftest import QUALITY_GATES, write_sources
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +27,7 @@ def test_bundle_layout(files):
         "regate/boundaries/data.json",
         "regate/catalog/data.json",
         "regate/decision.rego",
+        "regate/explanations/policies.rego",
         "regate/mongo.rego",
         "regate/policies/policies.rego",
         "regate/tests/boundaries/policies_test.rego",
@@ -35,7 +36,14 @@ def test_bundle_layout(files):
     ]
 
 
-@pytest.mark.parametrize("module", ["regate/policies/policies.rego", "regate/decision.rego"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "regate/policies/policies.rego",
+        "regate/explanations/policies.rego",
+        "regate/decision.rego",
+    ],
+)
 def test_emitted_rego_snapshot(files, module, snapshot):
     assert files[module].decode() == snapshot
 
@@ -44,15 +52,51 @@ def test_catalog_snapshot(files, snapshot):
     assert files["regate/catalog/data.json"].decode() == snapshot
 
 
+# Every kind of explanation: $or, $nor, $and, $not of one and of several
+# operators, $elemMatch of both forms nested, $all of nothing, $regex with
+# options, and an $elemMatch clause that always holds (a function of `_`).
+EVERY_EXPLANATION = """
+specification "Doc" { entity = build  metadata = doc  nrn = "organization=1"  schema = {} }
+policy "Everything" {
+  nrn = "organization=1"
+  conditions = {
+    "$or": [{"build.metadata.doc.a": {"$gt": 5}}, {"build.metadata.doc.b": "x"}],
+    "$nor": [{"build.metadata.doc.d": 1}, {"build.metadata.doc.e": 2}],
+    "$and": [{"build.metadata.doc.f": {"$not": {"$gt": 1, "$lt": 10}}}, {"build.metadata.doc.g": {"$all": []}}],
+    "build.metadata.doc.items": {"$elemMatch": {"n": {"$not": {"$gte": 3}}, "$or": [{"k": "a"}], "tags": {"$elemMatch": {"$eq": "z"}}}},
+    "build.metadata.doc.h": {"$regex": "^ab", "$options": "i"},
+    "build.metadata.doc.i": {"$elemMatch": {}}
+  }
+}
+action "all" { action = "deployment:create"  nrn = "organization=1"  policies = ["Everything"] }
+"""
+
+
+@pytest.mark.opa
+def test_every_kind_of_explanation_is_strict_clean_and_fmt_clean(opa, tmp_path):
+    source = write_sources(tmp_path / "src", {"every.rg": EVERY_EXPLANATION})
+    result = compile_sources([str(source)])
+    assert result.files is not None
+    assert (
+        "_everything_and1_2 := [failure |"
+        in result.files["regate/explanations/every.rego"].decode()
+    )
+    test_emitted_rego_is_strict_clean_and_fmt_clean(result.files, opa, tmp_path / "bundle")
+
+
 @pytest.mark.opa
 def test_emitted_rego_is_strict_clean_and_fmt_clean(files, opa, tmp_path):
-    write_directory(str(tmp_path), files)
+    assert_strict_and_fmt_clean(opa, files, tmp_path)
+
+
+def assert_strict_and_fmt_clean(opa: str, files: dict[str, bytes], directory: Path) -> None:
+    write_directory(str(directory), files)
     strict = subprocess.run(
-        [opa, "check", "--strict", str(tmp_path)], capture_output=True, text=True
+        [opa, "check", "--strict", str(directory)], capture_output=True, text=True
     )
     assert strict.returncode == 0, strict.stdout + strict.stderr
     unformatted = subprocess.run(
-        [opa, "fmt", "--list", str(tmp_path)], capture_output=True, text=True
+        [opa, "fmt", "--list", str(directory)], capture_output=True, text=True
     )
     assert unformatted.returncode == 0, unformatted.stderr
     assert unformatted.stdout == ""
