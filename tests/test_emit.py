@@ -54,6 +54,28 @@ def test_emitted_rego_is_strict_clean_and_fmt_clean(files, opa, tmp_path):
     assert unformatted.stdout == ""
 
 
+@pytest.mark.opa
+def test_policies_split_over_files_make_one_strict_clean_package(opa, tmp_path):
+    # Every source file's module is package regate.policies: OPA refuses a
+    # package-scoped METADATA block declared in more than one of them.
+    sources = Path(tmp_path, "sources")
+    for team in ("a", "b"):
+        Path(sources, f"team-{team}.rg").parent.mkdir(exist_ok=True)
+        Path(sources, f"team-{team}.rg").write_text(
+            f'policy "Tier {team}" {{ nrn = "organization=1"  conditions = {{"scope.tier": "{team}"}} }}\n'
+        )
+    Path(sources, "actions.rg").write_text(
+        'action "a" { action = "scope:create"  nrn = "organization=1"  policies = ["Tier a", "Tier b"] }\n'
+    )
+    result = compile_sources([str(sources)])
+    assert result.files is not None
+    write_directory(str(tmp_path / "bundle"), result.files)
+    strict = subprocess.run(
+        [opa, "check", "--strict", str(tmp_path / "bundle")], capture_output=True, text=True
+    )
+    assert strict.returncode == 0, strict.stdout + strict.stderr
+
+
 def test_templates_refuse_unescaped_values():
     template = environment().from_string("x := {{ value }}")
     with pytest.raises(TypeError, match="unescaped value"):
