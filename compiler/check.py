@@ -9,6 +9,7 @@ import difflib
 import json
 from collections import defaultdict
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import jsonschema
 import jsonschema.exceptions
@@ -32,6 +33,8 @@ from compiler.entities import EntityModel, entity_model
 from compiler.schema import Resolved, Unresolved, json_type, resolve
 
 ORDERING_OPS = ("$gt", "$gte", "$lt", "$lte")
+# Waivers expiring this soon get a warning, so their owners renew or remove them.
+WAIVER_NOTICE = timedelta(days=14)
 OPERATOR_TEXT = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 
 
@@ -248,6 +251,40 @@ class Checker:
                     )
         return bound
 
+    # --- waivers ---
+
+    def waivers(self, policies: dict[str, Policy], now: datetime) -> None:
+        for waiver in self.program.waivers:
+            if waiver.policy.name not in policies:
+                self.report(
+                    error(
+                        "RG050",
+                        waiver.policy.span,
+                        f'waiver "{waiver.name}" names an unknown policy "{waiver.policy.name}"',
+                        help=did_you_mean(waiver.policy.name, policies),
+                    )
+                )
+            shown = waiver.expires.isoformat().replace("+00:00", "Z")
+            if waiver.expires <= now:
+                self.report(
+                    warning(
+                        "RG057",
+                        waiver.expires_span,
+                        f'waiver "{waiver.name}" expired at {shown}; it no longer applies',
+                        help="remove it, or renew it with a new review",
+                    )
+                )
+            elif waiver.expires - now <= WAIVER_NOTICE:
+                self.report(
+                    warning(
+                        "RG058",
+                        waiver.expires_span,
+                        f'waiver "{waiver.name}" expires at {shown}, within '
+                        f"{WAIVER_NOTICE.days} days",
+                        help=f"owner: {waiver.owner}",
+                    )
+                )
+
     # --- paths ---
 
     def policy_paths(
@@ -395,11 +432,13 @@ def _shown_value(value: object) -> str:
     return json.dumps(value)
 
 
-def check(program: Program) -> list[Diagnostic]:
+def check(program: Program, now: datetime | None = None) -> list[Diagnostic]:
+    """`now` dates the waivers (default: the current time)."""
     checker = Checker(program, entity_model())
     specifications = checker.specifications()
     policies = checker.policies()
     bound = checker.actions(policies)
     for policy in policies.values():
         checker.policy_paths(policy, bound.get(policy.name, []), specifications)
+    checker.waivers(policies, now or datetime.now(UTC))
     return sorted(checker.diagnostics)

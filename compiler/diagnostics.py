@@ -35,6 +35,7 @@ CODES: dict[str, str] = {
     "RG022": "invalid operand for an operator",
     "RG023": "conditions nest too deeply",
     "RG024": "a path has too many segments",
+    "RG025": "a regular expression uses a construct RE2 lacks",
     "RG030": "unknown entity",
     "RG031": "unknown field in a path",
     "RG032": "no metadata specification for a metadata key",
@@ -48,6 +49,14 @@ CODES: dict[str, str] = {
     "RG053": "policy bound to no action",
     "RG054": "policy not visible at the action's NRN",
     "RG055": "unknown action",
+    "RG057": "an expired waiver",
+    "RG058": "a waiver that expires soon",
+    # Evidence: reports read by `regate metadata from` and `regate gate` (docs/evidence.md).
+    "RG070": "a report cannot be read",
+    "RG071": "a report does not parse",
+    "RG072": "a report is not in the expected format",
+    "RG073": "a metadata document does not fit its specification",
+    "RG074": "invalid evidence mapping",
 }
 
 

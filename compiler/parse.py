@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any, TypeVar, cast
 
@@ -23,6 +24,7 @@ from compiler.ast import (
     Action,
     Array,
     Call,
+    Enforcement,
     Identifier,
     Member,
     Node,
@@ -36,6 +38,7 @@ from compiler.ast import (
     SourceFile,
     Span,
     Specification,
+    Waiver,
     to_json,
 )
 from compiler.diagnostics import Diagnostic, did_you_mean, error, warning
@@ -43,8 +46,10 @@ from compiler.resources import resource_dir
 from compiler.sources import Source, read_text
 
 NRN_SEGMENT = re.compile(r"^[a-z_]+=[^:=\s]+$")
-OUTCOMES_ON_SUCCESS = ("approve", "manual")
+# The first of each is the default.
+OUTCOMES_ON_SUCCESS = ("manual", "approve")
 OUTCOMES_ON_FAIL = ("manual", "deny")
+ENFORCEMENTS = ("enforce", "audit")
 
 
 @cache
@@ -369,10 +374,11 @@ def _nrn(fields: Fields) -> Nrn | None:
     return Nrn(text, span)
 
 
-def _outcome(fields: Fields, name: str, allowed: tuple[str, ...]) -> Outcome:
+def _choice(fields: Fields, name: str, allowed: tuple[str, ...]) -> str:
+    """One of `allowed` (a word or a string); the first is the default."""
     found = fields.text(name, required=False, words=True)
     if found is None:
-        return "manual"
+        return allowed[0]
     value, span = found
     if value not in allowed:
         fields.diagnostics.append(
@@ -383,8 +389,64 @@ def _outcome(fields: Fields, name: str, allowed: tuple[str, ...]) -> Outcome:
                 help=did_you_mean(value, allowed),
             )
         )
-        return "manual"
-    return cast(Outcome, value)
+        return allowed[0]
+    return value
+
+
+def _dimensions(fields: Fields) -> tuple[tuple[str, str], ...]:
+    """`dimensions = {"environment": "production"}`, sorted by key."""
+    found: list[tuple[str, str]] = []
+    node = fields.object("dimensions", required=False)
+    for member in node.members if node else ():
+        if isinstance(member.value, Scalar) and isinstance(member.value.value, str):
+            found.append((member.key, member.value.value))
+        else:
+            fields._wrong(f"dimensions.{member.key}", member.value, "a string")
+    return tuple(sorted(found))
+
+
+def _strings(fields: Fields, name: str, wanted: str) -> list[Scalar]:
+    """A list of strings, each with its span."""
+    found = fields.take(name, required=False)
+    if found is None:
+        return []
+    node = found[1]
+    if not isinstance(node, Array):
+        fields._wrong(name, node, wanted)
+        return []
+    items: list[Scalar] = []
+    for item in node.items:
+        if isinstance(item, Scalar) and isinstance(item.value, str):
+            items.append(item)
+        else:
+            fields._wrong(name, item, wanted)
+    return items
+
+
+def _expiry(fields: Fields) -> tuple[datetime, Span] | None:
+    """`expires = "2026-12-31"` (through the end of that day, UTC) or an RFC 3339 time."""
+    found = fields.text("expires")
+    if found is None:
+        return None
+    text, span = found
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            day = datetime.fromisoformat(text).replace(tzinfo=UTC)
+            return day + timedelta(days=1), span
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is not None:
+            return moment.astimezone(UTC), span
+    except ValueError:
+        pass
+    fields.diagnostics.append(
+        error(
+            "RG012",
+            span,
+            f'`expires` must be a date or an RFC 3339 time with a zone, not "{text}"',
+            help='e.g. "2026-12-31" or "2026-12-31T18:00:00Z"',
+        )
+    )
+    return None
 
 
 SPECIFICATION_FIELDS = ("name", "description", "entity", "metadata", "nrn", "schema")
@@ -398,11 +460,23 @@ ACTION_FIELDS = (
     "on_policy_success",
     "on_policy_fail",
     "policies",
+    "enforcement",
+)
+WAIVER_FIELDS = (
+    "policy",
+    "nrn",
+    "dimensions",
+    "owner",
+    "reason",
+    "compensating_controls",
+    "expires",
+    "review",
 )
 KNOWN_FIELDS = {
     "specification": SPECIFICATION_FIELDS,
     "policy": POLICY_FIELDS,
     "action": ACTION_FIELDS,
+    "waiver": WAIVER_FIELDS,
 }
 # Fields the nullplatform API returns or accepts that say nothing regate needs.
 PAYLOAD_IGNORED = ("id", "status", "created_at", "updated_at", "description", "organization")
@@ -489,27 +563,14 @@ def _action(fields: Fields, label: Scalar | None) -> Action | None:
     action = fields.text("action")
     entity = fields.text("entity", required=fields.is_payload, words=True)
     nrn = _nrn(fields)
-    dimensions: list[tuple[str, str]] = []
-    dimension_node = fields.object("dimensions", required=False)
-    for member in dimension_node.members if dimension_node else ():
-        if isinstance(member.value, Scalar) and isinstance(member.value.value, str):
-            dimensions.append((member.key, member.value.value))
-        else:
-            fields._wrong(f"dimensions.{member.key}", member.value, "a string")
-    on_success = _outcome(fields, "on_policy_success", OUTCOMES_ON_SUCCESS)
-    on_fail = _outcome(fields, "on_policy_fail", OUTCOMES_ON_FAIL)
-    policies: list[PolicyRef] = []
-    policies_field = fields.take("policies", required=False)
-    if policies_field is not None:
-        node = policies_field[1]
-        items = node.items if isinstance(node, Array) else ()
-        if not isinstance(node, Array):
-            fields._wrong("policies", node, "a list of policy names")
-        for item in items:
-            if isinstance(item, Scalar) and isinstance(item.value, str):
-                policies.append(PolicyRef(item.value, item.span))
-            else:
-                fields._wrong("policies", item, "a list of policy names")
+    dimensions = _dimensions(fields)
+    on_success = _choice(fields, "on_policy_success", OUTCOMES_ON_SUCCESS)
+    on_fail = _choice(fields, "on_policy_fail", OUTCOMES_ON_FAIL)
+    enforcement = _choice(fields, "enforcement", ENFORCEMENTS)
+    policies = [
+        PolicyRef(item.value, item.span)
+        for item in _strings(fields, "policies", "a list of policy names")
+    ]
     id_field = None
     if fields.is_payload and "id" in fields.values:
         id_node = fields.values["id"][1]
@@ -518,7 +579,6 @@ def _action(fields: Fields, label: Scalar | None) -> Action | None:
     fields.finish(PAYLOAD_IGNORED if fields.is_payload else ())
     if action is None or nrn is None:
         return None
-    dimensions.sort()
     if label is not None:
         action_id, derived = str(label.value), False
     elif id_field is not None:
@@ -533,47 +593,69 @@ def _action(fields: Fields, label: Scalar | None) -> Action | None:
         action=action[0],
         action_span=action[1],
         nrn=nrn,
-        dimensions=tuple(dimensions),
-        on_policy_success=on_success,
-        on_policy_fail=on_fail,
+        dimensions=dimensions,
+        on_policy_success=cast(Outcome, on_success),
+        on_policy_fail=cast(Outcome, on_fail),
         policies=tuple(policies),
         span=label.span if label is not None else fields.span,
         id_is_derived=derived,
+        enforcement=cast(Enforcement, enforcement),
+    )
+
+
+def _waiver(fields: Fields, name: str, name_span: Span) -> Waiver | None:
+    policy = fields.text("policy")
+    nrn = _nrn(fields)
+    dimensions = _dimensions(fields)
+    owner = fields.text("owner")
+    reason = fields.text("reason")
+    controls = _strings(fields, "compensating_controls", "a list of strings")
+    expires = _expiry(fields)
+    review = fields.text("review", required=False)
+    fields.finish()
+    if policy is None or nrn is None or owner is None or reason is None or expires is None:
+        return None
+    return Waiver(
+        name=name,
+        policy=PolicyRef(*policy),
+        nrn=nrn,
+        dimensions=dimensions,
+        owner=owner[0],
+        reason=reason[0],
+        compensating_controls=tuple(str(c.value) for c in controls),
+        expires=expires[0],
+        expires_span=expires[1],
+        review=review[0] if review else "",
+        span=name_span,
     )
 
 
 # --- Blocks (regate language) ---
 
-BLOCK_KINDS = ("specification", "policy", "action")
+BLOCK_KINDS = ("specification", "policy", "action", "waiver")
+
+
+def _attributes(block: Block, diagnostics: list[Diagnostic]) -> dict[str, tuple[Span, Node]]:
+    values: dict[str, tuple[Span, Node]] = {}
+    for attribute in block.attributes:
+        if attribute.name in values:
+            diagnostics.append(
+                error(
+                    "RG013",
+                    attribute.span,
+                    f"`{attribute.name}` is given twice in this {block.kind}",
+                    help=f"first given on line {values[attribute.name][0].line}",
+                )
+            )
+            continue
+        values[attribute.name] = (attribute.span, attribute.value)
+    return values
 
 
 def _from_blocks(blocks: list[Block], source: Source) -> tuple[SourceFile, list[Diagnostic]]:
     diagnostics: list[Diagnostic] = []
-    specifications: list[Specification] = []
-    policies: list[Policy] = []
-    actions: list[Action] = []
+    found: dict[str, list[Any]] = {kind: [] for kind in BLOCK_KINDS}
     for block in blocks:
-        values: dict[str, tuple[Span, Node]] = {}
-        for attribute in block.attributes:
-            if attribute.name in values:
-                diagnostics.append(
-                    error(
-                        "RG013",
-                        attribute.span,
-                        f"`{attribute.name}` is given twice in this {block.kind}",
-                        help=f"first given on line {values[attribute.name][0].line}",
-                    )
-                )
-                continue
-            values[attribute.name] = (attribute.span, attribute.value)
-        fields = Fields(
-            block.kind,
-            block.kind_span,
-            values,
-            diagnostics,
-            False,
-            KNOWN_FIELDS.get(block.kind, ()),
-        )
         if block.kind not in BLOCK_KINDS:
             diagnostics.append(
                 error(
@@ -585,12 +667,13 @@ def _from_blocks(blocks: list[Block], source: Source) -> tuple[SourceFile, list[
                 )
             )
             continue
+        values = _attributes(block, diagnostics)
+        known = KNOWN_FIELDS[block.kind]
+        fields = Fields(block.kind, block.kind_span, values, diagnostics, False, known)
+        declaration: object = None
         if block.kind == "action":
-            found_action = _action(fields, block.label)
-            if found_action:
-                actions.append(found_action)
-            continue
-        if block.label is None or not block.label.value:
+            declaration = _action(fields, block.label)
+        elif block.label is None or not block.label.value:
             diagnostics.append(
                 error(
                     "RG011",
@@ -599,17 +682,21 @@ def _from_blocks(blocks: list[Block], source: Source) -> tuple[SourceFile, list[
                     help=f'write `{block.kind} "Name" {{ ... }}`',
                 )
             )
-            continue
-        name = str(block.label.value)
-        if block.kind == "specification":
-            specification = _specification(fields, name, source)
-            if specification:
-                specifications.append(specification)
+        elif block.kind == "specification":
+            declaration = _specification(fields, str(block.label.value), source)
+        elif block.kind == "policy":
+            declaration = _policy(fields, str(block.label.value), block.label.span)
         else:
-            policy = _policy(fields, name, block.label.span)
-            if policy:
-                policies.append(policy)
-    file = SourceFile(source.path, tuple(specifications), tuple(policies), tuple(actions))
+            declaration = _waiver(fields, str(block.label.value), block.label.span)
+        if declaration is not None:
+            found[block.kind].append(declaration)
+    file = SourceFile(
+        source.path,
+        specifications=tuple(found["specification"]),
+        policies=tuple(found["policy"]),
+        actions=tuple(found["action"]),
+        waivers=tuple(found["waiver"]),
+    )
     return file, diagnostics
 
 
@@ -679,10 +766,15 @@ def _from_payloads(node: Node, source: Source) -> tuple[SourceFile | None, list[
     return file, diagnostics
 
 
+def parse_json_document(source: Source) -> tuple[Node | None, list[Diagnostic]]:
+    """A JSON document (comments and trailing commas allowed) as nodes with spans."""
+    return _parse_tree(source, "value", lambda n: cast(Node, n))
+
+
 def parse_source(source: Source) -> tuple[SourceFile | None, list[Diagnostic]]:
     """One source file → its declarations and diagnostics."""
     if source.is_json:
-        node, diagnostics = _parse_tree(source, "value", lambda n: cast(Node, n))
+        node, diagnostics = parse_json_document(source)
         if node is None:
             return None, diagnostics
         file, found = _from_payloads(node, source)
