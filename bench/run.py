@@ -483,6 +483,17 @@ def report(results: dict[str, SizeResult], machine: dict[str, str], run: Run) ->
     return "\n".join(lines) + "\n"
 
 
+# Everything below this line in the report is written by hand and kept by every run.
+NOTES = "<!-- Notes below are written by hand; bench/run.py keeps them. -->"
+
+
+def write_report(output: Path, text: str) -> None:
+    notes = ""
+    if output.exists() and NOTES in output.read_text():
+        notes = output.read_text().split(NOTES, 1)[1]
+    output.write_text(f"{text}\n{NOTES}{notes}" if notes else text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -516,7 +527,8 @@ def main() -> None:
         _load(),
     )
     text = report(results, _machine(), run)
-    Path(arguments.output).write_text(text)
+    output = Path(arguments.output)
+    write_report(output, text)
     print(text)
 
 
