@@ -68,6 +68,7 @@ class SizeResult:
     size: Size
     build: Build
     activation_s: float  # median over the repeats
+    activation_cpu_s: float  # median
     applying: dict[str, int]  # request → how many actions applied
     sidecar: dict[str, Percentiles]  # request or "floor" → server-side eval time
     opa_bench: dict[str, Percentiles]
@@ -136,6 +137,7 @@ class Sidecar:
     process: subprocess.Popen[bytes]
     connection: http.client.HTTPConnection
     activation_s: float
+    activation_cpu_s: float  # OPA's own CPU time until then, which other load hardly changes
 
     def post(self, path: str, request: object) -> dict[str, object]:
         body = json.dumps({"input": request})
@@ -147,6 +149,16 @@ class Sidecar:
         if response.status != 200 or "result" not in answer:
             raise SystemExit(f"OPA answered {response.status} to {path}: {answer}")
         return answer
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a running process (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    # utime and stime are fields 14 and 15 of stat(5); fields[0] here is field 3.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
@@ -175,7 +187,8 @@ def sidecar(bundle: Path) -> Iterator[Sidecar]:
             if process.poll() is not None or time.perf_counter() > deadline:
                 raise SystemExit(f"OPA did not activate {bundle}")
             time.sleep(0.005)
-        yield Sidecar(process, connection, time.perf_counter() - started)
+        activated = time.perf_counter() - started
+        yield Sidecar(process, connection, activated, _cpu_seconds(process.pid))
     finally:
         connection.close()
         process.terminate()
@@ -269,10 +282,11 @@ def measure_size(size: Size, work: Path, repeat: int, samples: int) -> SizeResul
     request_files = {name: corpus / "requests" / f"{name}.json" for name in REQUESTS}
     requests = {name: json.loads(path.read_text()) for name, path in request_files.items()}
     print(f"bench: {size.name}: sidecar", file=sys.stderr)
-    activations = []
+    activations, activation_cpus = [], []
     for attempt in range(repeat):
         with sidecar(bundle) as server:
             activations.append(server.activation_s)
+            activation_cpus.append(server.activation_cpu_s)
             if attempt == repeat - 1:
                 applying = applying_actions(server, requests)
                 sidecar_times = measure_sidecar(server, requests, samples)
@@ -281,6 +295,7 @@ def measure_size(size: Size, work: Path, repeat: int, samples: int) -> SizeResul
         size,
         build,
         statistics.median(activations),
+        statistics.median(activation_cpus),
         applying,
         sidecar_times,
         measure_opa_bench(bundle, request_files),
@@ -362,6 +377,13 @@ def _targets(results: dict[str, SizeResult]) -> list[tuple[str, str, bool]]:
                 build.peak_mb < 500,
             ),
             (f"OPA activation ({many.size.name}) < 2 s", f"{activation:.2f} s", activation < 2),
+            # The same two as CPU time, which a busy shared machine inflates far less.
+            (f"build CPU ({many.size.name}) < 5 s", f"{build.cpu_s:.2f} s", build.cpu_s < 5),
+            (
+                f"OPA CPU until active ({many.size.name}) < 2 s",
+                f"{many.activation_cpu_s:.2f} s",
+                many.activation_cpu_s < 2,
+            ),
         ]
     ordered = sorted(results.values(), key=lambda r: r.size.policies)
     for smaller, larger in itertools.pairwise(ordered):
@@ -433,11 +455,15 @@ def report(results: dict[str, SizeResult], machine: dict[str, str], run: Run) ->
         "## Activation",
         "",
         "From starting `opa run --server --bundle B` to `/health?bundles=true` answering 200,",
-        f"median of {run.repeat}.",
+        f"median of {run.repeat}; and the CPU time OPA spent until then (parsing and compiling",
+        "the bundle), which load from elsewhere on the machine hardly changes.",
         "",
-        "| size | activation |",
-        "|---|---:|",
-        *(_row(r.size.name, f"{r.activation_s:.2f} s") for r in results.values()),
+        "| size | activation | OPA CPU until active |",
+        "|---|---:|---:|",
+        *(
+            _row(r.size.name, f"{r.activation_s:.2f} s", f"{r.activation_cpu_s:.2f} s")
+            for r in results.values()
+        ),
         "",
         "## Decide",
         "",

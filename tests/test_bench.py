@@ -54,7 +54,7 @@ def test_the_benchmark_runs_end_to_end_and_writes_its_report(tmp_path):
     assert re.search(
         r"^\| tiny \| 12 \| 6 \| [\d,]+ KiB \| [\d.]+ s \| [\d.]+ s \| \d+ MB \|", text, re.M
     )
-    assert re.search(r"^\| tiny \| [\d.]+ s \|$", text, re.M)  # activation
+    assert re.search(r"^\| tiny \| [\d.]+ s \| [\d.]+ s \|$", text, re.M)  # activation
     # Each sample request was decided by the real OPA, and applied as many actions as designed.
     applying = dict(re.findall(r"^\| tiny \| (none|one|several|floor) \| (\S+) \|", text, re.M))
     assert applying == {"none": "0", "one": "1", "several": "4", "floor": "-"}
