@@ -39,6 +39,8 @@ from pathlib import Path
 
 from corpus import REQUESTS, SIZES, Size, write_corpus
 
+from compiler.opa import find_opa  # the OPA regate itself would use
+
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 FLOOR = BENCH / "floor"
@@ -80,13 +82,6 @@ def _percentiles(samples_ns: list[float]) -> Percentiles:
     return Percentiles(statistics.median(ordered) / 1000, p99 / 1000)
 
 
-def _opa() -> str:
-    sys.path.insert(0, str(REPO))
-    from compiler.opa import find_opa  # the same OPA regate itself would use
-
-    return find_opa()
-
-
 def _regate() -> str:
     return str(Path(sys.executable).parent / "regate")
 
@@ -97,19 +92,21 @@ def _regate() -> str:
 def measure_build(corpus: Path, bundle: Path, repeat: int) -> Build:
     walls, cpus, peaks = [], [], []
     for _ in range(repeat):
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            [_regate(), "build", str(corpus), "-o", str(bundle)], stderr=subprocess.PIPE
-        )
-        # wait4 gives this child's own rusage (RUSAGE_CHILDREN would mix all of them).
-        _, status, usage = os.wait4(process.pid, 0)
-        walls.append(time.perf_counter() - started)
-        assert process.stderr is not None
-        errors = process.stderr.read().decode()
-        process.stderr.close()
-        process.returncode = os.waitstatus_to_exitcode(status)
+        # Diagnostics go to a file, not a pipe: a pipe nobody reads while the
+        # build runs would stall it once full.
+        with tempfile.TemporaryFile() as diagnostics:
+            started = time.perf_counter()
+            process = subprocess.Popen(
+                [_regate(), "build", str(corpus), "-o", str(bundle)], stderr=diagnostics
+            )
+            # wait4 gives this child's own rusage (RUSAGE_CHILDREN would mix all of them).
+            _, status, usage = os.wait4(process.pid, 0)
+            walls.append(time.perf_counter() - started)
+            process.returncode = os.waitstatus_to_exitcode(status)
+            diagnostics.seek(0)
+            errors = diagnostics.read().decode(errors="replace")
         if process.returncode != 0 or errors:
-            raise SystemExit(f"regate build {corpus} failed:\n{errors}")
+            raise SystemExit(f"regate build {corpus} did not build cleanly:\n{errors}")
         cpus.append(usage.ru_utime + usage.ru_stime)
         peaks.append(usage.ru_maxrss / 1024)  # KiB on Linux
     sources = sum(p.stat().st_size for p in corpus.rglob("*") if p.suffix in (".rg", ".json"))
@@ -165,7 +162,7 @@ def _cpu_seconds(pid: int) -> float:
 def sidecar(bundle: Path) -> Iterator[Sidecar]:
     """A real `opa run --server` on 127.0.0.1 serving regate's bundle and the floor's."""
     port = _free_port()
-    opa, floor = _opa(), ("--bundle", str(FLOOR))
+    opa, floor = find_opa(), ("--bundle", str(FLOOR))
     started = time.perf_counter()
     process = subprocess.Popen(
         [opa, "run", "--server", "--addr", f"127.0.0.1:{port}", "--bundle", str(bundle), *floor],
@@ -240,7 +237,7 @@ def measure_sidecar(
 def measure_opa_bench(bundle: Path, requests: dict[str, Path]) -> dict[str, Percentiles]:
     runs = {name: ("data.regate.decision", path) for name, path in requests.items()}
     runs["floor"] = ("data.bench.noop", requests["none"])
-    found, opa = {}, _opa()
+    found, opa = {}, find_opa()
     for name, (query, request) in runs.items():
         completed = subprocess.run(
             [
@@ -320,7 +317,9 @@ def _machine() -> dict[str, str]:
     if meminfo.exists():
         total_kb = int(meminfo.read_text().split("MemTotal:")[1].split()[0])
         memory = f"{total_kb / 1024 / 1024:.1f} GiB"
-    opa_version = subprocess.run([_opa(), "version"], capture_output=True, text=True, check=True)
+    opa_version = subprocess.run(
+        [find_opa(), "version"], capture_output=True, text=True, check=True
+    )
     commit = subprocess.run(
         ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     )

@@ -15,6 +15,7 @@ from tests.conftest import REPO
 
 sys.path.insert(0, str(REPO / "bench"))
 from corpus import SIZES, write_corpus
+from run import measure_build
 
 
 def test_the_corpus_is_the_same_every_time_and_compiles_without_a_diagnostic(tmp_path):
@@ -32,6 +33,14 @@ def test_the_corpus_is_the_same_every_time_and_compiles_without_a_diagnostic(tmp
 def test_a_corpus_too_small_for_its_sample_requests_is_refused(tmp_path):
     with pytest.raises(ValueError, match="needs at least 5 actions"):
         write_corpus(SIZES["tiny"].__class__("odd", 10, 3), tmp_path)
+
+
+def test_a_corpus_that_does_not_build_cleanly_stops_the_benchmark_with_its_diagnostics(tmp_path):
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "p.rg").write_text('policy "P" { nrn = "organization=1" }\n')
+    with pytest.raises(SystemExit, match=r"did not build cleanly:\n.*p.rg:1:1: error\[RG011\]"):
+        measure_build(tmp_path / "corpus", tmp_path / "bundle.tar.gz", repeat=1)
+    assert not (tmp_path / "bundle.tar.gz").exists()
 
 
 @pytest.mark.opa
