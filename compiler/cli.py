@@ -135,3 +135,6 @@ from compiler.evidence.commands import gate_command, metadata_group  # noqa: E40
 
 main.add_command(metadata_group)
 main.add_command(gate_command)
+from compiler.testing import test_command  # noqa: E402  (commands from their own modules)
+
+main.add_command(test_command)

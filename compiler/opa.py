@@ -31,9 +31,11 @@ def find_opa() -> str:
     raise OpaError("OPA not found: run scripts/bootstrap.sh, put opa on PATH or set REGATE_OPA")
 
 
-def run(arguments: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    arguments: list[str], stdin: str | None = None, cwd: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [find_opa(), *arguments], input=stdin, capture_output=True, text=True, check=False
+        [find_opa(), *arguments], input=stdin, capture_output=True, text=True, check=False, cwd=cwd
     )
 
 

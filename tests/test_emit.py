@@ -24,10 +24,14 @@ def files() -> dict[str, bytes]:
 def test_bundle_layout(files):
     assert sorted(files) == [
         ".manifest",
+        "regate/boundaries/data.json",
         "regate/catalog/data.json",
         "regate/decision.rego",
         "regate/mongo.rego",
         "regate/policies/policies.rego",
+        "regate/tests/boundaries/policies_test.rego",
+        "regate/tests/tests_test.rego",
+        "schemas/input.json",
     ]
 
 
@@ -57,21 +61,30 @@ def test_emitted_rego_is_strict_clean_and_fmt_clean(files, opa, tmp_path):
 @pytest.mark.opa
 def test_policies_split_over_files_make_one_strict_clean_package(opa, tmp_path):
     # Every source file's module is package regate.policies: OPA refuses a
-    # package-scoped METADATA block declared in more than one of them.
+    # package-scoped METADATA block declared in more than one of them, and one
+    # (binding the input schema) covers them all.
     sources = Path(tmp_path, "sources")
     for team in ("a", "b"):
         Path(sources, f"team-{team}.rg").parent.mkdir(exist_ok=True)
         Path(sources, f"team-{team}.rg").write_text(
             f'policy "Tier {team}" {{ nrn = "organization=1"  conditions = {{"scope.tier": "{team}"}} }}\n'
+            f'test "tier {team}" {{ request = {{"action": "scope:create", "nrn": "organization=1",'
+            f' "entities": {{"scope": {{"tier": "{team}"}}}}}}  expect = manual }}\n'
         )
     Path(sources, "actions.rg").write_text(
         'action "a" { action = "scope:create"  nrn = "organization=1"  policies = ["Tier a", "Tier b"] }\n'
     )
     result = compile_sources([str(sources)])
     assert result.files is not None
-    write_directory(str(tmp_path / "bundle"), result.files)
+    assert {f"regate/tests/team-{team}_test.rego" for team in "ab"} <= set(result.files)
+    modules = [result.files[f"regate/policies/team-{team}.rego"].decode() for team in "ab"]
+    assert [m.count("# schemas:") for m in modules] == [1, 0]
+    bundle = tmp_path / "bundle"
+    write_directory(str(bundle), result.files)
     strict = subprocess.run(
-        [opa, "check", "--strict", str(tmp_path / "bundle")], capture_output=True, text=True
+        [opa, "check", "--strict", "--schema", str(bundle / "schemas"), str(bundle)],
+        capture_output=True,
+        text=True,
     )
     assert strict.returncode == 0, strict.stdout + strict.stderr
 

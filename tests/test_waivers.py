@@ -167,7 +167,9 @@ test_not_waived_at_expiry if {{
 """
     )
     run = subprocess.run(
-        [opa, "test", str(tmp_path / "bundle"), "-v"], capture_output=True, text=True
+        [opa, "test", str(tmp_path / "bundle"), "-v", "--run", "expiry_test"],
+        capture_output=True,
+        text=True,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "PASS: 2/2" in run.stdout
