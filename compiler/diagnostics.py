@@ -69,6 +69,9 @@ CODES: dict[str, str] = {
     "RG083": "a generated boundary test failed",
     "RG084": "a policy no test exercised",
     "RG085": "a condition no test exercised",
+    "RG090": "the formatter could not keep a file's meaning",
+    "RG091": "a Terraform value regate cannot import",
+    "RG092": "an association refers to an action or policy not imported",
 }
 
 

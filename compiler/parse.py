@@ -211,7 +211,7 @@ def _describe_terminal(name: str) -> str:
     return f'"{pattern.value}"'
 
 
-def _syntax_error(file: str, text: str, exc: UnexpectedInput) -> Diagnostic:
+def syntax_error(file: str, text: str, exc: UnexpectedInput) -> Diagnostic:
     line, col = exc.line if exc.line > 0 else 1, exc.column if exc.column > 0 else 1
     span = Span(file, line, col, line, col + 1)
     expected: Iterable[str] = ()
@@ -267,7 +267,7 @@ def _parse_tree(
     try:
         tree = _parser().parse(source.text, start=start)
     except UnexpectedInput as exc:
-        return None, [_syntax_error(source.path, source.text, exc)]
+        return None, [syntax_error(source.path, source.text, exc)]
     except RecursionError:
         span = Span(source.path, 1, 1, 1, 1)
         return None, [error("RG023", span, "the file nests too deeply to be read")]

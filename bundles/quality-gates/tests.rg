@@ -45,7 +45,7 @@ test "coverage of exactly 80 passes" {
   entities = {
     "scope.dimensions.environment": "production",
     "build.metadata.coverage.code.coverage": 80,
-    "build.metadata.security.security.vulnerabilities": {"critical": 0, "high": 0},
+    "build.metadata.security.security.vulnerabilities": {"critical": 0, "high": 0}
   }
   expect  = approve
   failing = []
@@ -56,7 +56,7 @@ test "missing coverage evidence asks a human" {
   nrn      = "organization=1:account=2:namespace=3"
   entities = {
     "scope.dimensions.environment": "production",
-    "build.metadata.security.security.vulnerabilities": {"critical": 0, "high": 0},
+    "build.metadata.security.security.vulnerabilities": {"critical": 0, "high": 0}
   }
   expect  = manual
   failing = ["Code Coverage"]
@@ -67,7 +67,7 @@ test "a leaked secret denies in any namespace, whatever the other gates say" {
   nrn      = "organization=1:account=7"
   entities = {
     "scope.dimensions.environment": "production",
-    "build.metadata.security.security.secrets.total": 1,
+    "build.metadata.security.security.secrets.total": 1
   }
   expect  = deny
   failing = ["No Leaked Secrets"]
@@ -75,9 +75,9 @@ test "a leaked secret denies in any namespace, whatever the other gates say" {
 }
 
 test "scope actions are not gated" {
-  action = "scope:create"
-  nrn    = "organization=1:account=2:namespace=3"
-  expect = approve
+  action  = "scope:create"
+  nrn     = "organization=1:account=2:namespace=3"
+  expect  = approve
   actions = []
 }
 
