@@ -57,7 +57,11 @@ def emit(ir: BundleIR) -> dict[str, bytes]:
             max_compare_depth=MAX_COMPARE_DEPTH,
         ).encode(),
     }
-    for module in ir.modules:
-        files[module.path] = render("policies.rego.j2", module=module).encode()
-        files[module.explanations_path] = render("explanations.rego.j2", module=module).encode()
+    for index, module in enumerate(ir.modules):
+        files[module.path] = render(
+            "policies.rego.j2", module=module, declares_package=index == 0
+        ).encode()
+        files[module.explanations_path] = render(
+            "explanations.rego.j2", module=module, declares_package=index == 0
+        ).encode()
     return files

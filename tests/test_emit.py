@@ -102,6 +102,37 @@ def assert_strict_and_fmt_clean(opa: str, files: dict[str, bytes], directory: Pa
     assert unformatted.stdout == ""
 
 
+@pytest.mark.opa
+def test_policies_split_over_files_make_one_strict_clean_package(opa, tmp_path):
+    # Every source file's module is package regate.policies: OPA refuses a
+    # package-scoped METADATA block declared in more than one of them, and one
+    # (binding the input schema) covers them all.
+    sources = Path(tmp_path, "sources")
+    for team in ("a", "b"):
+        Path(sources, f"team-{team}.rg").parent.mkdir(exist_ok=True)
+        Path(sources, f"team-{team}.rg").write_text(
+            f'policy "Tier {team}" {{ nrn = "organization=1"  conditions = {{"scope.tier": "{team}"}} }}\n'
+            f'test "tier {team}" {{ request = {{"action": "scope:create", "nrn": "organization=1",'
+            f' "entities": {{"scope": {{"tier": "{team}"}}}}}}  expect = manual }}\n'
+        )
+    Path(sources, "actions.rg").write_text(
+        'action "a" { action = "scope:create"  nrn = "organization=1"  policies = ["Tier a", "Tier b"] }\n'
+    )
+    result = compile_sources([str(sources)])
+    assert result.files is not None
+    assert {f"regate/tests/team-{team}_test.rego" for team in "ab"} <= set(result.files)
+    modules = [result.files[f"regate/policies/team-{team}.rego"].decode() for team in "ab"]
+    assert [m.count("# schemas:") for m in modules] == [1, 0]
+    bundle = tmp_path / "bundle"
+    write_directory(str(bundle), result.files)
+    strict = subprocess.run(
+        [opa, "check", "--strict", "--schema", str(bundle / "schemas"), str(bundle)],
+        capture_output=True,
+        text=True,
+    )
+    assert strict.returncode == 0, strict.stdout + strict.stderr
+
+
 def test_templates_refuse_unescaped_values():
     template = environment().from_string("x := {{ value }}")
     with pytest.raises(TypeError, match="unescaped value"):
