@@ -85,9 +85,14 @@ def check_command(sources: tuple[str, ...], fmt: str, now: datetime | None) -> N
 @click.argument("sources", nargs=-1, required=True)
 @click.option("-o", "--output", required=True, help="The bundle to write (.tar.gz).")
 @click.option("--format", "fmt", type=FORMATS, default="text", help="How to print diagnostics.")
-def build_command(sources: tuple[str, ...], output: str, fmt: str) -> None:
+@click.option(
+    "--with-tests",
+    is_flag=True,
+    help="Also carry the test blocks and generated boundary tests, for `opa test` on the bundle.",
+)
+def build_command(sources: tuple[str, ...], output: str, fmt: str, with_tests: bool) -> None:
     """Check SOURCES, then write an OPA bundle; nothing is written when there are errors."""
-    result = compile_sources(list(sources))
+    result = compile_sources(list(sources), with_tests=with_tests)
     _report(result, fmt)
     if result.files is None:
         sys.exit(1)

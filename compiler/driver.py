@@ -48,8 +48,13 @@ def check_sources(arguments: list[str], now: datetime | None = None) -> Compilat
     return Compilation(sources, sorted(diagnostics), program)
 
 
-def compile_sources(arguments: list[str]) -> Compilation:
-    """Every pass; `files` holds the bundle when the sources have no errors."""
+def compile_sources(arguments: list[str], with_tests: bool = False) -> Compilation:
+    """Every pass; `files` holds the bundle when the sources have no errors.
+
+    `with_tests` adds the sources' test blocks and the generated boundary tests
+    and data, so that `opa test` on the bundle alone proves it.  A bundle a
+    sidecar serves leaves them out: they cost OPA memory and load time and
+    decide nothing."""
     result = check_sources(arguments)
     if result.ok and result.program is not None:
         where = {s.path: s.name for s in result.sources}
@@ -57,7 +62,8 @@ def compile_sources(arguments: list[str]) -> Compilation:
         result.files = bundle_files(emit(ir), ir.catalog)
         # Added after the revision is taken: tests and the input schema (for
         # `opa check --schema`) do not change a decision.
-        result.tests = bundle_tests(result.program, where)
-        result.files.update(emit_tests(result.tests))
+        if with_tests:
+            result.tests = bundle_tests(result.program, where)
+            result.files.update(emit_tests(result.tests))
         result.files[INPUT_SCHEMA] = input_schema_bytes(result.program, entity_model())
     return result

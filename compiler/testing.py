@@ -290,7 +290,7 @@ def _print(diagnostics: list[Diagnostic], result: Compilation) -> None:
 )
 def test_command(sources: tuple[str, ...], with_coverage: bool) -> None:
     """Run the test blocks of SOURCES and the generated boundary tests with `opa test`."""
-    result = compile_sources(list(sources))
+    result = compile_sources(list(sources), with_tests=True)
     if result.files is None or has_errors(result.diagnostics):
         _print(result.diagnostics, result)
         sys.exit(1)

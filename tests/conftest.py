@@ -36,9 +36,9 @@ def run_cli(*arguments: str, input: str | None = None) -> Result:
     return CliRunner().invoke(main, list(arguments), input=input, catch_exceptions=False)
 
 
-def build(sources: list[str | Path], directory: Path) -> Path:
+def build(sources: list[str | Path], directory: Path, with_tests: bool = False) -> Path:
     """Compile sources into directory/bundle.tar.gz; fails the test on diagnostics errors."""
-    result = compile_sources([str(s) for s in sources])
+    result = compile_sources([str(s) for s in sources], with_tests=with_tests)
     assert result.files is not None, [str(d) + " " + d.message for d in result.diagnostics]
     bundle = directory / "bundle.tar.gz"
     bundle.write_bytes(tar_gz(result.files))

@@ -201,7 +201,7 @@ def test_an_operator_the_generator_does_not_know_skips_the_policy_with_a_reason(
     sized = RICH.replace(
         '"build.metadata.release.tags": "stable"', '"build.metadata.release.tags": {"$size": 1}'
     )
-    result = compile_sources([str(write_sources(tmp_path, {"p.rg": sized}))])
+    result = compile_sources([str(write_sources(tmp_path, {"p.rg": sized}))], with_tests=True)
     assert result.files is not None and result.tests is not None
     (module,) = result.tests.generated
     assert [(p.title, p.skipped, len(p.cases)) for p in module.policies] == [
@@ -251,12 +251,12 @@ def test_opa_test_on_the_built_bundle_alone_passes_the_boundary_tests(example, o
         if example == "quality-gates"
         else write_sources(tmp_path, {"p.rg": EXAMPLES[example]})
     )
-    result = compile_sources([str(sources)])
+    result = compile_sources([str(sources)], with_tests=True)
     assert result.files is not None and result.tests is not None
     cases = sum(len(p.cases) for m in result.tests.generated for p in m.policies)
     bundle = tmp_path / "bundle"
     write_directory(str(bundle), result.files)
-    for target in (str(bundle), str(build([sources], tmp_path))):
+    for target in (str(bundle), str(build([sources], tmp_path, with_tests=True))):
         done = subprocess.run(
             [opa, "test", "--bundle", target, "--run", "boundaries", "--format", "json"],
             capture_output=True,
@@ -270,7 +270,7 @@ def test_opa_test_on_the_built_bundle_alone_passes_the_boundary_tests(example, o
 
 @pytest.mark.opa
 def test_a_compiled_policy_that_disagrees_fails_its_boundary_test(tmp_path):
-    result = compile_sources([str(QUALITY_GATES)])
+    result = compile_sources([str(QUALITY_GATES)], with_tests=True)
     assert result.files is not None
     policies = result.files["regate/policies/policies.rego"].decode()
     assert policies.count(", 80)") == 1
@@ -290,34 +290,36 @@ def test_a_compiled_policy_that_disagrees_fails_its_boundary_test(tmp_path):
 
 
 def test_test_data_changes_neither_the_revision_nor_what_decisions_read(tmp_path):
-    with_tests = compile_sources([str(QUALITY_GATES)]).files
-    without = compile_sources(
-        [str(p) for p in sorted(QUALITY_GATES.glob("*.rg")) if p.name != "tests.rg"]
-    ).files
+    with_tests = compile_sources([str(QUALITY_GATES)], with_tests=True).files
+    without = compile_sources([str(QUALITY_GATES)]).files
     assert with_tests is not None and without is not None
     assert with_tests[".manifest"] == without[".manifest"]
     assert with_tests["regate/catalog/data.json"] == without["regate/catalog/data.json"]
-    for path in set(with_tests) - set(without):
-        assert path.startswith("regate/tests/"), path
+    added = set(with_tests) - set(without)
+    assert added == {
+        "regate/boundaries/data.json",
+        "regate/tests/boundaries/policies_test.rego",
+        "regate/tests/tests_test.rego",
+    }
     assert not any(
         b"data.regate.boundaries" in with_tests[p] for p in with_tests if "tests/" not in p
     )
-    assert tar_gz(with_tests) == tar_gz(compile_sources([str(QUALITY_GATES)]).files or {})
+    again = compile_sources([str(QUALITY_GATES)], with_tests=True).files
+    assert tar_gz(with_tests) == tar_gz(again or {})
 
 
 @pytest.mark.opa
 def test_decisions_are_the_same_with_the_test_data_in_the_bundle(tmp_path):
     request = load_request("01-coverage-70.json")
-    with_tests = build([QUALITY_GATES], tmp_path)
+    with_tests = build([QUALITY_GATES], tmp_path, with_tests=True)
     (tmp_path / "plain").mkdir()
-    sources = [p for p in sorted(QUALITY_GATES.glob("*.rg")) if p.name != "tests.rg"]
-    without = build(list(sources), tmp_path / "plain")
+    without = build([QUALITY_GATES], tmp_path / "plain")
     assert eval_bundle(str(with_tests), request) == eval_bundle(str(without), request)
 
 
 def test_boundary_module_paths_follow_the_sources(tmp_path):
     sources = write_sources(tmp_path, {"teams/a.rg": RICH})
-    result = compile_sources([str(sources)])
+    result = compile_sources([str(sources)], with_tests=True)
     assert result.files is not None
     assert sorted(p for p in result.files if "tests" in p or "boundaries" in p) == [
         "regate/boundaries/data.json",
@@ -359,7 +361,9 @@ def test_every_operator_form_passes_its_boundary_tests_in_opa(opa, tmp_path):
     )
     names = ", ".join(f'"p{n}"' for n in range(len(OPERATOR_FORMS)))
     action = f'action "a" {{ action = "scope:create" nrn = "organization=1" policies = [{names}] }}'
-    result = compile_sources([str(write_sources(tmp_path, {"p.rg": policies + "\n" + action}))])
+    result = compile_sources(
+        [str(write_sources(tmp_path, {"p.rg": policies + "\n" + action}))], with_tests=True
+    )
     assert result.files is not None and result.tests is not None
     policies_found = [p for m in result.tests.generated for p in m.policies]
     assert [p.skipped for p in policies_found] == [None] * len(OPERATOR_FORMS)

@@ -24,15 +24,19 @@ def files() -> dict[str, bytes]:
 def test_bundle_layout(files):
     assert sorted(files) == [
         ".manifest",
-        "regate/boundaries/data.json",
         "regate/catalog/data.json",
         "regate/decision.rego",
         "regate/explanations/policies.rego",
         "regate/mongo.rego",
         "regate/policies/policies.rego",
+        "schemas/input.json",
+    ]
+    with_tests = compile_sources([str(QUALITY_GATES)], with_tests=True).files
+    assert with_tests is not None
+    assert sorted(set(with_tests) - set(files)) == [
+        "regate/boundaries/data.json",
         "regate/tests/boundaries/policies_test.rego",
         "regate/tests/tests_test.rego",
-        "schemas/input.json",
     ]
 
 
@@ -118,7 +122,7 @@ def test_policies_split_over_files_make_one_strict_clean_package(opa, tmp_path):
     Path(sources, "actions.rg").write_text(
         'action "a" { action = "scope:create"  nrn = "organization=1"  policies = ["Tier a", "Tier b"] }\n'
     )
-    result = compile_sources([str(sources)])
+    result = compile_sources([str(sources)], with_tests=True)
     assert result.files is not None
     assert {f"regate/tests/team-{team}_test.rego" for team in "ab"} <= set(result.files)
     modules = [result.files[f"regate/policies/team-{team}.rego"].decode() for team in "ab"]
