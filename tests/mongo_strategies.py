@@ -1,8 +1,8 @@
 """Hypothesis strategies for random MongoDB conditions and the documents they are tried on.
 
-Both draw from the same small vocabulary (keys `a b 0 1`, a few numbers,
-strings and nestings) so that random conditions often reach something in a
-random document: dotted paths with numeric segments meet arrays of documents,
+Both draw from the same small vocabulary (keys `a b` at the top, `a b 0 1`
+below, a few numbers, strings and nestings) so that random conditions often
+reach something in a random document: dotted paths with numeric segments meet arrays of documents,
 nested arrays, objects keyed "0", nulls and values of every JSON type.
 """
 
@@ -23,7 +23,13 @@ PATTERNS = ("a", "^a", "b$", "^$", "a.b", "^[ab]+$", "A", "^\\d", "\\Qa.\\E", "a
 OPTIONS = ("", "i", "m", "s", "x", "im", "is")
 MAX_DOCUMENT_DEPTH = 3
 
-scalars = st.one_of(
+
+def pick(*strategies: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """One of the strategies, each as likely (`st.one_of` favours its first ones)."""
+    return st.sampled_from(strategies).flatmap(lambda strategy: strategy)
+
+
+scalars = pick(
     st.none(),
     st.booleans(),
     st.sampled_from(NUMBERS),
@@ -39,16 +45,19 @@ def values(depth: int = MAX_DOCUMENT_DEPTH) -> st.SearchStrategy[Any]:
     if depth == 0:
         return scalars
     inner = values(depth - 1)
-    return st.one_of(
+    return pick(
         scalars,
         st.lists(inner, max_size=3),
         st.dictionaries(keys, inner, max_size=3),
     )
 
 
-documents = st.dictionaries(keys, values(), max_size=3)
-operands = values(2)
-paths = st.lists(keys, min_size=1, max_size=3).map(".".join)
+top_keys = st.sampled_from(KEYS[:2])
+documents = st.dictionaries(top_keys, values(), max_size=2)
+# Mostly scalars, as in policies; arrays and documents too.
+operands = pick(scalars, values(2))
+COMPARISONS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
+paths = st.builds(lambda top, rest: ".".join((top, *rest)), top_keys, st.lists(keys, max_size=2))
 
 
 def _regex() -> st.SearchStrategy[dict[str, Any]]:
@@ -62,9 +71,8 @@ def _regex() -> st.SearchStrategy[dict[str, Any]]:
 @cache
 def operator_expressions(depth: int) -> st.SearchStrategy[dict[str, Any]]:
     """`{$op: operand, ...}`: one or two field operators (the second on its own key)."""
-    simple: list[st.SearchStrategy[dict[str, Any]]] = [
-        st.builds(lambda op, v: {op: v}, st.sampled_from(("$eq", "$ne")), operands),
-        st.builds(lambda op, v: {op: v}, st.sampled_from(("$gt", "$gte", "$lt", "$lte")), operands),
+    comparison = st.builds(lambda op, v: {op: v}, st.sampled_from(COMPARISONS), operands)
+    others: list[st.SearchStrategy[dict[str, Any]]] = [
         st.builds(
             lambda op, v: {op: v}, st.sampled_from(("$in", "$nin")), st.lists(operands, max_size=3)
         ),
@@ -87,7 +95,7 @@ def operator_expressions(depth: int) -> st.SearchStrategy[dict[str, Any]]:
         st.builds(lambda vs: {"$all": vs}, st.lists(operands, max_size=2)),
     ]
     if depth > 0:
-        simple += [
+        others += [
             st.builds(lambda e: {"$elemMatch": e}, elem_match_operands(depth - 1)),
             st.builds(lambda e: {"$not": e}, operator_expressions(depth - 1)),
             st.builds(
@@ -95,19 +103,21 @@ def operator_expressions(depth: int) -> st.SearchStrategy[dict[str, Any]]:
                 st.lists(queries(depth - 1), min_size=1, max_size=2),
             ),
         ]
-    one = st.one_of(*simple)
-    return st.one_of(one, st.tuples(one, one).map(lambda pair: {**pair[1], **pair[0]}))
+    # Comparisons are most of what policies say: drawn as often as all the rest.
+    one = pick(comparison, pick(*others))
+    return pick(one, st.tuples(one, one).map(lambda pair: {**pair[1], **pair[0]}))
 
 
 @cache
 def elem_match_operands(depth: int) -> st.SearchStrategy[dict[str, Any]]:
     """The operator form (applied to each element) or the query form (each element a document)."""
-    return st.one_of(operator_expressions(depth), queries(depth))
+    return pick(operator_expressions(depth), queries(depth))
 
 
 @cache
 def field_conditions(depth: int) -> st.SearchStrategy[tuple[str, Any]]:
-    return st.tuples(paths, st.one_of(operands, operator_expressions(depth)))
+    expressions = operator_expressions(depth)
+    return st.tuples(paths, pick(expressions, expressions, operands))
 
 
 @cache
@@ -119,8 +129,50 @@ def queries(depth: int = 1) -> st.SearchStrategy[dict[str, Any]]:
             st.sampled_from(("$and", "$or", "$nor")),
             st.lists(queries(depth - 1), min_size=1, max_size=2),
         )
-        clauses = st.one_of(clauses, logical)
+        clauses = pick(clauses, logical)
     return st.lists(clauses, min_size=1, max_size=2, unique_by=lambda c: c[0]).map(dict)
 
 
 conditions = queries()
+
+
+def _top_clauses(condition: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(path, operand) of the field conditions, through $and/$or/$nor."""
+    found: list[tuple[str, Any]] = []
+    for key, value in condition.items():
+        if key in ("$and", "$or", "$nor"):
+            for clause in value:
+                found += _top_clauses(clause)
+        else:
+            found.append((key, value))
+    return found
+
+
+def _literals(operand: Any) -> list[Any]:
+    """The operand and the values inside it, operators' names left out."""
+    found = [operand] if not isinstance(operand, dict) or not operand else []
+    children = operand.values() if isinstance(operand, dict) else operand
+    if isinstance(operand, dict | list):
+        for child in children:
+            found += _literals(child)
+    return found
+
+
+@st.composite
+def aimed_documents(draw: st.DrawFn, condition: dict[str, Any]) -> dict[str, Any]:
+    """A document holding, at one of the condition's paths, one of its operands (or
+    something near), reached through objects, arrays of documents or indexes, so
+    that the operators, not missing fields, decide."""
+    path, operand = draw(st.sampled_from(_top_clauses(condition)))
+    near = st.sampled_from(_literals(operand) or [None])
+    value = draw(pick(near, st.lists(pick(near, scalars), max_size=3), values(1)))
+    top, *rest = path.split(".")
+    for segment in reversed(rest):
+        if segment.isdigit():
+            before = draw(st.lists(values(1), min_size=int(segment), max_size=int(segment)))
+            value = draw(st.sampled_from(([*before, value], {segment: value})))
+        else:
+            value = draw(
+                st.sampled_from(({segment: value}, [{segment: value}], [1, {segment: value}]))
+            )
+    return {**draw(documents), top: value}
