@@ -316,16 +316,22 @@ def _numeric_key_in_elements(value: Any, segments: list[str]) -> bool:
     return any(_numeric_key_in_elements(n, rest) for n in nexts)
 
 
-def eq_array_beside_nested_arrays(condition: dict[str, Any], document: Any) -> bool:
-    """mongomock's `$eq`/`$ne` with an array operand compare only the whole field, not
-    its elements.  MongoDB: `{tags: {$eq: ["A", "B"]}}` matches where tags "either is
-    the array ["A", "B"] or contains an array element ["A", "B"]"
-    (https://www.mongodb.com/docs/manual/reference/operator/query/eq/#equals-an-array-value)."""
+def array_operand_beside_nested_arrays(condition: dict[str, Any], document: Any) -> bool:
+    """mongomock's `$eq $ne $gt $gte $lt $lte` with an array operand compare only the
+    whole field, not its elements.  MongoDB compares each element too:
+    `{tags: {$eq: ["A", "B"]}}` matches where tags "either is the array ["A", "B"] or
+    contains an array element ["A", "B"]"
+    (https://www.mongodb.com/docs/manual/reference/operator/query/eq/#equals-an-array-value),
+    and the ordering operators match an array field where "at least one element"
+    satisfies them (https://www.mongodb.com/docs/manual/tutorial/query-arrays/)."""
     return any(
-        op in ("$eq", "$ne") and isinstance(value, list) for op, value in operators(condition)
+        op in _ARRAY_COMPARED and isinstance(value, list) for op, value in operators(condition)
     ) and any(
         isinstance(v, list) and any(isinstance(e, list) for e in v) for v in values_in(document)
     )
+
+
+_ARRAY_COMPARED = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
 
 
 def empty_document_equality(condition: dict[str, Any], document: Any) -> bool:
@@ -344,7 +350,7 @@ MONGOMOCK_IS_WRONG: tuple[Callable[[dict[str, Any], Any], bool], ...] = (
     negation_where_nothing_is_reached,
     index_reaches_array,
     numeric_key_in_array_elements,
-    eq_array_beside_nested_arrays,
+    array_operand_beside_nested_arrays,
     empty_document_equality,
     all_of_elem_match_beside_one_array,
     inclusive_null_bound,
