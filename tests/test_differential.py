@@ -334,6 +334,19 @@ def array_operand_beside_nested_arrays(condition: dict[str, Any], document: Any)
 _ARRAY_COMPARED = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
 
 
+def in_lists_an_array(condition: dict[str, Any], document: Any) -> bool:
+    """mongomock's `$in`/`$nin` test each element of an array field against the list,
+    never the array itself, so `{$in: [[]]}` misses `[]`.  MongoDB: `$in` selects
+    "the documents where the value of a field equals any value in the specified
+    array" (https://www.mongodb.com/docs/manual/reference/operator/query/in/), and an
+    array value equals an array field as a whole
+    (https://www.mongodb.com/docs/manual/reference/operator/query/eq/#equals-an-array-value)."""
+    return any(
+        op in ("$in", "$nin") and any(isinstance(v, list) for v in value)
+        for op, value in operators(condition)
+    ) and any(isinstance(v, list) for v in values_in(document))
+
+
 def empty_document_equality(condition: dict[str, Any], document: Any) -> bool:
     """mongomock treats `{"a": {}}` as no condition at all.  MongoDB: "Equality matches
     on the whole embedded document require an exact match of the specified
@@ -341,6 +354,21 @@ def empty_document_equality(condition: dict[str, Any], document: Any) -> bool:
     return any(clause.operand == {} for clause in clauses(condition))
 
 
+def fields_out_of_order_compared(condition: dict[str, Any], document: Any) -> bool:
+    """Not mongomock's fault but regate's documented deviation (docs/semantics.md,
+    "Deviations from MongoDB"): JSON objects have no field order, so the ordering
+    operators compare objects over their keys in sorted order, where MongoDB (and
+    mongomock) take the fields in their BSON order.  Skipped where an ordering
+    operator meets an object whose keys are not sorted."""
+    ordering = [v for op, v in operators(condition) if op in ("$gt", "$gte", "$lt", "$lte")]
+    return bool(ordering) and any(
+        isinstance(v, dict) and list(v) != sorted(v)
+        for value in (*ordering, document)
+        for v in values_in(value)
+    )
+
+
+# (The last one is regate's own documented deviation, not a fault of mongomock.)
 MONGOMOCK_IS_WRONG: tuple[Callable[[dict[str, Any], Any], bool], ...] = (
     bool_meets_number,
     path_crosses_scalar,
@@ -351,9 +379,11 @@ MONGOMOCK_IS_WRONG: tuple[Callable[[dict[str, Any], Any], bool], ...] = (
     index_reaches_array,
     numeric_key_in_array_elements,
     array_operand_beside_nested_arrays,
+    in_lists_an_array,
     empty_document_equality,
     all_of_elem_match_beside_one_array,
     inclusive_null_bound,
+    fields_out_of_order_compared,
 )
 
 
