@@ -337,6 +337,18 @@ class Waiver:
 
 
 @dataclass(frozen=True)
+class PolicyTest:
+    """A `test` block: a request and the decision its author expects (docs/testing.md)."""
+
+    name: str
+    request: JsonValue  # the OPA input, as the test block builds it
+    expect: Outcome
+    failing: tuple[PolicyRef, ...] | None  # the policies expected to fail; None: not checked
+    applying: tuple[Scalar, ...] | None  # the action ids expected to apply; None: not checked
+    span: Span  # the test's name
+
+
+@dataclass(frozen=True)
 class SourceFile:
     """Everything one source file declares."""
 
@@ -345,6 +357,7 @@ class SourceFile:
     policies: tuple[Policy, ...] = ()
     actions: tuple[Action, ...] = ()
     waivers: tuple[Waiver, ...] = ()
+    tests: tuple[PolicyTest, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -368,3 +381,7 @@ class Program:
     @property
     def waivers(self) -> tuple[Waiver, ...]:
         return tuple(w for f in self.files for w in f.waivers)
+
+    @property
+    def tests(self) -> tuple[PolicyTest, ...]:
+        return tuple(t for f in self.files for t in f.tests)

@@ -135,3 +135,21 @@ from compiler.evidence.commands import gate_command, metadata_group  # noqa: E40
 
 main.add_command(metadata_group)
 main.add_command(gate_command)
+from compiler.testing import test_command  # noqa: E402  (commands from their own modules)
+
+main.add_command(test_command)
+
+# regate fmt: compiler/fmt.py
+from compiler.fmt import fmt_command  # noqa: E402
+
+main.add_command(fmt_command)
+
+# regate import: compiler/importer.py
+from compiler.importer import import_command  # noqa: E402
+
+main.add_command(import_command)
+
+# regate diff: compiler/diff.py
+from compiler.diff import diff_command  # noqa: E402
+
+main.add_command(diff_command)

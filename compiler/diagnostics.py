@@ -40,7 +40,12 @@ CODES: dict[str, str] = {
     "RG031": "unknown field in a path",
     "RG032": "no metadata specification for a metadata key",
     "RG033": "entity not available to the action a policy is bound to",
+    "RG034": "an operator that does not apply to the field's type",
     "RG035": "a value whose type the field can never have",
+    "RG036": "a condition or value the field's constraints never allow",
+    "RG037": "a condition the field's constraints always satisfy",
+    "RG038": "contradictory conditions on one path",
+    "RG039": "$exists: false on a required field",
     "RG040": "invalid JSON Schema",
     "RG041": "two specifications for the same metadata at the same NRN",
     "RG050": "unknown policy",
@@ -57,6 +62,16 @@ CODES: dict[str, str] = {
     "RG072": "a report is not in the expected format",
     "RG073": "a metadata document does not fit its specification",
     "RG074": "invalid evidence mapping",
+    # Tests: test blocks and generated boundary tests, `regate test` (docs/testing.md).
+    "RG080": "duplicate test name",
+    "RG081": "a test names an unknown action id",
+    "RG082": "a policy test failed",
+    "RG083": "a generated boundary test failed",
+    "RG084": "a policy no test exercised",
+    "RG085": "a condition no test exercised",
+    "RG090": "the formatter could not keep a file's meaning",
+    "RG091": "a Terraform value regate cannot import",
+    "RG092": "an association refers to an action or policy not imported",
 }
 
 

@@ -43,20 +43,25 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def _render(template: str, **context: object) -> str:
+def render(template: str, **context: object) -> str:
     return environment().get_template(template).render(**context).rstrip("\n") + "\n"
 
 
 def emit(ir: BundleIR) -> dict[str, bytes]:
     """Bundle path → content, for everything but the manifest and the revision."""
     files: dict[str, bytes] = {
-        "regate/decision.rego": _render("decision.rego.j2").encode(),
-        "regate/mongo.rego": _render(
+        "regate/decision.rego": render("decision.rego.j2").encode(),
+        "regate/mongo.rego": render(
             "mongo.rego.j2",
             max_segments=MAX_PATH_SEGMENTS,
             max_compare_depth=MAX_COMPARE_DEPTH,
         ).encode(),
     }
-    for module in ir.modules:
-        files[module.path] = _render("policies.rego.j2", module=module).encode()
+    for index, module in enumerate(ir.modules):
+        files[module.path] = render(
+            "policies.rego.j2", module=module, declares_package=index == 0
+        ).encode()
+        files[module.explanations_path] = render(
+            "explanations.rego.j2", module=module, declares_package=index == 0
+        ).encode()
     return files

@@ -1,4 +1,9 @@
-"""A decision as text a person reads in a CI log (`regate explain`)."""
+"""A decision as text a person reads in a CI log (`regate explain`).
+
+A failed policy lists the failures the bundle explained (package
+regate.explanations, docs/decisions.md): one line per failed condition, what
+the path holds and what the condition needs, nested logic indented below it.
+"""
 
 from __future__ import annotations
 
@@ -28,21 +33,114 @@ def _where(action: dict[str, Any]) -> str:
     return f"{where}, {dimensions}" if dimensions else where
 
 
+# What a comparison needs, as a phrase: `≥ 80`.
+COMPARISONS = {"$eq": "=", "$ne": "≠", "$gt": ">", "$gte": "≥", "$lt": "<", "$lte": "≤"}
+LOGICAL_HEADLINES = {"$or": "no clause of $or holds", "$and": "not all clauses of $and hold"}
+ELEMENT_WIDTH = 60  # an element of an $elemMatch is shown up to this many characters
+
+
 def _value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
+
+
+def _values(values: list[Any]) -> str:
+    return ", ".join(_value(v) for v in values)
+
+
+def _needs(operator: str, expected: Any) -> str:
+    """What an operator needs of the value at its path, as a phrase."""
+    if operator in COMPARISONS:
+        return f"{COMPARISONS[operator]} {_value(expected)}"
+    match operator, expected:
+        case "$in", _:
+            return f"to be one of {_values(expected)}"
+        case "$nin", _:
+            return f"to be none of {_values(expected)}"
+        case "$exists", True:
+            return "to exist"
+        case "$exists", _:
+            return "to be absent"
+        case "$type", _:
+            return f"to be of type {' or '.join(expected)}"
+        case "$regex", {"$regex": pattern, **options}:
+            return f"to match /{pattern}/{options.get('$options', '')}"
+        case "$regex", _:
+            return f"to match /{expected}/"
+        case "$mod", [divisor, remainder]:
+            return f"to leave {remainder} when divided by {divisor}"
+        case "$size", _:
+            return f"to be an array of {expected} elements"
+        case "$all", _:
+            return f"to contain {_value(expected)}"
+        case "$not", {"$regex": _}:
+            return f"not {_needs('$regex', expected)}"
+        case "$not", dict():
+            (inner, value), *_ = expected.items()
+            return f"not {_needs(inner, value)}"
+    return f"{operator} {_value(expected)}"
+
+
+def _path(failure: dict[str, Any]) -> str:
+    return failure["path"] or "the element"
+
+
+def _holds(failure: dict[str, Any]) -> str:
+    """What the path reached: `is 70`, `is missing`, `has values 1, 2`."""
+    if failure.get("missing"):
+        return "is missing"
+    if "actual_values" in failure:
+        return f"has values {_values(failure['actual_values'])}"
+    return f"is {_value(failure.get('actual'))}"
+
+
+def _failure_lines(failure: dict[str, Any], indent: str) -> list[str]:
+    """A failed condition (the entries of data.regate.explanations), nested logic indented."""
+    operator, where = failure["operator"], f"({failure['source']})"
+    inner = indent + "  "
+    if operator in LOGICAL_HEADLINES:
+        lines = [f"{indent}{LOGICAL_HEADLINES[operator]} {where}:"]
+        for number, clause in enumerate(failure["clauses"], start=1):
+            if clause:  # the clauses of an $and that hold have no failures to show
+                lines.append(f"{inner}clause {number}:")
+                lines.extend(line for f in clause for line in _failure_lines(f, inner + "  "))
+        return lines
+    if operator == "$nor":
+        clauses = ", ".join(str(n) for n in failure["matched"])
+        return [f"{indent}clause {clauses} of $nor holds, but none may {where}"]
+    if operator == "$not" and "matched" in failure:
+        return [f"{indent}{_path(failure)}: the conditions under $not all hold {where}"]
+    if operator == "$elemMatch":
+        lines = [f"{indent}{_path(failure)} {_holds(failure)}, needs an element matching {where}"]
+        for element in failure["elements"]:
+            shown = _value(element["element"])
+            if len(shown) > ELEMENT_WIDTH:
+                shown = shown[: ELEMENT_WIDTH - 1] + "…"
+            lines.append(f"{inner}element {shown}:")
+            lines.extend(
+                line for f in element["failures"] for line in _failure_lines(f, inner + "  ")
+            )
+        return lines
+    if operator == "$all" and failure["expected"] == []:
+        return [f"{indent}{_path(failure)}: $all of no values never matches {where}"]
+    needs = _needs(operator, failure["expected"])
+    return [f"{indent}{_path(failure)} {_holds(failure)}, needs {needs} {where}"]
 
 
 def _policy_lines(policy: dict[str, Any]) -> list[str]:
     name = f'policy "{policy["name"]}" ({policy.get("source", "?")})'
     if policy.get("passed"):
         return [f"    {name} passed"]
+    failures = policy.get("failures", [])
+    follows = ":" if failures or policy.get("waived") else ""  # nothing to list, no colon
+    lines = [f"    {name} failed{', waived' if policy.get('waived') else ''}{follows}"]
+    lines.extend(line for f in failures for line in _failure_lines(f, "      "))
     if policy.get("waived"):
         waiver = policy["waiver"]
-        return [
-            f'    {name} failed, waived by "{waiver["name"]}" (owner {waiver["owner"]}, '
+        lines.append(
+            f'      waived by "{waiver["name"]}" (owner {waiver["owner"]}, '
             f"expires {waiver['expires']}): {waiver['reason']}"
-        ]
-    return [f"    {name} failed"]
+        )
+    return lines
 
 
 def render(decision: dict[str, Any]) -> str:

@@ -10,6 +10,29 @@ from compiler.ast import JsonValue
 
 
 @dataclass(frozen=True)
+class Condition:
+    """A condition as written, for its explanation when it fails: the MongoDB
+    operator, the path (None for `$or`/`$nor`, "" for the element an
+    `$elemMatch` tests), the source location `file:line`, and the operand
+    (`expected`; a logical operator or `$elemMatch` has none)."""
+
+    operator: str
+    path: str | None
+    source: str
+    expected: JsonValue = None
+    has_expected: bool = False
+
+    def entry(self) -> dict[str, JsonValue]:
+        """The fields of its explanation entry, before the actual values."""
+        fields: dict[str, JsonValue] = {"operator": self.operator, "source": self.source}
+        if self.path is not None:
+            fields["path"] = self.path
+        if self.has_expected:
+            fields["expected"] = self.expected
+        return fields
+
+
+@dataclass(frozen=True)
 class Test:
     """`mongo.<function>(mongo.values_at(<root>, path)[, operand])`, perhaps negated.
 
@@ -23,6 +46,7 @@ class Test:
     has_operand: bool
     negated: bool
     comment: str
+    condition: Condition
     kind: Literal["test"] = "test"
 
 
@@ -42,11 +66,18 @@ class Each:
 @dataclass(frozen=True)
 class RuleRef:
     """A reference to a helper rule, perhaps negated; `argument` is the element
-    variable passed to a helper function inside an `$elemMatch`."""
+    variable passed to a helper function inside an `$elemMatch`.
+
+    For explanations: `clauses` names the explanation of each of the helper's
+    bodies (package regate.explanations), and `each` is the element binding
+    of an `$elemMatch` helper, whose clause explains one element."""
 
     rule: str
     negated: bool
-    argument: str | None = None
+    argument: str | None
+    condition: Condition
+    clauses: tuple[str, ...]
+    each: Each | None
     kind: Literal["ref"] = "ref"
 
 
@@ -62,11 +93,38 @@ class Never:
     """`{$all: []}`, which MongoDB never matches."""
 
     comment: str
+    condition: Condition
     kind: Literal["never"] = "never"
 
 
-Expr = Test | Each | RuleRef | Always | Never
+@dataclass(frozen=True)
+class Conjunction:
+    """`$and`: a rule body holds its clauses in place (`flatten`); an explanation
+    keeps them apart, each clause explained by the rule named in `clauses`
+    (a function of `argument` inside an `$elemMatch`)."""
+
+    condition: Condition
+    bodies: tuple[Body, ...]
+    clauses: tuple[str, ...]
+    argument: str | None
+    kind: Literal["and"] = "and"
+
+
+Expr = Test | Each | RuleRef | Always | Never | Conjunction
 Body = tuple[Expr, ...]
+
+
+def flatten(body: Body) -> Body:
+    """The body with each `$and` replaced by its clauses' expressions, as a rule holds it."""
+    return tuple(
+        flat
+        for e in body
+        for flat in (
+            (f for clause in e.bodies for f in flatten(clause))
+            if isinstance(e, Conjunction)
+            else (e,)
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -82,6 +140,19 @@ class HelperRule:
 
 
 @dataclass(frozen=True)
+class Explanation:
+    """A rule in package regate.explanations: the failures of one body, in
+    source order (empty when the body holds).  A helper body's explanation is
+    a function of `parameter`, the element it tests inside an `$elemMatch`;
+    the body has no `Each`, as the element is the parameter."""
+
+    name: str
+    parameter: str | None
+    body: Body
+    comment: str
+
+
+@dataclass(frozen=True)
 class PolicyRule:
     rule: str  # the rule's name in package regate.policies
     name: str  # the policy's name in the sources
@@ -90,11 +161,13 @@ class PolicyRule:
     conditions: JsonValue  # the conditions as written, for the rule's comment
     body: Body
     helpers: tuple[HelperRule, ...]
+    explanations: tuple[Explanation, ...]  # the policy's own first, named like its rule
 
 
 @dataclass(frozen=True)
 class PolicyModule:
     path: str  # inside the bundle, e.g. regate/policies/policies.rego
+    explanations_path: str  # e.g. regate/explanations/policies.rego
     source: str  # the source file, relative to the source root
     policies: tuple[PolicyRule, ...]
 

@@ -22,6 +22,7 @@ from compiler.ast import (
     ElemMatch,
     Exists,
     FieldOperator,
+    JsonValue,
     Logical,
     Mod,
     NotOp,
@@ -38,7 +39,10 @@ from compiler.ir import (
     Always,
     Body,
     BundleIR,
+    Condition,
+    Conjunction,
     Each,
+    Explanation,
     Expr,
     HelperRule,
     Never,
@@ -46,6 +50,7 @@ from compiler.ir import (
     PolicyRule,
     RuleRef,
     Test,
+    flatten,
 )
 from compiler.rego import slug
 
@@ -73,12 +78,20 @@ class _PolicyLowering:
         self.rule = rule
         self.where = where
         self.helpers: list[HelperRule] = []
+        self.conjunctions = 0
+        # Explanations of helper bodies and $and clauses, by helper or $and name,
+        # in the order their names were taken (outer before inner).
+        self.explained: dict[str, tuple[Explanation, ...]] = {}
 
     def location(self, span: Span) -> str:
         return _location(span, self.where)
 
     def helper(
-        self, comment: str, root: Root, lower_bodies: Callable[[], tuple[Body, ...]]
+        self,
+        comment: str,
+        condition: Condition,
+        root: Root,
+        lower_bodies: Callable[[], tuple[Body, ...]],
     ) -> RuleRef:
         """A new helper rule (a function of `root` inside an $elemMatch), and a
         reference to it.  Its name is taken before its bodies are lowered, so
@@ -86,8 +99,25 @@ class _PolicyLowering:
         index = len(self.helpers)
         name = f"_{self.rule}_{index + 1}"
         self.helpers.append(HelperRule(name, comment, (), root))
-        self.helpers[index] = HelperRule(name, comment, lower_bodies(), root)
-        return RuleRef(name, negated=False, argument=root)
+        bodies = self.explained_clauses(name, comment, root, lower_bodies)
+        self.helpers[index] = HelperRule(name, comment, tuple(map(flatten, bodies)), root)
+        each = bodies[0][0] if isinstance(bodies[0][0], Each) else None
+        clauses = tuple(e.name for e in self.explained[name])
+        return RuleRef(name, False, root, condition, clauses, each)
+
+    def explained_clauses(
+        self, name: str, comment: str, root: Root, lower_bodies: Callable[[], tuple[Body, ...]]
+    ) -> tuple[Body, ...]:
+        """Lowers the bodies of a helper or an $and, and records their explanations."""
+        self.explained[name] = ()  # the name's place, before the bodies' own helpers
+        bodies = lower_bodies()
+        self.explained[name] = _clause_explanations(name, comment, bodies, root)
+        return bodies
+
+    def explanations(self, body: Body, title: str) -> tuple[Explanation, ...]:
+        """The policy's explanation, then those of helper bodies and $and clauses."""
+        own = Explanation(self.rule, None, body, f"{title}: the conditions that fail")
+        return (own, *(e for clauses in self.explained.values() for e in clauses))
 
     def comment(self, path: str, op: str, value: object, span: Span) -> str:
         """`path $op value (file:line)`, as the condition reads in the source."""
@@ -103,10 +133,23 @@ class _PolicyLowering:
         return tuple(body) or (Always(),)
 
     def logical(self, logical: Logical, root: Root) -> Body:
+        location = self.location(logical.span)
         if logical.op == "$and":
-            return tuple(e for clause in logical.clauses for e in self.query(clause, root))
+            # Named apart from helpers (`_rule_and1`, not `_rule_1`): no rule holds it.
+            self.conjunctions += 1
+            name = f"_{self.rule}_and{self.conjunctions}"
+            comment = f"$and at {location}"
+            bodies = self.explained_clauses(
+                name,
+                comment,
+                root,
+                lambda: tuple(self.query(clause, root) for clause in logical.clauses),
+            )
+            clauses = tuple(e.name for e in self.explained[name])
+            return (Conjunction(Condition("$and", None, location), bodies, clauses, root),)
         ref = self.helper(
-            f"{logical.op} at {self.location(logical.span)}",
+            f"{logical.op} at {location}",
+            Condition(logical.op, None, location),
             root,
             lambda: tuple(self.query(clause, root) for clause in logical.clauses),
         )
@@ -119,7 +162,8 @@ class _PolicyLowering:
         self, path: Path, root: Root, function: str, op: str, operand: object, span: Span
     ) -> Test:
         comment = self.comment(path.text, op, operand, span)
-        return Test(function, root, path.segments, operand, True, False, comment)
+        condition = Condition(op, path.text, self.location(span), operand, has_expected=True)
+        return Test(function, root, path.segments, operand, True, False, comment, condition)
 
     def operator(self, path: Path, operator: FieldOperator, root: Root) -> Body:
         match operator:
@@ -128,21 +172,32 @@ class _PolicyLowering:
             case Exists(present=present, span=span):
                 comment = self.comment(path.text, "$exists", present, span)
                 function = "exists" if present else "not_exists"
-                return (Test(function, root, path.segments, None, False, False, comment),)
+                condition = Condition("$exists", path.text, self.location(span), present, True)
+                test = Test(function, root, path.segments, None, False, False, comment, condition)
+                return (test,)
             case TypeOp(aliases=aliases, span=span):
                 return (self.test(path, root, "has_type", "$type", list(aliases), span),)
             case Regex(pattern=pattern, options=options, re2=re2, span=span):
-                comment = self.comment(path.text, "$regex", pattern, span)
-                if options:
-                    comment = comment.replace(" (", f" $options {json.dumps(options)} (", 1)
-                return (Test("matches", root, path.segments, re2, True, False, comment),)
+                test = self.test(path, root, "matches", "$regex", pattern, span)
+                if not options:
+                    return (replace(test, operand=re2),)
+                written = {"$regex": pattern, "$options": options}
+                return (
+                    replace(
+                        test,
+                        operand=re2,
+                        comment=test.comment.replace(" (", f" $options {json.dumps(options)} (", 1),
+                        condition=replace(test.condition, expected=written),
+                    ),
+                )
             case Mod(divisor=divisor, remainder=remainder, span=span):
                 return (self.test(path, root, "mod", "$mod", [divisor, remainder], span),)
             case Size(length=length, span=span):
                 return (self.test(path, root, "size", "$size", length, span),)
             case All(values=values, elem_matches=elem_matches, span=span):
                 if not values and not elem_matches:
-                    return (Never(self.comment(path.text, "$all", [], span)),)
+                    condition = Condition("$all", path.text, self.location(span), [], True)
+                    return (Never(self.comment(path.text, "$all", [], span), condition),)
                 equalities = (self.test(path, root, "equals", "$all", v, span) for v in values)
                 elem_refs = (self.elem_match(path, m, root) for m in elem_matches)
                 return (*equalities, *elem_refs)
@@ -150,13 +205,22 @@ class _PolicyLowering:
                 return (self.elem_match(path, operator, root),)
             case NotOp(operators=operators, span=span):
                 inner = self.field(path, operators, root)
+                location = self.location(span)
                 if len(inner) == 1 and isinstance(inner[0], Test):
                     test = inner[0]
+                    written = _written(test.condition)
+                    negation = Condition("$not", path.text, location, written, True)
                     return (
-                        replace(test, negated=not test.negated, comment=f"$not {test.comment}"),
+                        replace(
+                            test,
+                            negated=not test.negated,
+                            comment=f"$not {test.comment}",
+                            condition=negation,
+                        ),
                     )
                 ref = self.helper(
-                    f"$not on {path.text or 'the element'} at {self.location(span)}",
+                    f"$not on {path.text or 'the element'} at {location}",
+                    Condition("$not", path.text, location),
                     root,
                     lambda: (inner,),
                 )
@@ -167,7 +231,8 @@ class _PolicyLowering:
         as a document (query form) or as a value (operator form)."""
         element = f"element_{int(root.rsplit('_', 1)[1]) + 1 if root else 1}"
         form = "documents" if elem_match.query is not None else "elements"
-        comment = f"{path.text} $elemMatch ({self.location(elem_match.span)})"
+        location = self.location(elem_match.span)
+        comment = f"{path.text} $elemMatch ({location})"
 
         def body() -> tuple[Body, ...]:
             each = Each(element, form, root, path.segments, f"each {form[:-1]} of {path.text}")
@@ -176,7 +241,33 @@ class _PolicyLowering:
             itself = Path("", (), elem_match.span, None)
             return ((each, *self.field(itself, elem_match.operators, element)),)
 
-        return self.helper(comment, root, body)
+        return self.helper(comment, Condition("$elemMatch", path.text, location), root, body)
+
+
+def _written(condition: Condition) -> JsonValue:
+    """The operator document a `$not` holds, as written: `{"$gt": 0}`."""
+    if condition.operator == "$regex" and isinstance(condition.expected, dict):
+        return condition.expected  # already {"$regex": ..., "$options": ...}
+    return {condition.operator: condition.expected}
+
+
+def _clause_explanations(
+    name: str, comment: str, bodies: tuple[Body, ...], root: Root
+) -> tuple[Explanation, ...]:
+    """One per body, `<name>_<n>`; an $elemMatch body explains one element, its parameter."""
+    explanations: list[Explanation] = []
+    for index, body in enumerate(bodies):
+        first = body[0]
+        parameter, tests = (first.variable, body[1:]) if isinstance(first, Each) else (root, body)
+        explanations.append(
+            Explanation(
+                f"{name}_{index + 1}",
+                parameter,
+                tests or (Always(),),
+                f"{comment}, clause {index + 1}",
+            )
+        )
+    return tuple(explanations)
 
 
 def rule_names(policies: tuple[Policy, ...]) -> dict[str, str]:
@@ -194,9 +285,9 @@ def rule_names(policies: tuple[Policy, ...]) -> dict[str, str]:
     return names
 
 
-def _module_path(source: str) -> str:
+def _module_path(package: str, source: str) -> str:
     stem = posixpath.splitext(source)[0]
-    return f"regate/policies/{stem}.rego"
+    return f"regate/{package}/{stem}.rego"
 
 
 def lower(program: Program, where: Mapping[str, str]) -> BundleIR:
@@ -219,11 +310,21 @@ def lower(program: Program, where: Mapping[str, str]) -> BundleIR:
                     source=lowering.location(policy.span),
                     nrn=policy.nrn.text,
                     conditions=policy.conditions_value,
-                    body=body,
+                    body=flatten(body),
                     helpers=tuple(lowering.helpers),
+                    explanations=lowering.explanations(
+                        body, f"{policy.name} ({lowering.location(policy.span)})"
+                    ),
                 )
             )
-        modules.append(PolicyModule(_module_path(source), source, tuple(lowered)))
+        modules.append(
+            PolicyModule(
+                _module_path("policies", source),
+                _module_path("explanations", source),
+                source,
+                tuple(lowered),
+            )
+        )
     return BundleIR(tuple(modules), _catalog(program, rules, where))
 
 

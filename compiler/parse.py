@@ -26,6 +26,7 @@ from compiler.ast import (
     Call,
     Enforcement,
     Identifier,
+    JsonValue,
     Member,
     Node,
     Nrn,
@@ -33,6 +34,7 @@ from compiler.ast import (
     Outcome,
     Policy,
     PolicyRef,
+    PolicyTest,
     Program,
     Scalar,
     SourceFile,
@@ -209,7 +211,7 @@ def _describe_terminal(name: str) -> str:
     return f'"{pattern.value}"'
 
 
-def _syntax_error(file: str, text: str, exc: UnexpectedInput) -> Diagnostic:
+def syntax_error(file: str, text: str, exc: UnexpectedInput) -> Diagnostic:
     line, col = exc.line if exc.line > 0 else 1, exc.column if exc.column > 0 else 1
     span = Span(file, line, col, line, col + 1)
     expected: Iterable[str] = ()
@@ -265,7 +267,7 @@ def _parse_tree(
     try:
         tree = _parser().parse(source.text, start=start)
     except UnexpectedInput as exc:
-        return None, [_syntax_error(source.path, source.text, exc)]
+        return None, [syntax_error(source.path, source.text, exc)]
     except RecursionError:
         span = Span(source.path, 1, 1, 1, 1)
         return None, [error("RG023", span, "the file nests too deeply to be read")]
@@ -472,11 +474,22 @@ WAIVER_FIELDS = (
     "expires",
     "review",
 )
+TEST_FIELDS = (
+    "description",
+    "request",
+    "action",
+    "nrn",
+    "entities",
+    "expect",
+    "failing",
+    "actions",
+)
 KNOWN_FIELDS = {
     "specification": SPECIFICATION_FIELDS,
     "policy": POLICY_FIELDS,
     "action": ACTION_FIELDS,
     "waiver": WAIVER_FIELDS,
+    "test": TEST_FIELDS,
 }
 # Fields the nullplatform API returns or accepts that say nothing regate needs.
 PAYLOAD_IGNORED = ("id", "status", "created_at", "updated_at", "description", "organization")
@@ -495,7 +508,7 @@ def _specification(fields: Fields, name: str, source: Source) -> Specification |
         if isinstance(node, Object):
             schema = to_json(node)
         elif isinstance(node, Call) and node.function == "file" and not fields.is_payload:
-            schema = _schema_file(node, source, fields.diagnostics)
+            schema = _json_file(node, source, fields.diagnostics)
         elif isinstance(node, Scalar) and isinstance(node.value, bool):
             schema = node.value
         else:
@@ -517,7 +530,8 @@ def _specification(fields: Fields, name: str, source: Source) -> Specification |
     )
 
 
-def _schema_file(call: Call, source: Source, diagnostics: list[Diagnostic]) -> object | None:
+def _json_file(call: Call, source: Source, diagnostics: list[Diagnostic]) -> object | None:
+    """The JSON value of `file("path.json")`, a path relative to the source file."""
     import posixpath
 
     relative = posixpath.normpath(posixpath.join(posixpath.dirname(source.path), call.argument))
@@ -630,9 +644,124 @@ def _waiver(fields: Fields, name: str, name_span: Span) -> Waiver | None:
     )
 
 
+# --- Test blocks (docs/testing.md) ---
+
+
+def _expand_paths(node: Object, diagnostics: list[Diagnostic]) -> dict[str, JsonValue]:
+    """An object whose keys may be dotted paths, as nested objects:
+    `{"build.metadata.coverage": {...}}` is `{"build": {"metadata": {"coverage": {...}}}}`."""
+    expanded: dict[str, JsonValue] = {}
+    for member in node.members:
+        nested: JsonValue = (
+            _expand_paths(member.value, diagnostics)
+            if isinstance(member.value, Object)
+            else to_json(member.value)
+        )
+        for key in reversed(member.key.split(".")):
+            nested = {key: nested}
+        if not _merge(expanded, nested):
+            diagnostics.append(
+                error(
+                    "RG015",
+                    member.key_span,
+                    f'"{member.key}" sets a field that an earlier key of this object sets',
+                    help="give each field once",
+                )
+            )
+    return expanded
+
+
+def _merge(into: dict[str, JsonValue], more: dict[str, JsonValue]) -> bool:
+    """Merge `more` into `into`; False when both set the same field."""
+    for key, value in more.items():
+        if key not in into:
+            into[key] = value
+            continue
+        both_objects = isinstance(into[key], dict) and isinstance(value, dict)
+        if not both_objects or not _merge(into[key], value):
+            return False
+    return True
+
+
+def _names(fields: Fields, name: str, wanted: str) -> tuple[Scalar, ...] | None:
+    """A list of strings, such as `failing = ["Code Coverage"]`."""
+    found = fields.take(name, required=False)
+    if found is None:
+        return None
+    node = found[1]
+    items = node.items if isinstance(node, Array) else ()
+    if not isinstance(node, Array) or not all(
+        isinstance(i, Scalar) and isinstance(i.value, str) for i in items
+    ):
+        fields._wrong(name, node, wanted)
+        return None
+    return tuple(cast(Scalar, i) for i in items)
+
+
+def _policy_test(fields: Fields, name: str, name_span: Span, source: Source) -> PolicyTest | None:
+    request: JsonValue = None
+    request_field = fields.take("request", required=False)
+    if request_field is not None:
+        node = request_field[1]
+        if isinstance(node, Object):
+            request = to_json(node)
+        elif isinstance(node, Call) and node.function == "file":
+            request = _json_file(node, source, fields.diagnostics)
+        else:
+            fields._wrong("request", node, 'a request object or file("request.json")')
+        for given in ("action", "nrn", "entities"):
+            if given in fields.values:
+                fields.diagnostics.append(
+                    error(
+                        "RG012",
+                        fields.values.pop(given)[0],
+                        f"a test gives either `request` or `{given}`, not both",
+                        help="`request` is the whole input; `action`, `nrn` and `entities` "
+                        "build one",
+                    )
+                )
+    else:
+        action = fields.text("action")
+        nrn = _nrn(fields)
+        entities = fields.object("entities", required=False)
+        if action is not None and nrn is not None:
+            request = {
+                "action": action[0],
+                "nrn": nrn.text,
+                "entities": _expand_paths(entities, fields.diagnostics) if entities else {},
+            }
+    expect = fields.text("expect", words=True)
+    if expect is not None and expect[0] not in ("approve", "manual", "deny"):
+        fields.diagnostics.append(
+            error(
+                "RG012",
+                expect[1],
+                f'`expect` must be approve, manual or deny, not "{expect[0]}"',
+                help=did_you_mean(expect[0], ("approve", "manual", "deny")),
+            )
+        )
+        expect = None
+    fields.text("description", required=False)
+    failing = _names(fields, "failing", "a list of policy names")
+    applying = _names(fields, "actions", "a list of action ids")
+    fields.finish()
+    if request is None or expect is None:
+        return None
+    return PolicyTest(
+        name=name,
+        request=request,
+        expect=cast(Outcome, expect[0]),
+        failing=tuple(PolicyRef(str(s.value), s.span) for s in failing)
+        if failing is not None
+        else None,
+        applying=applying,
+        span=name_span,
+    )
+
+
 # --- Blocks (regate language) ---
 
-BLOCK_KINDS = ("specification", "policy", "action", "waiver")
+BLOCK_KINDS = ("specification", "policy", "action", "waiver", "test")
 
 
 def _attributes(block: Block, diagnostics: list[Diagnostic]) -> dict[str, tuple[Span, Node]]:
@@ -686,6 +815,8 @@ def _from_blocks(blocks: list[Block], source: Source) -> tuple[SourceFile, list[
             declaration = _specification(fields, str(block.label.value), source)
         elif block.kind == "policy":
             declaration = _policy(fields, str(block.label.value), block.label.span)
+        elif block.kind == "test":
+            declaration = _policy_test(fields, str(block.label.value), block.label.span, source)
         else:
             declaration = _waiver(fields, str(block.label.value), block.label.span)
         if declaration is not None:
@@ -696,6 +827,7 @@ def _from_blocks(blocks: list[Block], source: Source) -> tuple[SourceFile, list[
         policies=tuple(found["policy"]),
         actions=tuple(found["action"]),
         waivers=tuple(found["waiver"]),
+        tests=tuple(found["test"]),
     )
     return file, diagnostics
 

@@ -109,3 +109,15 @@ def sidecar(opa: str) -> Iterator[Callable[[Path], Sidecar]]:
 
 def load_request(name: str) -> dict[str, object]:
     return dict(json.loads((REQUESTS / name).read_text()))
+
+
+def without_locations(value: object) -> object:
+    """A decision minus what names the source files (policies' and failed conditions'
+    `source`) and the revision: two forms of the same sources decide alike."""
+    if isinstance(value, dict):
+        return {
+            k: without_locations(v) for k, v in value.items() if k not in ("source", "revision")
+        }
+    if isinstance(value, list):
+        return [without_locations(item) for item in value]
+    return value

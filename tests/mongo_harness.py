@@ -3,8 +3,8 @@
 Each condition becomes a policy whose paths are rooted at one metadata key
 (`build.metadata.doc.<path>`), so MongoDB's paths over a document read the same
 document placed at `input.entities.build.metadata.doc`.  One generated module
-evaluates every policy against its own document (`with input as`), and a
-single `opa eval` returns the verdicts.
+evaluates every policy, and its explanation, against its own document (`with
+input as`), and a single `opa eval` returns the verdicts.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,12 @@ from compiler.driver import compile_sources
 
 ROOT = "build.metadata.doc"
 LOGICAL = ("$and", "$or", "$nor")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    matched: bool
+    failures: list[Any]  # data.regate.explanations.case_<i>: what the decision would explain
 
 
 def rooted(condition: dict[str, Any]) -> dict[str, Any]:
@@ -47,8 +54,11 @@ action "all" {{ action = "deployment:create"  nrn = "organization=1"  policies =
 """
 
 
-def verdicts(opa: str, directory: Path, cases: Sequence[tuple[dict[str, Any], Any]]) -> list[bool]:
-    """Whether each condition matches its document, as decided by OPA over the emitted Rego."""
+def verdicts(
+    opa: str, directory: Path, cases: Sequence[tuple[dict[str, Any], Any]]
+) -> list[Verdict]:
+    """Whether each condition matches its document, as decided by OPA over the emitted
+    Rego, and the failures its explanation gives."""
     source = directory / "cases.rg"
     source.write_text(sources([condition for condition, _ in cases]))
     result = compile_sources([str(source)])
@@ -56,8 +66,9 @@ def verdicts(opa: str, directory: Path, cases: Sequence[tuple[dict[str, Any], An
     bundle = directory / "bundle"
     write_directory(str(bundle), result.files)
     rules = "\n".join(
-        f"results[{i}] := verdict if {{\n\tverdict := data.regate.policies.case_{i} "
-        f"with input as {json.dumps({'entities': {'build': {'metadata': {'doc': document}}}})}\n}}"
+        f"results[{i}] := [verdict, failures] if {{\n"
+        f"\tverdict := data.regate.policies.case_{i} with input as {_input(document)}\n"
+        f"\tfailures := data.regate.explanations.case_{i} with input as {_input(document)}\n}}"
         for i, (_, document) in enumerate(cases)
     )
     verdict_module = directory / "conformance.rego"  # outside the bundle's roots
@@ -72,4 +83,8 @@ def verdicts(opa: str, directory: Path, cases: Sequence[tuple[dict[str, Any], An
     assert run.returncode == 0, run.stderr
     found = json.loads(run.stdout)["result"][0]["expressions"][0]["value"]
     assert len(found) == len(cases)
-    return [bool(found[str(i)]) for i in range(len(cases))]
+    return [Verdict(bool(found[str(i)][0]), found[str(i)][1]) for i in range(len(cases))]
+
+
+def _input(document: Any) -> str:
+    return json.dumps({"entities": {"build": {"metadata": {"doc": document}}}})

@@ -5,6 +5,8 @@ Each file in tests/fixtures/conformance/ is one operator family: a list of
 and projection operators, "Query an Array", "Query on Embedded/Nested
 Documents", "Query for Null or Missing Fields").  All cases of a file are
 compiled into one bundle and decided by one `opa eval` (tests/mongo_harness.py).
+Every case also checks the explanation against the verdict: a condition that
+matches explains no failure, one that does not explains at least one.
 """
 
 from __future__ import annotations
@@ -28,11 +30,17 @@ def test_conformance(family, opa, tmp_path):
     found = verdicts(opa, tmp_path, [(c["condition"], c["document"]) for c in cases])
     wrong = [
         f"{c['why']}: {json.dumps(c['condition'])} on {json.dumps(c['document'])} "
-        f"gave {got}, MongoDB gives {c['match']}"
+        f"gave {got.matched}, MongoDB gives {c['match']}"
         for c, got in zip(cases, found, strict=True)
-        if got != c["match"]
+        if got.matched != c["match"]
     ]
     assert wrong == []
+    unexplained = [
+        f"{c['why']}: matched {got.matched}, explained failures {json.dumps(got.failures)}"
+        for c, got in zip(cases, found, strict=True)
+        if got.matched != (got.failures == [])
+    ]
+    assert unexplained == []
 
 
 def test_every_family_is_present():
@@ -45,7 +53,9 @@ def test_conditions_nested_50_deep_compile_and_decide(opa, tmp_path):
     for depth in range(50):
         condition = {"$or": [condition, {"b": depth}]} if depth % 2 else {"$and": [condition]}
     found = verdicts(opa, tmp_path, [(condition, {"a": 1}), (condition, {"a": 2})])
-    assert found == [True, False]
+    assert [v.matched for v in found] == [True, False]
+    assert found[0].failures == []
+    assert found[1].failures != []
 
 
 TYPE_CONDITIONS = [{"n": {"$type": alias}} for alias in ("int", "long", "double", "number")]

@@ -419,7 +419,8 @@ def compare(opa: str, directory: Any, pairs: list[tuple[dict[str, Any], Any]]) -
     found = verdicts(opa, directory, pairs)
     tally: Counter[str] = Counter()
     disagreements = []
-    for (condition, document), rego in zip(pairs, found, strict=True):
+    for (condition, document), verdict in zip(pairs, found, strict=True):
+        rego = verdict.matched
         reference = mongomock_verdict(condition, document)
         if isinstance(reference, str):
             tally[reference] += 1

@@ -40,7 +40,20 @@ def test_coverage_70_needs_manual_approval(bundle, sidecar):
         "dimensions": {"environment": "production"},
         "result": "manual",
         "policies": [
-            {"name": "Code Coverage", "source": "policies.rg:5", "passed": False},
+            {
+                "name": "Code Coverage",
+                "source": "policies.rg:5",
+                "passed": False,
+                "failures": [
+                    {
+                        "path": "build.metadata.coverage.code.coverage",
+                        "operator": "$gte",
+                        "expected": 80,
+                        "actual": 70,
+                        "source": "policies.rg:8",
+                    }
+                ],
+            },
             {"name": "Security", "source": "policies.rg:12", "passed": True},
         ],
     }
@@ -58,7 +71,20 @@ def test_one_critical_vulnerability_needs_manual_approval(bundle, sidecar):
     assert decision["result"] == "manual"
     assert gate["policies"] == [
         {"name": "Code Coverage", "source": "policies.rg:5", "passed": True},
-        {"name": "Security", "source": "policies.rg:12", "passed": False},
+        {
+            "name": "Security",
+            "source": "policies.rg:12",
+            "passed": False,
+            "failures": [
+                {
+                    "path": "build.metadata.security.security.vulnerabilities.critical",
+                    "operator": "$eq",
+                    "expected": 0,
+                    "actual": 1,
+                    "source": "policies.rg:15",
+                }
+            ],
+        },
     ]
 
 

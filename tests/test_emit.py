@@ -11,7 +11,7 @@ from compiler.bundle import write_directory
 from compiler.driver import compile_sources
 from compiler.emit import environment
 from compiler.rego import RegoText, identifier, literal, slug
-from tests.conftest import QUALITY_GATES
+from tests.conftest import QUALITY_GATES, write_sources
 
 
 @pytest.fixture(scope="module")
@@ -24,14 +24,26 @@ def files() -> dict[str, bytes]:
 def test_bundle_layout(files):
     assert sorted(files) == [
         ".manifest",
+        "regate/boundaries/data.json",
         "regate/catalog/data.json",
         "regate/decision.rego",
+        "regate/explanations/policies.rego",
         "regate/mongo.rego",
         "regate/policies/policies.rego",
+        "regate/tests/boundaries/policies_test.rego",
+        "regate/tests/tests_test.rego",
+        "schemas/input.json",
     ]
 
 
-@pytest.mark.parametrize("module", ["regate/policies/policies.rego", "regate/decision.rego"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "regate/policies/policies.rego",
+        "regate/explanations/policies.rego",
+        "regate/decision.rego",
+    ],
+)
 def test_emitted_rego_snapshot(files, module, snapshot):
     assert files[module].decode() == snapshot
 
@@ -40,18 +52,85 @@ def test_catalog_snapshot(files, snapshot):
     assert files["regate/catalog/data.json"].decode() == snapshot
 
 
+# Every kind of explanation: $or, $nor, $and, $not of one and of several
+# operators, $elemMatch of both forms nested, $all of nothing, $regex with
+# options, and an $elemMatch clause that always holds (a function of `_`).
+EVERY_EXPLANATION = """
+specification "Doc" { entity = build  metadata = doc  nrn = "organization=1"  schema = {} }
+policy "Everything" {
+  nrn = "organization=1"
+  conditions = {
+    "$or": [{"build.metadata.doc.a": {"$gt": 5}}, {"build.metadata.doc.b": "x"}],
+    "$nor": [{"build.metadata.doc.d": 1}, {"build.metadata.doc.e": 2}],
+    "$and": [{"build.metadata.doc.f": {"$not": {"$gt": 1, "$lt": 10}}}, {"build.metadata.doc.g": {"$all": []}}],
+    "build.metadata.doc.items": {"$elemMatch": {"n": {"$not": {"$gte": 3}}, "$or": [{"k": "a"}], "tags": {"$elemMatch": {"$eq": "z"}}}},
+    "build.metadata.doc.h": {"$regex": "^ab", "$options": "i"},
+    "build.metadata.doc.i": {"$elemMatch": {}}
+  }
+}
+action "all" { action = "deployment:create"  nrn = "organization=1"  policies = ["Everything"] }
+"""
+
+
+@pytest.mark.opa
+def test_every_kind_of_explanation_is_strict_clean_and_fmt_clean(opa, tmp_path):
+    source = write_sources(tmp_path / "src", {"every.rg": EVERY_EXPLANATION})
+    result = compile_sources([str(source)])
+    assert result.files is not None
+    assert (
+        "_everything_and1_2 := [failure |"
+        in result.files["regate/explanations/every.rego"].decode()
+    )
+    test_emitted_rego_is_strict_clean_and_fmt_clean(result.files, opa, tmp_path / "bundle")
+
+
 @pytest.mark.opa
 def test_emitted_rego_is_strict_clean_and_fmt_clean(files, opa, tmp_path):
-    write_directory(str(tmp_path), files)
+    assert_strict_and_fmt_clean(opa, files, tmp_path)
+
+
+def assert_strict_and_fmt_clean(opa: str, files: dict[str, bytes], directory: Path) -> None:
+    write_directory(str(directory), files)
     strict = subprocess.run(
-        [opa, "check", "--strict", str(tmp_path)], capture_output=True, text=True
+        [opa, "check", "--strict", str(directory)], capture_output=True, text=True
     )
     assert strict.returncode == 0, strict.stdout + strict.stderr
     unformatted = subprocess.run(
-        [opa, "fmt", "--list", str(tmp_path)], capture_output=True, text=True
+        [opa, "fmt", "--list", str(directory)], capture_output=True, text=True
     )
     assert unformatted.returncode == 0, unformatted.stderr
     assert unformatted.stdout == ""
+
+
+@pytest.mark.opa
+def test_policies_split_over_files_make_one_strict_clean_package(opa, tmp_path):
+    # Every source file's module is package regate.policies: OPA refuses a
+    # package-scoped METADATA block declared in more than one of them, and one
+    # (binding the input schema) covers them all.
+    sources = Path(tmp_path, "sources")
+    for team in ("a", "b"):
+        Path(sources, f"team-{team}.rg").parent.mkdir(exist_ok=True)
+        Path(sources, f"team-{team}.rg").write_text(
+            f'policy "Tier {team}" {{ nrn = "organization=1"  conditions = {{"scope.tier": "{team}"}} }}\n'
+            f'test "tier {team}" {{ request = {{"action": "scope:create", "nrn": "organization=1",'
+            f' "entities": {{"scope": {{"tier": "{team}"}}}}}}  expect = manual }}\n'
+        )
+    Path(sources, "actions.rg").write_text(
+        'action "a" { action = "scope:create"  nrn = "organization=1"  policies = ["Tier a", "Tier b"] }\n'
+    )
+    result = compile_sources([str(sources)])
+    assert result.files is not None
+    assert {f"regate/tests/team-{team}_test.rego" for team in "ab"} <= set(result.files)
+    modules = [result.files[f"regate/policies/team-{team}.rego"].decode() for team in "ab"]
+    assert [m.count("# schemas:") for m in modules] == [1, 0]
+    bundle = tmp_path / "bundle"
+    write_directory(str(bundle), result.files)
+    strict = subprocess.run(
+        [opa, "check", "--strict", "--schema", str(bundle / "schemas"), str(bundle)],
+        capture_output=True,
+        text=True,
+    )
+    assert strict.returncode == 0, strict.stdout + strict.stderr
 
 
 def test_templates_refuse_unescaped_values():

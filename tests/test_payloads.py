@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from compiler.opa import eval_bundle
-from tests.conftest import QUALITY_GATES, REPO, REQUESTS, build, load_request
+from tests.conftest import QUALITY_GATES, REPO, REQUESTS, build, load_request, without_locations
 
 pytestmark = pytest.mark.opa
 
@@ -24,19 +24,3 @@ def test_regate_sources_and_api_payloads_give_the_same_decisions(tmp_path):
             eval_bundle(str(from_payloads), request),
         )
         assert without_locations(left) == without_locations(right), name
-
-
-def without_locations(decision: dict) -> dict:
-    """The decision minus what names the source files, which differ between the two forms."""
-    return {
-        "result": decision["result"],
-        "actions": [
-            {
-                **action,
-                "policies": [
-                    {k: v for k, v in p.items() if k != "source"} for p in action["policies"]
-                ],
-            }
-            for action in decision["actions"]
-        ],
-    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from compiler.bundle import write_directory
 from compiler.diagnostics import render_all_text
 from compiler.driver import check_sources, compile_sources
-from tests.conftest import build, load_request, write_sources
+from tests.conftest import build, load_request, run_cli, write_sources
 
 SOURCES = """
 specification "Coverage" {
@@ -62,6 +63,15 @@ waiver "old tier" {
 }
 """
 
+# The failure the decision explains for the Coverage policy at 50 %.
+COVERAGE_50 = {
+    "path": "build.metadata.coverage.percent",
+    "operator": "$gte",
+    "expected": 80,
+    "actual": 50,
+    "source": "gates.rg:10",
+}
+
 
 def request(percent: int, tier: str = "gold", nrn: str = "organization=1:account=2:namespace=3"):
     document = load_request("01-coverage-70.json")
@@ -89,6 +99,7 @@ def test_a_waiver_in_force_turns_a_failure_into_a_visible_waived_pass(bundle, si
         "name": "Coverage",
         "source": "gates.rg:8",
         "passed": False,
+        "failures": [COVERAGE_50],
         "waived": True,
         "waiver": {
             "name": "legacy coverage",
@@ -110,7 +121,12 @@ def test_a_waiver_applies_only_in_its_nrn_subtree(bundle, sidecar):
     decision = sidecar(bundle).decide(request(percent=50, nrn="organization=1:account=3"))
     gate = next(a for a in decision["actions"] if a["id"] == "gate")
     assert gate["result"] == "deny"
-    assert gate["policies"][0] == {"name": "Coverage", "source": "gates.rg:8", "passed": False}
+    assert gate["policies"][0] == {
+        "name": "Coverage",
+        "source": "gates.rg:8",
+        "passed": False,
+        "failures": [COVERAGE_50],
+    }
 
 
 @pytest.mark.opa
@@ -118,7 +134,20 @@ def test_an_expired_waiver_no_longer_counts(bundle, sidecar):
     decision = sidecar(bundle).decide(request(percent=90, tier="silver"))
     gate = next(a for a in decision["actions"] if a["id"] == "gate")
     assert gate["result"] == "deny"
-    assert gate["policies"][1] == {"name": "Tier", "source": "gates.rg:12", "passed": False}
+    assert gate["policies"][1] == {
+        "name": "Tier",
+        "source": "gates.rg:12",
+        "passed": False,
+        "failures": [
+            {
+                "path": "scope.tier",
+                "operator": "$eq",
+                "expected": "gold",
+                "actual": "silver",
+                "source": "gates.rg:14",
+            }
+        ],
+    }
     assert decision["result"] == "deny"
 
 
@@ -167,7 +196,9 @@ test_not_waived_at_expiry if {{
 """
     )
     run = subprocess.run(
-        [opa, "test", str(tmp_path / "bundle"), "-v"], capture_output=True, text=True
+        [opa, "test", str(tmp_path / "bundle"), "-v", "--run", "expiry_test"],
+        capture_output=True,
+        text=True,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "PASS: 2/2" in run.stdout
@@ -232,3 +263,28 @@ def test_expiry_must_carry_a_zone(tmp_path):
         'error[RG012]: `expires` must be a date or an RFC 3339 time with a zone, not "2999-01-01T10:00:00"'
         in rendered
     )
+
+
+@pytest.mark.opa
+def test_explain_shows_waived_failures_with_their_waiver_and_audit_actions(bundle):
+    result = run_cli(
+        "explain",
+        "--bundle",
+        str(bundle),
+        "--input",
+        "-",
+        input=json.dumps(request(percent=50, tier="silver")),
+    )
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[1:] == [
+        '  action "gate" (deployment:create at organization=1) denies',
+        '    policy "Coverage" (gates.rg:8) failed, waived:',
+        "      build.metadata.coverage.percent is 50, needs ≥ 80 (gates.rg:10)",
+        '      waived by "legacy coverage" (owner team-payments, expires 3000-01-01T00:00:00Z):'
+        " legacy service, tests being written",
+        '    policy "Tier" (gates.rg:12) failed:',
+        '      scope.tier is "silver", needs = "gold" (gates.rg:14)',
+        '  action "watch" (deployment:create at organization=1) (audit, not enforced) would deny',
+        '    policy "Tier" (gates.rg:12) failed:',
+        '      scope.tier is "silver", needs = "gold" (gates.rg:14)',
+    ]
