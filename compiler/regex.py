@@ -18,7 +18,9 @@ OPTIONS = "imsx"
 # PCRE's end-of-subject-or-before-final-newline, in RE2.
 _END = r"(?:\n?\z)"
 # Escapes (a backslash and a letter) that RE2 knows; digits are handled apart.
-_RE2_LETTER_ESCAPES = frozenset("afnrtvxdDsSwWbBAzpPQE")
+_RE2_LETTER_ESCAPES = frozenset("afnrtvxdDsSwWbBAzpP")
+# Characters with a meaning in RE2, escaped when they stand for themselves.
+_RE2_SPECIAL = frozenset("\\.+*?()|[]{}^$")
 # `(?flags)` or `(?flags:`; RE2 knows the flags i m s U.
 _INLINE_FLAGS = re.compile(r"\(\?([A-Za-z-]+)[:)]")
 _GROUP_PREFIXES = (
@@ -78,10 +80,18 @@ def _scan(pattern: str, multiline: bool) -> str | Unsupported:
     i = 0
     while i < len(pattern):
         ch = pattern[i]
+        if pattern.startswith("\\Q", i):
+            # PCRE quoting: everything up to `\E` (or the end) is literal text.
+            text, i = _quoted(pattern, i)
+            out.append("".join(f"\\{c}" if c in _RE2_SPECIAL else c for c in text))
+            continue
         if ch == "\\":
             escaped = pattern[i + 1 : i + 2]
             if escaped.isdigit() and escaped != "0" and not in_class:
                 return Unsupported(f"back-reference \\{escaped}", i)
+            if escaped == "E":  # an `\\E` without `\\Q`: PCRE ignores it
+                i += 2
+                continue
             if escaped == "Z" and not in_class:
                 out.append(r"\z" if multiline else _END)
                 i += 2
@@ -124,6 +134,14 @@ def _scan(pattern: str, multiline: bool) -> str | Unsupported:
     return "".join(out)
 
 
+def _quoted(pattern: str, start: int) -> tuple[str, int]:
+    """The literal text of the `\\Q...\\E` at `start`, and where the pattern goes on."""
+    end = pattern.find("\\E", start + 2)
+    if end < 0:
+        return pattern[start + 2 :], len(pattern)
+    return pattern[start + 2 : end], end + 2
+
+
 def _strip_extended(pattern: str) -> str:
     """Drop what the `x` option ignores: unescaped whitespace and `#` comments
     outside character classes."""
@@ -132,6 +150,12 @@ def _strip_extended(pattern: str) -> str:
     i = 0
     while i < len(pattern):
         ch = pattern[i]
+        if pattern.startswith("\\Q", i):
+            # Quoted text keeps its whitespace and `#`.
+            start = i
+            _, i = _quoted(pattern, i)
+            out.append(pattern[start:i])
+            continue
         if ch == "\\":
             out.append(pattern[i : i + 2])
             i += 2

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.mongo_harness import verdicts
+from tests.conftest import build
+from tests.mongo_harness import ROOT, sources, verdicts
 
 FIXTURES = Path(__file__).parent / "fixtures" / "conformance"
 FAMILIES = sorted(p.stem for p in FIXTURES.glob("*.json"))
@@ -55,3 +56,32 @@ def test_conditions_nested_50_deep_compile_and_decide(opa, tmp_path):
     assert [v.matched for v in found] == [True, False]
     assert found[0].failures == []
     assert found[1].failures != []
+
+
+TYPE_CONDITIONS = [{"n": {"$type": alias}} for alias in ("int", "long", "double", "number")]
+
+
+@pytest.mark.opa
+@pytest.mark.parametrize(
+    ("number", "types"),
+    [
+        (5, [True, False, False, True]),
+        (5.0, [False, False, True, True]),
+        (-2147483648, [True, False, False, True]),
+        (2147483648, [False, True, False, True]),
+        (5e9, [False, False, True, True]),
+    ],
+)
+def test_type_reads_the_number_as_written_in_a_sidecar_request(number, types, sidecar, tmp_path):
+    """OPA's HTTP API keeps a number's JSON text, so `5.0` is a double and `5` an int there too."""
+    source = tmp_path / "types.rg"
+    source.write_text(sources(TYPE_CONDITIONS))
+    entity, metadata, key = ROOT.split(".")
+    request = {
+        "action": "deployment:create",
+        "nrn": "organization=1",
+        "entities": {entity: {metadata: {key: {"n": number}}}},
+    }
+    decision = sidecar(build([source], tmp_path)).decide(request)
+    [action] = decision["actions"]
+    assert [p["passed"] for p in action["policies"]] == types
