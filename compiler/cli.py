@@ -15,6 +15,7 @@ from compiler.bundle import tar_gz, write_atomically
 from compiler.diagnostics import Diagnostic, error, render
 from compiler.driver import Compilation, check_sources, compile_sources
 from compiler.opa import OpaError, ask_sidecar, eval_bundle
+from compiler.signing import ALGORITHMS, SIGNATURES_FILE, load_key, signatures
 
 FORMATS = click.Choice(["text", "json", "sarif"])
 
@@ -78,13 +79,41 @@ def check_command(sources: tuple[str, ...], fmt: str) -> None:
 @click.argument("sources", nargs=-1, required=True)
 @click.option("-o", "--output", required=True, help="The bundle to write (.tar.gz).")
 @click.option("--format", "fmt", type=FORMATS, default="text", help="How to print diagnostics.")
-def build_command(sources: tuple[str, ...], output: str, fmt: str) -> None:
+@click.option(
+    "--signing-key",
+    help="Sign the bundle (.signatures.json): a PEM private key file, or for HS256 the secret.",
+)
+@click.option(
+    "--signing-alg",
+    type=click.Choice(ALGORITHMS),
+    default="RS256",
+    show_default=True,
+    help="The signing algorithm.",
+)
+@click.option("--scope", help="The scope claim of the signature.")
+def build_command(
+    sources: tuple[str, ...],
+    output: str,
+    fmt: str,
+    signing_key: str | None,
+    signing_alg: str,
+    scope: str | None,
+) -> None:
     """Check SOURCES, then write an OPA bundle; nothing is written when there are errors."""
+    key = load_key(signing_key, signing_alg, scope) if signing_key is not None else None
+    if isinstance(key, Diagnostic):
+        _fail(key)
     result = compile_sources(list(sources))
     _report(result, fmt)
     if result.files is None:
         sys.exit(1)
-    write_atomically(output, tar_gz(result.files))
+    files = result.files
+    if key is not None:
+        signed = signatures(files, key)
+        if isinstance(signed, Diagnostic):
+            _fail(signed)
+        files = {**files, SIGNATURES_FILE: signed}
+    write_atomically(output, tar_gz(files))
 
 
 @main.command("decide")

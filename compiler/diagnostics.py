@@ -50,6 +50,7 @@ CODES: dict[str, str] = {
     "RG053": "policy bound to no action",
     "RG054": "policy not visible at the action's NRN",
     "RG055": "unknown action",
+    "RG080": "the signing key cannot sign",
 }
 
 

@@ -124,9 +124,25 @@ class _ToNodes(Transformer[Token, Any]):
             getattr(meta, "end_column", 1),
         )
 
+    def _decode(self, token: Token) -> str:
+        """A STRING token's text.  JSON lets `\\ud800` name half a UTF-16 pair, which
+        is no character: no file (or bundle) can hold it, so it is an error."""
+        decoded: str = json.loads(token)
+        if any("\ud800" <= ch <= "\udfff" for ch in decoded):
+            self.diagnostics.append(
+                error(
+                    "RG002",
+                    _token_span(self.file, token),
+                    "string holds half of a UTF-16 surrogate pair, which is not a character",
+                    help='write the character itself, or both halves: "\\ud83d\\ude00"',
+                )
+            )
+            return decoded.encode("utf-8", "replace").decode()
+        return decoded
+
     def string(self, children: list[Token]) -> Scalar:
         (token,) = children
-        return Scalar(json.loads(token), _token_span(self.file, token))
+        return Scalar(self._decode(token), _token_span(self.file, token))
 
     def number(self, children: list[Token]) -> Scalar:
         (token,) = children
@@ -159,14 +175,14 @@ class _ToNodes(Transformer[Token, Any]):
     @v_args(meta=True)
     def call(self, meta: Meta, children: list[Token]) -> Call:
         function, argument = children
-        return Call(str(function), json.loads(argument), self._span(meta))
+        return Call(str(function), self._decode(argument), self._span(meta))
 
     def member(self, children: list[Any]) -> Member:
         key, value = children
         assert isinstance(key, Token)
         span = _token_span(self.file, key)
         if key.type == "STRING":
-            decoded = json.loads(key)
+            decoded = self._decode(key)
             offset = 1 if len(decoded) + 2 == len(key) else None
         else:
             decoded, offset = str(key), 0
@@ -205,7 +221,7 @@ class _ToNodes(Transformer[Token, Any]):
         rest = children[1:]
         label = None
         if rest and isinstance(rest[0], Token):
-            label = Scalar(json.loads(rest[0]), _token_span(self.file, rest[0]))
+            label = Scalar(self._decode(rest[0]), _token_span(self.file, rest[0]))
             rest = rest[1:]
         attributes = tuple(cast(Attribute, a) for a in rest)
         return Block(str(kind), _token_span(self.file, kind), label, attributes, self._span(meta))

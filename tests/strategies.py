@@ -68,7 +68,7 @@ number_text = st.one_of(
 
 scalar_text = st.one_of(
     number_text,
-    st.sampled_from(["true", "false", "null"]),
+    st.sampled_from(["true", "false", "null", '"\\ud800"', '"a\\udfffb"', '"\\ud83d\\ude00"']),
     nasty_text.map(json.dumps),
     nasty_text.map(lambda text: json.dumps(text, ensure_ascii=False)),
     plain_word.map(json.dumps),
