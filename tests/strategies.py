@@ -168,6 +168,10 @@ def query_text(draw: st.DrawFn, depth: int = 3) -> str:
             st.one_of(
                 st.sampled_from(KNOWN_PATHS),
                 st.lists(st.one_of(plain_word, nasty_text), min_size=1, max_size=4).map(".".join),
+                # Long paths under an open schema: each segment may be a key or an index.
+                st.lists(plain_word, min_size=20, max_size=40).map(
+                    lambda words: "build.metadata.coverage.anything." + ".".join(words)
+                ),
                 st.tuples(st.sampled_from(ENTITIES), plain_word).map(".".join),
             )
         )
@@ -312,14 +316,100 @@ def mutated(draw: st.DrawFn, text: str) -> str:
     return text
 
 
+# --- Well-formed projects: they reach check, lower, emit and bundle ---
+
+# Paths under SPECIFICATION, each with operands of its type.
+exact_number = st.one_of(
+    st.integers(-(2**53), 2**53), st.floats(allow_nan=False, allow_infinity=False)
+).map(json.dumps)
+TYPED_PATHS = {
+    "build.metadata.coverage.score": exact_number,
+    "build.metadata.coverage.name": nasty_text.map(json.dumps),
+    "build.metadata.coverage.tags": nasty_text.map(json.dumps),
+}
+COMPARISONS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte")
+
+
 @st.composite
-def source_projects(draw: st.DrawFn) -> dict[str, str]:
-    """A source project: file name → text, sometimes mutated."""
+def valid_operators(draw: st.DrawFn, operand: st.SearchStrategy[str], depth: int) -> str:
+    members = []
+    for op in draw(st.lists(st.sampled_from((*COMPARISONS, "$in", "$nin", "$exists", "$not")),
+                            min_size=1, max_size=3, unique=True)):  # fmt: skip
+        if op in ("$in", "$nin"):
+            value = "[" + ", ".join(draw(st.lists(operand, max_size=3))) + "]"
+        elif op == "$exists":
+            value = draw(st.sampled_from(["true", "false"]))
+        elif op == "$not":
+            if depth <= 0:
+                continue
+            value = draw(valid_operators(operand, depth - 1))
+        else:
+            value = draw(operand)
+        members.append(f'"{op}": {value}')
+    return "{" + (", ".join(members) or '"$exists": true') + "}"
+
+
+@st.composite
+def valid_query(draw: st.DrawFn, depth: int = 3) -> str:
+    members = []
+    for _ in range(draw(st.integers(0, 3))):
+        if depth > 0 and draw(st.integers(0, 3)) == 0:
+            logical = draw(st.sampled_from(["$and", "$or", "$nor"]))
+            clauses = draw(st.lists(valid_query(depth - 1), min_size=1, max_size=3))
+            if not any(member.startswith(f'"{logical}"') for member in members):
+                members.append(f'"{logical}": [{", ".join(clauses)}]')
+            continue
+        if draw(st.integers(0, 3)) == 0:  # an open part of the schema, deep or not
+            length = draw(st.sampled_from([1, 3, 10, 28]))  # 4 + 28 segments: the limit
+            words = draw(st.lists(plain_word, min_size=length, max_size=length))
+            path, operand = "build.metadata.coverage.anything." + ".".join(words), scalar_text
+        else:
+            path = draw(st.sampled_from(sorted(TYPED_PATHS)))
+            operand = TYPED_PATHS[path]
+        if any(member.startswith(json.dumps(path) + ":") for member in members):
+            continue  # a key twice is an error (RG015)
+        value = draw(st.one_of(operand, valid_operators(operand, depth)))
+        members.append(f"{json.dumps(path)}: {value}")
+    return "{" + ", ".join(members) + "}"
+
+
+@st.composite
+def valid_project(draw: st.DrawFn) -> dict[str, str]:
+    names = draw(st.lists(nasty_text.filter(bool), min_size=1, max_size=3, unique=True))
+    blocks = [SPECIFICATION]
+    for name in names:
+        blocks.append(
+            f'policy {json.dumps(name)} {{\n  nrn = "organization=1"\n'
+            f"  conditions = {draw(valid_query())}\n}}\n"
+        )
+    for index in range(draw(st.integers(1, 2))):
+        bound = ", ".join(json.dumps(n) for n in draw(st.lists(st.sampled_from(names))))
+        blocks.append(
+            f"action {json.dumps(draw(nasty_text) + str(index))} {{\n"
+            f'  action = "deployment:create"\n  nrn = "organization=1"\n'
+            f"  dimensions = {{{json.dumps(draw(nasty_text))}: {json.dumps(draw(nasty_text))}}}\n"
+            f"  on_policy_success = {draw(st.sampled_from(['approve', 'manual']))}\n"
+            f"  on_policy_fail = {draw(st.sampled_from(['manual', 'deny']))}\n"
+            f"  policies = [{bound}]\n}}\n"
+        )
+    return {"policies.rg": "\n".join(blocks)}
+
+
+@st.composite
+def wild_project(draw: st.DrawFn) -> dict[str, str]:
+    """Anything the grammar's pieces make, mostly wrong somewhere."""
     files = {"policies.rg": draw(regate_file())}
     if draw(st.booleans()):
         files["payloads.json"] = draw(payload_file())
     if draw(st.booleans()):
         files["schemas/drawn.json"] = draw(st.one_of(schema_text(), json_value_text(2)))
+    return files
+
+
+@st.composite
+def source_projects(draw: st.DrawFn) -> dict[str, str]:
+    """A source project: file name → text, well-formed or wild, sometimes mutated."""
+    files = draw(st.one_of(valid_project(), wild_project()))
     if draw(st.integers(0, 2)) == 0:
         name = draw(st.sampled_from(sorted(files)))
         files[name] = draw(mutated(files[name]))

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from compiler.bundle import tar_gz
@@ -25,7 +25,7 @@ from tests.strategies import mutated, source_projects
 
 EXAMPLES = int(os.environ.get("REGATE_FUZZ_EXAMPLES", "150"))
 # A hang is a bug too: an example that runs this long fails instead of blocking the suite.
-HANG_SECONDS = 20
+HANG_SECONDS = 10
 
 FUZZ = settings(
     max_examples=EXAMPLES,
@@ -62,8 +62,10 @@ def compile_project(files: dict[str, str]) -> None:
         if result.ok:
             assert result.files is not None
             assert tar_gz(result.files)
+            event("a bundle")
         else:
             assert result.files is None
+            event(f"diagnostics, first {min(d.code for d in result.diagnostics)}")
             assert all(d.span.file.startswith(directory) for d in result.diagnostics)
 
 
