@@ -113,7 +113,11 @@ def build_command(
         if isinstance(signed, Diagnostic):
             _fail(signed)
         files = {**files, SIGNATURES_FILE: signed}
-    write_atomically(output, tar_gz(files))
+    try:
+        write_atomically(output, tar_gz(files))
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        _fail(error("RG081", Span(output, 1, 1, 1, 1), f"cannot write {output}: {reason}"))
 
 
 @main.command("decide")

@@ -51,6 +51,7 @@ CODES: dict[str, str] = {
     "RG054": "policy not visible at the action's NRN",
     "RG055": "unknown action",
     "RG080": "the signing key cannot sign",
+    "RG081": "the bundle cannot be written",
 }
 
 
