@@ -26,7 +26,7 @@ import pytest
 from compiler.bundle import tar_gz
 from compiler.driver import compile_sources
 from compiler.signing import SIGNATURES_FILE, SigningKey, signatures
-from tests.conftest import QUALITY_GATES, free_port, load_request
+from tests.conftest import QUALITY_GATES, free_port, load_request, stop_process
 
 SECRET = "the bundle server and OPA share this HS256 secret"
 pytestmark = pytest.mark.opa
@@ -130,12 +130,7 @@ def polling(opa: str, tmp_path: Path) -> Iterator[tuple[BundleServer, PollingSid
     try:
         yield server, sidecar
     finally:
-        sidecar.process.terminate()
-        try:
-            sidecar.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            sidecar.process.kill()
-            sidecar.process.wait()
+        stop_process(sidecar.process)
         server.stop()
 
 
