@@ -7,6 +7,7 @@ can point a diagnostic at the exact source text.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 JsonValue = Any  # a decoded JSON value: None, bool, int, float, str, list, dict
@@ -148,13 +149,76 @@ class Exists:
 
 @dataclass(frozen=True)
 class NotOp:
-    """`{path: {$not: {...}}}`: none of the inner operators' conjunction holds."""
+    """`{path: {$not: {...}}}`: the conjunction of the inner operators does not hold."""
 
     operators: tuple[FieldOperator, ...]
     span: Span
 
 
-FieldOperator = Comparison | Exists | NotOp
+@dataclass(frozen=True)
+class TypeOp:
+    """`{$type: "int"}` or `{$type: [2, "bool"]}`: some value has one of these BSON types.
+
+    `aliases` are canonical alias names (`double string object array bool null int
+    long decimal`); `number` and numeric codes are expanded to them when read."""
+
+    aliases: tuple[str, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Regex:
+    """`{$regex: "^a", $options: "i"}`: `pattern` as written, `re2` the translated
+    RE2 pattern (options folded in as flags) that the Rego matches with."""
+
+    pattern: str
+    options: str
+    re2: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Mod:
+    """`{$mod: [divisor, remainder]}`, both truncated to integers as MongoDB does."""
+
+    divisor: int
+    remainder: int
+    span: Span
+
+
+@dataclass(frozen=True)
+class Size:
+    """`{$size: n}`: the field is an array of exactly `length` elements."""
+
+    length: int
+    span: Span
+
+
+@dataclass(frozen=True)
+class ElemMatch:
+    """`{$elemMatch: ...}`: one element of the array satisfies everything inside.
+
+    Query form (`{$elemMatch: {"b": 1}}`): `query` is matched against each element
+    that is a document (paths are relative to the element).  Operator form
+    (`{$elemMatch: {"$gt": 1}}`): every one of `operators` holds for the element
+    itself, with no further array traversal."""
+
+    query: Query | None
+    operators: tuple[FieldOperator, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class All:
+    """`{$all: [v1, v2]}`: `$eq` holds for every value (no values: never matches);
+    or `{$all: [{$elemMatch: ...}, ...]}`: every `$elemMatch` holds."""
+
+    values: tuple[JsonValue, ...]
+    elem_matches: tuple[ElemMatch, ...]
+    span: Span
+
+
+FieldOperator = Comparison | Exists | NotOp | TypeOp | Regex | Mod | Size | ElemMatch | All
 
 
 @dataclass(frozen=True)
@@ -232,6 +296,7 @@ class PolicyRef:
 
 
 Outcome = Literal["approve", "manual", "deny"]
+Enforcement = Literal["enforce", "audit"]
 
 
 @dataclass(frozen=True)
@@ -250,6 +315,37 @@ class Action:
     policies: tuple[PolicyRef, ...]
     span: Span
     id_is_derived: bool = False
+    # audit: report what the action would decide (`would_be`) without gating.
+    enforcement: Enforcement = "enforce"
+
+
+@dataclass(frozen=True)
+class Waiver:
+    """A time-bounded, owned exception: a policy's failure does not count where it applies."""
+
+    name: str
+    policy: PolicyRef
+    nrn: Nrn
+    dimensions: tuple[tuple[str, str], ...]  # sorted by key
+    owner: str
+    reason: str
+    compensating_controls: tuple[str, ...]
+    expires: datetime  # timezone-aware, UTC
+    expires_span: Span
+    review: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class PolicyTest:
+    """A `test` block: a request and the decision its author expects (docs/testing.md)."""
+
+    name: str
+    request: JsonValue  # the OPA input, as the test block builds it
+    expect: Outcome
+    failing: tuple[PolicyRef, ...] | None  # the policies expected to fail; None: not checked
+    applying: tuple[Scalar, ...] | None  # the action ids expected to apply; None: not checked
+    span: Span  # the test's name
 
 
 @dataclass(frozen=True)
@@ -260,6 +356,8 @@ class SourceFile:
     specifications: tuple[Specification, ...] = ()
     policies: tuple[Policy, ...] = ()
     actions: tuple[Action, ...] = ()
+    waivers: tuple[Waiver, ...] = ()
+    tests: tuple[PolicyTest, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -279,3 +377,11 @@ class Program:
     @property
     def actions(self) -> tuple[Action, ...]:
         return tuple(a for f in self.files for a in f.actions)
+
+    @property
+    def waivers(self) -> tuple[Waiver, ...]:
+        return tuple(w for f in self.files for w in f.waivers)
+
+    @property
+    def tests(self) -> tuple[PolicyTest, ...]:
+        return tuple(t for f in self.files for t in f.tests)

@@ -20,7 +20,7 @@ from pathlib import Path
 from compiler.ast import JsonValue
 
 
-def _json_bytes(value: JsonValue) -> bytes:
+def json_bytes(value: JsonValue) -> bytes:
     return (json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
@@ -28,7 +28,7 @@ def revision_of(files: Mapping[str, bytes], catalog: JsonValue) -> str:
     digest = hashlib.sha256()
     for path in sorted(files):
         digest.update(path.encode() + b"\0" + files[path] + b"\0")
-    digest.update(_json_bytes(catalog))
+    digest.update(json_bytes(catalog))
     return digest.hexdigest()[:20]
 
 
@@ -37,8 +37,8 @@ def bundle_files(files: Mapping[str, bytes], catalog: JsonValue) -> dict[str, by
     revision = revision_of(files, catalog)
     assert isinstance(catalog, dict)
     everything = dict(files)
-    everything["regate/catalog/data.json"] = _json_bytes({**catalog, "revision": revision})
-    everything[".manifest"] = _json_bytes(
+    everything["regate/catalog/data.json"] = json_bytes({**catalog, "revision": revision})
+    everything[".manifest"] = json_bytes(
         {"revision": revision, "roots": ["regate"], "rego_version": 1}
     )
     return everything

@@ -4,35 +4,60 @@ and itself.  Produces diagnostics only; later passes assume a program without er
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import json
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache, lru_cache
+from typing import Any
 
 import jsonschema
 import jsonschema.exceptions
+import jsonschema_rs
 
 from compiler.ast import (
     Action,
+    All,
     Comparison,
+    ElemMatch,
+    Exists,
     FieldCondition,
     FieldOperator,
+    JsonValue,
     Logical,
+    Mod,
     NotOp,
     Nrn,
     Path,
     Policy,
     Program,
     Query,
+    Regex,
+    Size,
+    Span,
     Specification,
+    TypeOp,
+)
+from compiler.constraints import (
+    Interval,
+    impossible,
+    is_number,
+    is_numeric,
+    operator_interval,
+    same_json,
+    schema_interval,
 )
 from compiler.diagnostics import Diagnostic, did_you_mean, error, warning
 from compiler.entities import EntityModel, entity_model
-from compiler.schema import Resolved, Unresolved, json_type, resolve
+from compiler.schema import Resolved, Unresolved, is_required, json_type, resolve
 
 ORDERING_OPS = ("$gt", "$gte", "$lt", "$lte")
-OPERATOR_TEXT = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+# Waivers expiring this soon get a warning, so their owners renew or remove them.
+WAIVER_NOTICE = timedelta(days=14)
 
 
 def field_conditions(query: Query) -> Iterator[FieldCondition]:
@@ -45,14 +70,6 @@ def field_conditions(query: Query) -> Iterator[FieldCondition]:
             yield condition
 
 
-def _comparisons(operators: tuple[FieldOperator, ...]) -> Iterator[Comparison]:
-    for operator in operators:
-        if isinstance(operator, Comparison):
-            yield operator
-        elif isinstance(operator, NotOp):
-            yield from _comparisons(operator.operators)
-
-
 class Specifications:
     """The valid specifications, found by entity, metadata key and NRN."""
 
@@ -62,16 +79,28 @@ class Specifications:
             self._by_key[specification.entity, specification.metadata].append(specification)
         for found in self._by_key.values():
             found.sort(key=lambda s: -len(s.nrn.segments))
+        self._in_force: dict[tuple[str, str, str], Specification | None] = {}
 
     def in_force(self, entity: str, metadata: str, nrn: Nrn) -> Specification | None:
         """The deepest specification at `nrn` or above it: a deeper one overrides."""
-        for specification in self._by_key.get((entity, metadata), ()):
-            if specification.nrn.contains(nrn):
-                return specification
-        return None
+        key = (entity, metadata, nrn.text)
+        if key not in self._in_force:
+            self._in_force[key] = next(
+                (s for s in self._by_key.get((entity, metadata), ()) if s.nrn.contains(nrn)),
+                None,
+            )
+        return self._in_force[key]
 
     def declared(self, entity: str, metadata: str) -> list[Specification]:
         return self._by_key.get((entity, metadata), [])
+
+    def below(self, entity: str, metadata: str, nrn: Nrn) -> list[Specification]:
+        """The specifications strictly below `nrn`: they override for requests there."""
+        return [
+            s
+            for s in self._by_key.get((entity, metadata), ())
+            if nrn.contains(s.nrn) and s.nrn.text != nrn.text
+        ]
 
     def keys(self, entity: str) -> list[str]:
         return sorted(key for (e, key) in self._by_key if e == entity)
@@ -91,6 +120,31 @@ def _leaf_paths(schema: object, prefix: tuple[str, ...] = (), depth: int = 0) ->
         yield from _leaf_paths(child, path, depth + 1)
 
 
+@cache
+def _meta_validator(validator_class: Any) -> Any:
+    return validator_class(validator_class.META_SCHEMA)
+
+
+@lru_cache(maxsize=1024)
+def _schema_problem(schema_json: str) -> str | None:
+    """What makes a schema invalid against its meta-schema, or None.  Keyed by the
+    schema's text: the same schema declared at several NRNs is validated once."""
+    schema = json.loads(schema_json)
+    # The common case, fast: jsonschema-rs is about 1,000 times quicker at it.  What
+    # it cannot judge (an unknown $schema, ...) or rejects, jsonschema judges and names.
+    with contextlib.suppress(Exception):
+        if jsonschema_rs.meta.is_valid(schema):
+            return None
+    validator_class = jsonschema.validators.validator_for(
+        schema, default=jsonschema.Draft202012Validator
+    )
+    found = jsonschema.exceptions.best_match(_meta_validator(validator_class).iter_errors(schema))
+    if found is None:
+        return None
+    where = ".".join(str(p) for p in found.absolute_path) or "the top"
+    return f"at {where}: {found.message}"
+
+
 def _suggest_path(schema: object, wanted: tuple[str, ...]) -> str | None:
     """The declared path meant by `wanted`: one that ends with it, else the closest."""
     paths = list(_leaf_paths(schema))
@@ -107,6 +161,7 @@ class Checker:
         self.program = program
         self.model = model
         self.diagnostics: set[Diagnostic] = set()
+        self._resolved: dict[tuple[Span, tuple[str, ...]], tuple[Resolved | Unresolved, bool]] = {}
 
     def report(self, diagnostic: Diagnostic) -> None:
         self.diagnostics.add(diagnostic)
@@ -147,24 +202,16 @@ class Checker:
         return Specifications(valid)
 
     def _schema_is_valid(self, specification: Specification) -> bool:
-        schema = specification.schema
-        try:
-            validator = jsonschema.validators.validator_for(
-                schema, default=jsonschema.Draft202012Validator
-            )
-            validator.check_schema(schema)
-        except jsonschema.exceptions.SchemaError as exc:
-            where = ".".join(str(p) for p in exc.absolute_path) or "the top"
+        problem = _schema_problem(json.dumps(specification.schema, sort_keys=True))
+        if problem is not None:
             self.report(
                 error(
                     "RG040",
                     specification.schema_span,
-                    f'the schema of "{specification.name}" is not valid JSON Schema: '
-                    f"at {where}: {exc.message}",
+                    f'the schema of "{specification.name}" is not valid JSON Schema: {problem}',
                 )
             )
-            return False
-        return True
+        return problem is None
 
     # --- policies and actions ---
 
@@ -248,6 +295,42 @@ class Checker:
                     )
         return bound
 
+    # --- waivers ---
+
+    def waivers(self, policies: dict[str, Policy], now: datetime) -> None:
+        for waiver in self.program.waivers:
+            if waiver.policy.name not in policies:
+                self.report(
+                    error(
+                        "RG050",
+                        waiver.policy.span,
+                        f'waiver "{waiver.name}" names an unknown policy "{waiver.policy.name}"',
+                        help=did_you_mean(waiver.policy.name, policies),
+                    )
+                )
+            shown = waiver.expires.isoformat().replace("+00:00", "Z")
+            if waiver.expires <= now:
+                self.report(
+                    warning(
+                        "RG057",
+                        waiver.expires_span,
+                        f'waiver "{waiver.name}" expired at {shown}; it no longer applies',
+                        help="remove it, or renew it with a new review",
+                    )
+                )
+            elif waiver.expires - now <= WAIVER_NOTICE:
+                self.report(
+                    warning(
+                        "RG058",
+                        waiver.expires_span,
+                        f'waiver "{waiver.name}" expires at {shown}, within '
+                        f"{WAIVER_NOTICE.days} days",
+                        help=f"owner: {waiver.owner}",
+                    )
+                )
+
+    # --- paths ---
+
     # --- paths ---
 
     def policy_paths(
@@ -263,13 +346,26 @@ class Checker:
                 )
             )
         contexts = sorted({a.nrn for a in actions}, key=lambda n: n.text) or [policy.nrn]
-        for condition in field_conditions(policy.conditions):
-            if not self._entity(condition.path, actions):
-                continue
-            for nrn in contexts:
-                resolved = self._path(condition.path, nrn, specifications)
-                if resolved is not None:
-                    self._operand_types(condition, resolved)
+        fields: dict[str, list[Field]] = {}
+        pending = [c for c in field_conditions(policy.conditions) if self._entity(c.path, actions)]
+        while pending:
+            condition = pending.pop(0)
+            found = [
+                field
+                for nrn in contexts
+                for field in self._path(condition.path, nrn, specifications)
+            ]
+            fields.setdefault(condition.path.text, []).extend(found)
+            for field in found:
+                self._operand_types(condition, field)
+                self._constraints(condition, field)
+            if found and all("array" in (f.resolved.types or {"array"}) for f in found):
+                pending.extend(elem_match_conditions(condition))
+        for conjunction in _conjunctions(policy.conditions):
+            for path, operators in conjunction.items():
+                known = fields.get(path)
+                if known and all(f.resolved.single_valued for f in known):
+                    self._contradictions(path, operators)
 
     def _entity(self, path: Path, actions: list[Action]) -> bool:
         entity = path.segments[0]
@@ -298,108 +394,432 @@ class Checker:
                 )
         return True
 
-    def _path(self, path: Path, nrn: Nrn, specifications: Specifications) -> Resolved | None:
+    def _path(self, path: Path, nrn: Nrn, specifications: Specifications) -> list[Field]:
+        """What `path` reads for requests at `nrn` and below: one field per schema in force."""
         entity, segments = path.segments[0], path.segments
-        attributes = self.model.attributes[entity]
-        if len(segments) == 1:
-            return Resolved(())
+        if len(segments) == 1 or segments[1:] == ("metadata",):
+            return [Field(Resolved(()), ENTITY_MODEL, required=False)]
         if segments[1] != "metadata":
-            schema = {"type": "object", "properties": attributes, "additionalProperties": False}
-            found = resolve(schema, segments[1:])
-            if isinstance(found, Unresolved):
-                known = (*found.known, "metadata") if found.index == 0 else found.known
-                index = 1 + found.index
-                self.report(
-                    error(
-                        "RG031",
-                        path.segment_span(index),
-                        f'unknown field "{segments[index]}" in '
-                        f'"{".".join(segments[:index]) or entity}"',
-                        help=did_you_mean(segments[index], known),
-                    )
-                )
-                return None
-            return found
-        if len(segments) == 2:
-            return Resolved(())
+            return self._attribute(path)
         key = segments[2]
-        specification = specifications.in_force(entity, key, nrn)
-        if specification is None:
-            elsewhere = specifications.declared(entity, key)
-            if elsewhere:
-                hint = (
-                    f'"{elsewhere[0].name}" is declared at {elsewhere[0].nrn.text}, which does '
-                    f"not cover {nrn.text}; declare it at an ancestor NRN"
-                )
-            else:
-                hint = did_you_mean(key, specifications.keys(entity)) or (
-                    "declare a specification for it, or fix the path"
-                )
+        in_force = specifications.in_force(entity, key, nrn)
+        if in_force is None:
+            self._no_specification(path, nrn, specifications)
+            return []
+        found: list[Field] = []
+        for specification in [in_force, *specifications.below(entity, key, nrn)]:
+            origin = f'specification "{specification.name}" at {specification.span}'
+            resolved, required = self._resolve(specification, segments[3:])
+            if isinstance(resolved, Unresolved):
+                self._unknown_metadata_field(path, specification, resolved, origin, nrn)
+                continue
+            found.append(Field(resolved, origin, required))
+        return found
+
+    def _resolve(
+        self, specification: Specification, segments: tuple[str, ...]
+    ) -> tuple[Resolved | Unresolved, bool]:
+        """`segments` down a specification's schema, and whether the field is required;
+        remembered, since many policies read the same paths."""
+        key = (specification.span, segments)
+        if key not in self._resolved:
+            schema = specification.schema
+            self._resolved[key] = (resolve(schema, segments), is_required(schema, segments))
+        return self._resolved[key]
+
+    def _attribute(self, path: Path) -> list[Field]:
+        entity, segments = path.segments[0], path.segments
+        found = self.model.resolve_attribute(entity, segments[1:])
+        if isinstance(found, Resolved):
+            return [Field(found, ENTITY_MODEL, required=False)]
+        known = (*found.known, "metadata") if found.index == 0 else found.known
+        index = 1 + found.index
+        self.report(
+            error(
+                "RG031",
+                path.segment_span(index),
+                f'unknown field "{segments[index]}" in "{".".join(segments[:index])}"',
+                help=did_you_mean(segments[index], known),
+            )
+        )
+        return []
+
+    def _no_specification(self, path: Path, nrn: Nrn, specifications: Specifications) -> None:
+        entity, key = path.segments[0], path.segments[2]
+        elsewhere = specifications.declared(entity, key)
+        if elsewhere:
+            hint = (
+                f'"{elsewhere[0].name}" is declared at {elsewhere[0].nrn.text}, which does '
+                f"not cover {nrn.text}; declare it at an ancestor NRN"
+            )
+        else:
+            hint = did_you_mean(key, specifications.keys(entity)) or (
+                "declare a specification for it, or fix the path"
+            )
+        self.report(
+            error(
+                "RG032",
+                path.segment_span(2),
+                f'no metadata specification for "{entity}.metadata.{key}" at {nrn.text}',
+                help=hint,
+            )
+        )
+
+    def _unknown_metadata_field(
+        self,
+        path: Path,
+        specification: Specification,
+        found: Unresolved,
+        origin: str,
+        nrn: Nrn,
+    ) -> None:
+        segments = path.segments
+        index = 3 + found.index
+        suggestion = _suggest_path(specification.schema, segments[index:])
+        prefix = ".".join(segments[:index])
+        if suggestion:
+            hint: str | None = f'did you mean "{".".join(segments[:3])}.{suggestion}"?'
+        elif specification.nrn.text != nrn.text and nrn.contains(specification.nrn):
+            hint = (
+                f"the action at {nrn.text} also decides requests at {specification.nrn.text}, "
+                f'where "{specification.name}" overrides the specification above it'
+            )
+        else:
+            hint = did_you_mean(segments[index], found.known) or (
+                f"fields here: {', '.join(found.known)}" if found.known else None
+            )
+        self.report(
+            error(
+                "RG031",
+                path.segment_span(index),
+                f'unknown field "{segments[index]}" in "{prefix}" ({origin})',
+                help=hint,
+            )
+        )
+
+    # --- operators and values against types and constraints ---
+
+    def _operand_types(self, condition: FieldCondition, field: Field) -> None:
+        subject = f'"{condition.path.text}"'
+        self._operators_against(subject, condition.operators, field.resolved)
+
+    def _operators_against(
+        self, subject: str, operators: tuple[FieldOperator, ...], resolved: Resolved
+    ) -> None:
+        """Errors for operators that never apply to the field's type, and literals it
+        can never equal or compare with.  `subject` names the field in messages."""
+        types, offered = resolved.types, resolved.element_types
+        if types is None or offered is None:
+            return
+        shown = _types_text(offered)
+        for operator in operators:
+            if isinstance(operator, NotOp):
+                self._operators_against(subject, operator.operators, resolved)
+                continue
+            if isinstance(operator, Comparison):
+                if operator.op in ORDERING_OPS and not offered & ORDERED_TYPES:
+                    message = f"{operator.op} orders numbers or strings, but {subject} is {shown}"
+                    help = "compare it with $eq, $ne, $in or $nin"
+                    self.report(error("RG034", operator.span, message, help))
+                    continue
+                values = operator.value if operator.op in ("$in", "$nin") else [operator.value]
+                self._literal_types(subject, operator, values, offered)
+                continue
+            # Array operators need the field itself to be an array; $regex and $mod
+            # need the values it offers (itself or its items) to be strings or numbers.
+            kind = type(operator)
+            # $all over a path through an array sees every item's value: it needs no array.
+            own = kind in ARRAY_OPERATORS and not (kind is All and resolved.through_array)
+            needs = frozenset({"array"}) if own else OFFERED_NEEDS.get(kind)
+            if needs is not None and not (types if own else offered) & needs:
+                field_types = _types_text(types if own else offered)
+                message = f"{OPERATOR_TEXT[kind]}, but {subject} is {field_types}"
+                hint = 'for one value, write {"$eq": value}' if kind is All else None
+                self.report(error("RG034", operator.span, message, hint))
+                continue
+            if isinstance(operator, TypeOp):
+                wanted = {t for alias in operator.aliases for t in TYPE_ALIASES[alias]}
+                if not wanted & (types | offered):
+                    aliases = ", ".join(json.dumps(a) for a in operator.aliases)
+                    message = f"$type {aliases} never matches {subject}, which is {shown}"
+                    self.report(error("RG034", operator.span, message))
+            elif isinstance(operator, All):
+                self._literal_types(subject, operator, list(operator.values), offered)
+                for match in operator.elem_matches:
+                    self._operators_against(subject, (match,), resolved)
+            elif isinstance(operator, ElemMatch):
+                items = f"an item of {subject}"
+                self._operators_against(items, operator.operators, resolved.items)
+
+    def _literal_types(
+        self,
+        subject: str,
+        operator: Comparison | All,
+        values: list[JsonValue],
+        types: frozenset[str],
+    ) -> None:
+        ordering = isinstance(operator, Comparison) and operator.op in ORDERING_OPS
+        span = operator.value_span if isinstance(operator, Comparison) else operator.span
+        for value in values:
+            kind = json_type(value)
+            if value is None or kind in types:
+                continue
+            if ordering and kind == "number" and "integer" in types:
+                continue  # 80.5 orders against integers
+            hint = None
+            if isinstance(value, str) and types & {"integer", "number"}:
+                hint = f"write the number without quotes: {value}"
             self.report(
                 error(
-                    "RG032",
-                    path.segment_span(2),
-                    f'no metadata specification for "{entity}.metadata.{key}" at {nrn.text}',
+                    "RG035",
+                    span,
+                    f"{subject} is {_types_text(types)}; comparing it with {kind} "
+                    f"{json.dumps(value)} never matches",
                     help=hint,
                 )
             )
-            return None
-        found = resolve(specification.schema, segments[3:])
-        if isinstance(found, Unresolved):
-            index = 3 + found.index
-            suggestion = _suggest_path(specification.schema, segments[index:])
-            prefix = ".".join(segments[:index])
-            self.report(
-                error(
-                    "RG031",
-                    path.segment_span(index),
-                    f'unknown field "{segments[index]}" in "{prefix}" '
-                    f'(specification "{specification.name}" at {specification.span})',
-                    help=f'did you mean "{".".join(segments[:3])}.{suggestion}"?'
-                    if suggestion
-                    else did_you_mean(segments[index], found.known),
-                )
-            )
-            return None
-        return found
 
-    def _operand_types(self, condition: FieldCondition, resolved: Resolved) -> None:
+    def _constraints(self, condition: FieldCondition, field: Field) -> None:
+        """Warnings for operators that hold for no value, or every value, the field can have."""
+        path, resolved = condition.path.text, field.resolved
         types = resolved.types
         if types is None or "array" in types:
+            return  # an array matches through any of its items: no single value to judge
+        for operator in condition.operators:
+            if isinstance(operator, Exists):
+                if not operator.present and field.required:
+                    self._exists_on_required(condition.path, operator, field)
+                continue
+            if not isinstance(operator, Comparison):
+                continue
+            if operator.op in ORDERING_OPS:
+                self._ordering(path, operator, field)
+                continue
+            values = operator.value if operator.op in ("$in", "$nin") else [operator.value]
+            reasons = [(v, impossible(v, resolved.schemas)) for v in values if v is not None]
+            excluded = [(v, reason) for v, reason in reasons if reason]
+            every = len(excluded) == len(values)
+            if not excluded or (not every and operator.op != "$in"):
+                continue
+            shown = f'"{path}": {json.dumps({operator.op: operator.value})}'
+            reason = excluded[0][1]
+            if operator.op in ("$ne", "$nin"):
+                message = f"{shown} holds for every value the field can have: {reason}"
+                self._value_warning("RG037", operator, message, field, ALWAYS_HELP)
+            elif every:
+                message = f"{shown} holds for no value the field can have: {reason}"
+                self._value_warning("RG036", operator, message, field, NEVER_HELP)
+            else:
+                listed = ", ".join(json.dumps(v) for v, _ in excluded)
+                message = f"{shown} lists {listed}, which the field can never have: {reason}"
+                self._value_warning("RG036", operator, message, field, "remove it, or fix it")
+
+    def _ordering(self, path: str, comparison: Comparison, field: Field) -> None:
+        schemas = field.resolved.schemas
+        if not is_number(comparison.value) or not all(is_numeric(s, or_null=True) for s in schemas):
             return
-        path = condition.path.text
-        shown = "/".join(sorted(types - {"integer"} if "number" in types else types))
-        for comparison in _comparisons(condition.operators):
-            values = comparison.value if comparison.op in ("$in", "$nin") else [comparison.value]
-            for value in values:
-                kind = json_type(value)
-                if value is None or kind in types:
-                    continue
-                if comparison.op in ORDERING_OPS and kind == "integer" and "number" in types:
-                    continue
-                hint = None
-                if isinstance(value, str) and types & {"integer", "number"}:
-                    hint = f"write the number without quotes: {value}"
-                self.report(
-                    error(
-                        "RG035",
-                        comparison.value_span,
-                        f'"{path}" is {shown}; comparing it with {kind} '
-                        f"{_shown_value(value)} never matches",
-                        help=hint,
-                    )
-                )
+        accepted = operator_interval(comparison.op, comparison.value)
+        allowed = [schema_interval(s) for s in schemas]
+        shown = f'"{path}": {_operator_text(comparison)}'
+        never = [a for a in allowed if a.meet(accepted).is_empty]
+        if len(never) == len(allowed):
+            culprit = never[0].high if accepted.low else never[0].low
+            assert culprit is not None
+            message = f"{shown} holds for no value the field can have: {culprit.text}"
+            self._value_warning("RG036", comparison, message, field, NEVER_HELP)
+        elif (
+            field.resolved.single_valued
+            and all(is_numeric(s) for s in schemas)
+            and all(a.within(accepted) for a in allowed)
+        ):
+            culprit = allowed[0].low if accepted.low else allowed[0].high
+            assert culprit is not None
+            message = f"{shown} holds for every value the field can have: {culprit.text}"
+            self._value_warning("RG037", comparison, message, field, ALWAYS_HELP)
+
+    def _value_warning(
+        self, code: str, comparison: Comparison, message: str, field: Field, help: str
+    ) -> None:
+        self.report(warning(code, comparison.value_span, f"{message} ({field.origin})", help))
+
+    def _exists_on_required(self, path: Path, operator: Exists, field: Field) -> None:
+        document = ".".join(path.segments[:3])
+        self.report(
+            warning(
+                "RG039",
+                operator.span,
+                f'"{path.text}" is required ({field.origin}), so {{"$exists": false}} '
+                f'holds only when "{document}" itself is missing',
+                help=f'to require the metadata to be missing, write {{"{document}": '
+                '{"$exists": false}}',
+            )
+        )
+
+    def _contradictions(self, path: str, operators: list[FieldOperator]) -> None:
+        """One diagnostic for the first operator that no value can satisfy with those before."""
+        clash = first_contradiction(operators)
+        if clash is None:
+            return
+        later, earlier = clash
+        self.report(
+            warning(
+                "RG038",
+                later.span,
+                f'"{path}": {_operator_text(later)} contradicts {_operator_text(earlier)}: '
+                "no value satisfies both, so the conditions never hold together",
+                help='if either may hold, put them in "$or"',
+            )
+        )
 
 
-def _shown_value(value: object) -> str:
-    return json.dumps(value)
+ENTITY_MODEL = "entity model compiler/entities.json"
+ORDERED_TYPES = frozenset({"integer", "number", "string"})
+ARRAY_OPERATORS = (Size, ElemMatch, All)
+OFFERED_NEEDS: dict[type, frozenset[str]] = {
+    Regex: frozenset({"string"}),
+    Mod: frozenset({"integer", "number"}),
+}
+OPERATOR_TEXT: dict[type, str] = {
+    Size: "$size counts the items of an array",
+    ElemMatch: "$elemMatch matches the items of an array",
+    All: "$all matches arrays",
+    Regex: "$regex matches strings",
+    Mod: "$mod divides numbers",
+}
+# $type aliases (docs/semantics.md) → the JSON Schema types whose values have them.
+TYPE_ALIASES: dict[str, frozenset[str]] = {
+    "double": frozenset({"number", "integer"}),
+    "int": frozenset({"integer", "number"}),
+    "long": frozenset({"integer", "number"}),
+    "decimal": frozenset(),
+    "string": frozenset({"string"}),
+    "object": frozenset({"object"}),
+    "array": frozenset({"array"}),
+    "bool": frozenset({"boolean"}),
+    "null": frozenset({"null"}),
+}
+NEVER_HELP = "the condition can never pass; fix the value, or the specification"
+ALWAYS_HELP = "the specification already guarantees it; tighten the condition, or drop it"
 
 
-def check(program: Program) -> list[Diagnostic]:
+@dataclass(frozen=True)
+class Field:
+    """What a path reads in one context: its schema, and where that schema comes from."""
+
+    resolved: Resolved
+    origin: str  # for messages: `specification "Coverage" at f.rg:2:16`
+    required: bool  # its parent object lists it in `required`
+
+
+def _conjunctions(query: Query) -> Iterator[dict[str, list[FieldOperator]]]:
+    """For each query document, nested ones included: the operators that must all
+    hold, by path ($and clauses join their parent's conjunction)."""
+    pending = [query]
+    while pending:
+        by_path: dict[str, list[FieldOperator]] = defaultdict(list)
+        conjunction = [pending.pop()]
+        while conjunction:
+            for condition in conjunction.pop().conditions:
+                if isinstance(condition, FieldCondition):
+                    by_path[condition.path.text].extend(condition.operators)
+                elif condition.op == "$and":
+                    conjunction.extend(condition.clauses)
+                else:
+                    pending.extend(condition.clauses)
+        for operators in by_path.values():
+            operators.sort(key=lambda operator: operator.span)
+        yield by_path
+
+
+def _elem_matches(operators: tuple[FieldOperator, ...]) -> Iterator[ElemMatch]:
+    for operator in operators:
+        if isinstance(operator, ElemMatch):
+            yield operator
+        elif isinstance(operator, NotOp):
+            yield from _elem_matches(operator.operators)
+        elif isinstance(operator, All):
+            yield from operator.elem_matches
+
+
+def elem_match_conditions(condition: FieldCondition) -> Iterator[FieldCondition]:
+    """The conditions of its `$elemMatch` query documents, their paths joined to the
+    field's: `{"a": {"$elemMatch": {"b": 1}}}` reads `a.b` of one item, which resolves
+    as `a.b` does (a path reaches into array items)."""
+    outer = condition.path
+    for match in _elem_matches(condition.operators):
+        for inner in field_conditions(match.query) if match.query else ():
+            offset = inner.path.text_offset
+            path = Path(
+                f"{outer.text}.{inner.path.text}",
+                outer.segments + inner.path.segments,
+                inner.path.span,
+                # Spans of the inner segments stay right; the outer ones are checked already.
+                None if offset is None else offset - len(outer.text) - 1,
+            )
+            yield FieldCondition(path, inner.operators, inner.span)
+
+
+def _types_text(types: frozenset[str]) -> str:
+    return "/".join(sorted(types - {"integer"} if "number" in types else types))
+
+
+def _operator_text(operator: Comparison | Exists) -> str:
+    if isinstance(operator, Exists):
+        return json.dumps({"$exists": operator.present})
+    return json.dumps({operator.op: operator.value})
+
+
+def first_contradiction(
+    operators: list[FieldOperator],
+) -> tuple[Comparison | Exists, Comparison | Exists] | None:
+    """The first operator that contradicts an earlier one on a single-valued field."""
+    interval = Interval()
+    setters: dict[str, Comparison] = {}  # the operators that set interval.low/high
+    equal: Comparison | None = None
+    exists: Exists | None = None
+    presence: Comparison | None = None  # an operator that needs the field to be present
+    for operator in operators:
+        if isinstance(operator, Exists):
+            if exists is not None and exists.present != operator.present:
+                return operator, exists
+            if not operator.present and presence is not None:
+                return operator, presence
+            exists = exists or operator
+            continue
+        if not isinstance(operator, Comparison) or operator.op not in (*ORDERING_OPS, "$eq"):
+            continue
+        if operator.value is None:
+            continue
+        if exists is not None and not exists.present:
+            return operator, exists
+        presence = presence or operator
+        if operator.op == "$eq":
+            if equal is not None and not same_json(equal.value, operator.value):
+                return operator, equal
+            equal = equal or operator
+        if not is_number(operator.value):
+            continue
+        accepted = operator_interval(operator.op, operator.value)
+        met = interval.meet(accepted)
+        if met.is_empty:
+            clashes_high = Interval(accepted.low, interval.high).is_empty
+            earlier = setters["high"] if clashes_high else setters["low"]
+            return operator, earlier
+        if met.low != interval.low:
+            setters["low"] = operator
+        if met.high != interval.high:
+            setters["high"] = operator
+        interval = met
+    return None
+
+
+def check(program: Program, now: datetime | None = None) -> list[Diagnostic]:
+    """`now` dates the waivers (default: the current time)."""
     checker = Checker(program, entity_model())
     specifications = checker.specifications()
     policies = checker.policies()
     bound = checker.actions(policies)
     for policy in policies.values():
         checker.policy_paths(policy, bound.get(policy.name, []), specifications)
+    checker.waivers(policies, now or datetime.now(UTC))
     return sorted(checker.diagnostics)

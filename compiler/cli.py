@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
-from compiler import __version__
+from compiler import __version__, explain
 from compiler.ast import Span
 from compiler.bundle import tar_gz, write_atomically
 from compiler.diagnostics import Diagnostic, error, render
@@ -68,9 +70,14 @@ def main() -> None:
 @main.command("check")
 @click.argument("sources", nargs=-1, required=True)
 @click.option("--format", "fmt", type=FORMATS, default="text", help="How to print diagnostics.")
-def check_command(sources: tuple[str, ...], fmt: str) -> None:
+@click.option(
+    "--now",
+    type=click.DateTime(["%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d"]),
+    help="Date waivers as of this UTC time (default: now), e.g. 2026-11-22T12:00:00Z.",
+)
+def check_command(sources: tuple[str, ...], fmt: str, now: datetime | None) -> None:
     """Parse and type-check SOURCES (files or directories)."""
-    result = check_sources(list(sources))
+    result = check_sources(list(sources), now.replace(tzinfo=UTC) if now else None)
     _report(result, fmt)
     sys.exit(0 if result.ok else 1)
 
@@ -117,20 +124,65 @@ def build_command(
         write_atomically(output, tar_gz(files))
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        _fail(error("RG081", Span(output, 1, 1, 1, 1), f"cannot write {output}: {reason}"))
+        _fail(error("RG061", Span(output, 1, 1, 1, 1), f"cannot write {output}: {reason}"))
+
+
+def decision_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--bundle or --opa-url, and --input: where a decision comes from."""
+    command = click.option(
+        "--input", "request", required=True, help="The request (JSON), or - for stdin."
+    )(command)
+    command = click.option("--opa-url", help="A running OPA sidecar serving the bundle.")(command)
+    return click.option(
+        "--bundle", help="A bundle built by `regate build`, evaluated by a local OPA."
+    )(command)
+
+
+def decide(bundle: str | None, opa_url: str | None, request: Any) -> Any:
+    """The decision from a local OPA or a sidecar; OPA failures end the command."""
+    if (bundle is None) == (opa_url is None):
+        raise click.UsageError("give exactly one of --bundle and --opa-url")
+    try:
+        return ask_sidecar(opa_url, request) if opa_url else eval_bundle(str(bundle), request)
+    except OpaError as exc:
+        _fail_opa(exc)
 
 
 @main.command("decide")
-@click.option("--bundle", help="A bundle built by `regate build`, evaluated by a local OPA.")
-@click.option("--opa-url", help="A running OPA sidecar serving the bundle.")
-@click.option("--input", "request", required=True, help="The request (JSON), or - for stdin.")
+@decision_options
 def decide_command(bundle: str | None, opa_url: str | None, request: str) -> None:
     """Decide one request; print the decision as JSON."""
-    if (bundle is None) == (opa_url is None):
-        raise click.UsageError("give exactly one of --bundle and --opa-url")
-    document = read_request(request)
-    try:
-        decision = ask_sidecar(opa_url, document) if opa_url else eval_bundle(str(bundle), document)
-    except OpaError as exc:
-        _fail_opa(exc)
+    decision = decide(bundle, opa_url, read_request(request))
     click.echo(json.dumps(decision, indent=2, sort_keys=True))
+
+
+@main.command("explain")
+@decision_options
+def explain_command(bundle: str | None, opa_url: str | None, request: str) -> None:
+    """Decide one request; print the decision as text a person reads."""
+    decision = decide(bundle, opa_url, read_request(request))
+    click.echo(explain.render(decision), nl=False)
+
+
+from compiler.evidence.commands import gate_command, metadata_group  # noqa: E402
+
+main.add_command(metadata_group)
+main.add_command(gate_command)
+from compiler.testing import test_command  # noqa: E402  (commands from their own modules)
+
+main.add_command(test_command)
+
+# regate fmt: compiler/fmt.py
+from compiler.fmt import fmt_command  # noqa: E402
+
+main.add_command(fmt_command)
+
+# regate import: compiler/importer.py
+from compiler.importer import import_command  # noqa: E402
+
+main.add_command(import_command)
+
+# regate diff: compiler/diff.py
+from compiler.diff import diff_command  # noqa: E402
+
+main.add_command(diff_command)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from compiler.ast import Program
 from compiler.bundle import bundle_files
 from compiler.check import check
 from compiler.diagnostics import Diagnostic, has_errors
 from compiler.emit import emit
+from compiler.entities import entity_model
+from compiler.input_schema import INPUT_SCHEMA, input_schema_bytes
 from compiler.lower import lower
 from compiler.parse import parse
 from compiler.sources import Source, load
+from compiler.tests_gen import BundleTests, bundle_tests, check_tests, emit_tests
 
 
 @dataclass
@@ -20,6 +24,7 @@ class Compilation:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     program: Program | None = None
     files: dict[str, bytes] | None = None  # the bundle's files; None when there are errors
+    tests: BundleTests | None = None  # the tests in the bundle, and where each comes from
 
     @property
     def ok(self) -> bool:
@@ -31,14 +36,15 @@ class Compilation:
         return {s.path: s.text for s in self.sources}
 
 
-def check_sources(arguments: list[str]) -> Compilation:
-    """Parse and check; stop before lowering."""
+def check_sources(arguments: list[str], now: datetime | None = None) -> Compilation:
+    """Parse and check; stop before lowering.  `now` dates the waivers."""
     sources, diagnostics = load(arguments)
     program, found = parse(sources)
     diagnostics.extend(found)
     # A file that did not parse leaves names undeclared: checking would only add noise.
     if not has_errors(diagnostics):
-        diagnostics.extend(check(program))
+        diagnostics.extend(check(program, now))
+        diagnostics.extend(check_tests(program))
     return Compilation(sources, sorted(diagnostics), program)
 
 
@@ -46,6 +52,12 @@ def compile_sources(arguments: list[str]) -> Compilation:
     """Every pass; `files` holds the bundle when the sources have no errors."""
     result = check_sources(arguments)
     if result.ok and result.program is not None:
-        ir = lower(result.program, {s.path: s.name for s in result.sources})
+        where = {s.path: s.name for s in result.sources}
+        ir = lower(result.program, where)
         result.files = bundle_files(emit(ir), ir.catalog)
+        # Added after the revision is taken: tests and the input schema (for
+        # `opa check --schema`) do not change a decision.
+        result.tests = bundle_tests(result.program, where)
+        result.files.update(emit_tests(result.tests))
+        result.files[INPUT_SCHEMA] = input_schema_bytes(result.program, entity_model())
     return result

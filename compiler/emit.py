@@ -14,7 +14,7 @@ from markupsafe import Markup
 
 from compiler import rego
 from compiler.ir import BundleIR
-from compiler.limits import MAX_PATH_SEGMENTS
+from compiler.limits import MAX_COMPARE_DEPTH, MAX_PATH_SEGMENTS
 from compiler.resources import resource_dir
 
 
@@ -43,16 +43,20 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def _render(template: str, **context: object) -> str:
+def render(template: str, **context: object) -> str:
     return environment().get_template(template).render(**context).rstrip("\n") + "\n"
 
 
 def emit(ir: BundleIR) -> dict[str, bytes]:
     """Bundle path → content, for everything but the manifest and the revision."""
     files: dict[str, bytes] = {
-        "regate/decision.rego": _render("decision.rego.j2").encode(),
-        "regate/mongo.rego": _render("mongo.rego.j2", max_segments=MAX_PATH_SEGMENTS).encode(),
+        "regate/decision.rego": render("decision.rego.j2").encode(),
+        "regate/mongo.rego": render(
+            "mongo.rego.j2",
+            max_segments=MAX_PATH_SEGMENTS,
+            max_compare_depth=MAX_COMPARE_DEPTH,
+        ).encode(),
     }
     for module in ir.modules:
-        files[module.path] = _render("policies.rego.j2", module=module).encode()
+        files[module.path] = render("policies.rego.j2", module=module).encode()
     return files

@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from compiler.schema import Resolved, Unresolved, resolve
 
 
 @dataclass(frozen=True)
 class EntityModel:
     attributes: dict[str, dict[str, Any]]  # entity → attribute → JSON Schema
     actions: dict[str, tuple[str, ...]]  # approval action → entities its policies may read
+    _resolved: dict[tuple[str, tuple[str, ...]], Resolved | Unresolved] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def entities(self) -> tuple[str, ...]:
         return tuple(self.attributes)
+
+    def resolve_attribute(self, entity: str, segments: tuple[str, ...]) -> Resolved | Unresolved:
+        """A path below an entity, outside `metadata`: its attributes form a closed object."""
+        key = (entity, segments)
+        if key not in self._resolved:
+            schema = {"type": "object", "properties": self.attributes[entity]}
+            self._resolved[key] = resolve(schema, segments)
+        return self._resolved[key]
 
 
 @cache

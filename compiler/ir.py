@@ -11,9 +11,13 @@ from compiler.ast import JsonValue
 
 @dataclass(frozen=True)
 class Test:
-    """`mongo.<function>(mongo.values(path)[, operand])`, perhaps negated."""
+    """`mongo.<function>(mongo.values_at(<root>, path)[, operand])`, perhaps negated.
+
+    `root` is None for the request's entities (`input.entities`), or the name of
+    the variable holding the array element an `$elemMatch` is testing."""
 
     function: str
+    root: str | None
     path: tuple[str, ...]
     operand: JsonValue
     has_operand: bool
@@ -23,11 +27,26 @@ class Test:
 
 
 @dataclass(frozen=True)
+class Each:
+    """`some <variable> in mongo.<function>(mongo.values_at(<root>, path))`: binds
+    each array element an `$elemMatch` considers."""
+
+    variable: str
+    function: str
+    root: str | None
+    path: tuple[str, ...]
+    comment: str
+    kind: Literal["each"] = "each"
+
+
+@dataclass(frozen=True)
 class RuleRef:
-    """A reference to a helper rule, perhaps negated."""
+    """A reference to a helper rule, perhaps negated; `argument` is the element
+    variable passed to a helper function inside an `$elemMatch`."""
 
     rule: str
     negated: bool
+    argument: str | None = None
     kind: Literal["ref"] = "ref"
 
 
@@ -38,17 +57,28 @@ class Always:
     kind: Literal["always"] = "always"
 
 
-Expr = Test | RuleRef | Always
+@dataclass(frozen=True)
+class Never:
+    """`{$all: []}`, which MongoDB never matches."""
+
+    comment: str
+    kind: Literal["never"] = "never"
+
+
+Expr = Test | Each | RuleRef | Always | Never
 Body = tuple[Expr, ...]
 
 
 @dataclass(frozen=True)
 class HelperRule:
-    """A private rule: true when any of its bodies holds ($or, $nor, $not)."""
+    """A private rule: true when any of its bodies holds ($or, $nor, $not,
+    $elemMatch).  Inside an `$elemMatch` it is a function of the element,
+    named `parameter`."""
 
     name: str
     comment: str
     bodies: tuple[Body, ...]
+    parameter: str | None = None
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 Conditions become rule bodies: a query is a conjunction (one body); `$or`
 becomes a helper rule with one body per clause; `$nor` and `$not` the negation
-of such a helper.  Actions become data, keyed for direct lookup by action name
-and NRN (see templates/decision.rego.j2).
+of such a helper; `$elemMatch` a helper that binds each array element and tests
+it (helpers inside it are functions of that element).  Actions become data,
+keyed for direct lookup by action name and NRN (see templates/decision.rego.j2).
 """
 
 from __future__ import annotations
@@ -12,31 +13,43 @@ import json
 import posixpath
 from collections import defaultdict
 from collections.abc import Callable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from compiler.ast import (
+    All,
     Comparison,
+    ElemMatch,
     Exists,
-    FieldCondition,
     FieldOperator,
     Logical,
+    Mod,
     NotOp,
+    Path,
     Policy,
     Program,
     Query,
+    Regex,
+    Size,
     Span,
+    TypeOp,
 )
 from compiler.ir import (
     Always,
     Body,
     BundleIR,
+    Each,
     Expr,
     HelperRule,
+    Never,
     PolicyModule,
     PolicyRule,
     RuleRef,
     Test,
 )
 from compiler.rego import slug
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # The mongo library function for each comparison operator.
 FUNCTIONS = {
@@ -50,6 +63,10 @@ FUNCTIONS = {
     "$nin": "not_in",
 }
 
+# Where a condition's paths start: None for input.entities, else the variable
+# holding the element an enclosing $elemMatch is testing.
+Root = str | None
+
 
 class _PolicyLowering:
     def __init__(self, rule: str, where: Mapping[str, str]) -> None:
@@ -58,65 +75,108 @@ class _PolicyLowering:
         self.helpers: list[HelperRule] = []
 
     def location(self, span: Span) -> str:
-        return f"{self.where.get(span.file, span.file)}:{span.line}"
+        return _location(span, self.where)
 
-    def helper(self, comment: str, lower_bodies: Callable[[], tuple[Body, ...]]) -> str:
-        """A new helper rule; its name is taken before its bodies are lowered, so
+    def helper(
+        self, comment: str, root: Root, lower_bodies: Callable[[], tuple[Body, ...]]
+    ) -> RuleRef:
+        """A new helper rule (a function of `root` inside an $elemMatch), and a
+        reference to it.  Its name is taken before its bodies are lowered, so
         helpers are numbered in source order, outer before inner."""
         index = len(self.helpers)
         name = f"_{self.rule}_{index + 1}"
-        self.helpers.append(HelperRule(name, comment, ()))
-        self.helpers[index] = HelperRule(name, comment, lower_bodies())
-        return name
+        self.helpers.append(HelperRule(name, comment, (), root))
+        self.helpers[index] = HelperRule(name, comment, lower_bodies(), root)
+        return RuleRef(name, negated=False, argument=root)
 
-    def comment(self, path: str, op: str, value: object, span: Span, negated: bool) -> str:
+    def comment(self, path: str, op: str, value: object, span: Span) -> str:
         """`path $op value (file:line)`, as the condition reads in the source."""
-        condition = f"{op} {json.dumps(value)}"
-        if negated:
-            condition = f"$not {{{op}: {json.dumps(value)}}}"
-        return f"{path} {condition} ({self.location(span)})"
+        return f"{path or 'element'} {op} {json.dumps(value)} ({self.location(span)})"
 
-    def query(self, query: Query) -> Body:
+    def query(self, query: Query, root: Root) -> Body:
         body: list[Expr] = []
         for condition in query.conditions:
             if isinstance(condition, Logical):
-                body.extend(self.logical(condition))
+                body.extend(self.logical(condition, root))
             else:
-                body.extend(self.field(condition))
+                body.extend(self.field(condition.path, condition.operators, root))
         return tuple(body) or (Always(),)
 
-    def logical(self, logical: Logical) -> Body:
+    def logical(self, logical: Logical, root: Root) -> Body:
         if logical.op == "$and":
-            return tuple(e for clause in logical.clauses for e in self.query(clause))
-        name = self.helper(
+            return tuple(e for clause in logical.clauses for e in self.query(clause, root))
+        ref = self.helper(
             f"{logical.op} at {self.location(logical.span)}",
-            lambda: tuple(self.query(clause) for clause in logical.clauses),
+            root,
+            lambda: tuple(self.query(clause, root) for clause in logical.clauses),
         )
-        return (RuleRef(name, negated=logical.op == "$nor"),)
+        return (replace(ref, negated=logical.op == "$nor"),)
 
-    def field(self, condition: FieldCondition) -> Body:
-        return tuple(
-            self.operator(condition, operator, negated=False) for operator in condition.operators
-        )
+    def field(self, path: Path, operators: tuple[FieldOperator, ...], root: Root) -> Body:
+        return tuple(e for operator in operators for e in self.operator(path, operator, root))
 
-    def operator(self, condition: FieldCondition, operator: FieldOperator, negated: bool) -> Expr:
-        path = condition.path
+    def test(
+        self, path: Path, root: Root, function: str, op: str, operand: object, span: Span
+    ) -> Test:
+        comment = self.comment(path.text, op, operand, span)
+        return Test(function, root, path.segments, operand, True, False, comment)
+
+    def operator(self, path: Path, operator: FieldOperator, root: Root) -> Body:
         match operator:
             case Comparison(op=op, value=value, span=span):
-                comment = self.comment(path.text, op, value, span, negated)
-                return Test(FUNCTIONS[op], path.segments, value, True, negated, comment)
+                return (self.test(path, root, FUNCTIONS[op], op, value, span),)
             case Exists(present=present, span=span):
-                comment = self.comment(path.text, "$exists", present, span, negated)
+                comment = self.comment(path.text, "$exists", present, span)
                 function = "exists" if present else "not_exists"
-                return Test(function, path.segments, None, False, negated, comment)
+                return (Test(function, root, path.segments, None, False, False, comment),)
+            case TypeOp(aliases=aliases, span=span):
+                return (self.test(path, root, "has_type", "$type", list(aliases), span),)
+            case Regex(pattern=pattern, options=options, re2=re2, span=span):
+                comment = self.comment(path.text, "$regex", pattern, span)
+                if options:
+                    comment = comment.replace(" (", f" $options {json.dumps(options)} (", 1)
+                return (Test("matches", root, path.segments, re2, True, False, comment),)
+            case Mod(divisor=divisor, remainder=remainder, span=span):
+                return (self.test(path, root, "mod", "$mod", [divisor, remainder], span),)
+            case Size(length=length, span=span):
+                return (self.test(path, root, "size", "$size", length, span),)
+            case All(values=values, elem_matches=elem_matches, span=span):
+                if not values and not elem_matches:
+                    return (Never(self.comment(path.text, "$all", [], span)),)
+                equalities = (self.test(path, root, "equals", "$all", v, span) for v in values)
+                elem_refs = (self.elem_match(path, m, root) for m in elem_matches)
+                return (*equalities, *elem_refs)
+            case ElemMatch():
+                return (self.elem_match(path, operator, root),)
             case NotOp(operators=operators, span=span):
-                if len(operators) == 1 and not isinstance(operators[0], NotOp):
-                    return self.operator(condition, operators[0], negated=not negated)
-                name = self.helper(
-                    f"$not on {path.text} at {self.location(span)}",
-                    lambda: (tuple(self.operator(condition, o, False) for o in operators),),
+                inner = self.field(path, operators, root)
+                if len(inner) == 1 and isinstance(inner[0], Test):
+                    test = inner[0]
+                    return (
+                        replace(test, negated=not test.negated, comment=f"$not {test.comment}"),
+                    )
+                ref = self.helper(
+                    f"$not on {path.text or 'the element'} at {self.location(span)}",
+                    root,
+                    lambda: (inner,),
                 )
-                return RuleRef(name, negated=not negated)
+                return (replace(ref, negated=True),)
+
+    def elem_match(self, path: Path, elem_match: ElemMatch, root: Root) -> RuleRef:
+        """A helper that binds each element of the arrays at `path` and tests it:
+        as a document (query form) or as a value (operator form)."""
+        element = f"element_{int(root.rsplit('_', 1)[1]) + 1 if root else 1}"
+        form = "documents" if elem_match.query is not None else "elements"
+        comment = f"{path.text} $elemMatch ({self.location(elem_match.span)})"
+
+        def body() -> tuple[Body, ...]:
+            each = Each(element, form, root, path.segments, f"each {form[:-1]} of {path.text}")
+            if elem_match.query is not None:
+                return ((each, *self.query(elem_match.query, element)),)
+            itself = Path("", (), elem_match.span, None)
+            return ((each, *self.field(itself, elem_match.operators, element)),)
+
+        return self.helper(comment, root, body)
 
 
 def rule_names(policies: tuple[Policy, ...]) -> dict[str, str]:
@@ -151,7 +211,7 @@ def lower(program: Program, where: Mapping[str, str]) -> BundleIR:
         for policy in file.policies:
             rule = rules[policy.name]
             lowering = _PolicyLowering(rule, where)
-            body = lowering.query(policy.conditions)
+            body = lowering.query(policy.conditions, None)
             lowered.append(
                 PolicyRule(
                     rule=rule,
@@ -167,7 +227,17 @@ def lower(program: Program, where: Mapping[str, str]) -> BundleIR:
     return BundleIR(tuple(modules), _catalog(program, rules, where))
 
 
+def _location(span: Span, where: Mapping[str, str]) -> str:
+    return f"{where.get(span.file, span.file)}:{span.line}"
+
+
+def _epoch_ns(moment: datetime) -> int:
+    return (moment - EPOCH) // timedelta(microseconds=1) * 1000
+
+
 def _catalog(program: Program, rules: Mapping[str, str], where: Mapping[str, str]) -> object:
+    """data.regate.catalog: actions keyed by action name and NRN, waivers by policy rule."""
+    sources = {p.name: _location(p.span, where) for p in program.policies}
     actions: dict[str, dict[str, list[object]]] = defaultdict(lambda: defaultdict(list))
     for action in sorted(program.actions, key=lambda a: a.id):
         actions[action.action][action.nrn.text].append(
@@ -178,8 +248,32 @@ def _catalog(program: Program, rules: Mapping[str, str], where: Mapping[str, str
                 "dimensions": dict(action.dimensions),
                 "on_policy_success": action.on_policy_success,
                 "on_policy_fail": action.on_policy_fail,
-                "policies": [{"name": p.name, "rule": rules[p.name]} for p in action.policies],
-                "source": f"{where.get(action.span.file, action.span.file)}:{action.span.line}",
+                "enforcement": action.enforcement,
+                "policies": [
+                    {"name": p.name, "rule": rules[p.name], "source": sources[p.name]}
+                    for p in action.policies
+                ],
+                "source": _location(action.span, where),
             }
         )
-    return {"actions": {name: dict(by_nrn) for name, by_nrn in actions.items()}}
+    waivers: dict[str, list[object]] = defaultdict(list)
+    for waiver in sorted(program.waivers, key=lambda w: w.name):
+        waivers[rules[waiver.policy.name]].append(
+            {
+                "name": waiver.name,
+                "policy": waiver.policy.name,
+                "nrn": waiver.nrn.text,
+                "dimensions": dict(waiver.dimensions),
+                "owner": waiver.owner,
+                "reason": waiver.reason,
+                "compensating_controls": list(waiver.compensating_controls),
+                "expires": waiver.expires.isoformat().replace("+00:00", "Z"),
+                "expires_ns": _epoch_ns(waiver.expires),
+                "review": waiver.review,
+                "source": _location(waiver.span, where),
+            }
+        )
+    return {
+        "actions": {name: dict(by_nrn) for name, by_nrn in actions.items()},
+        "waivers": dict(waivers),
+    }

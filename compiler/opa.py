@@ -31,9 +31,11 @@ def find_opa() -> str:
     raise OpaError("OPA not found: run scripts/bootstrap.sh, put opa on PATH or set REGATE_OPA")
 
 
-def run(arguments: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    arguments: list[str], stdin: str | None = None, cwd: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [find_opa(), *arguments], input=stdin, capture_output=True, text=True, check=False
+        [find_opa(), *arguments], input=stdin, capture_output=True, text=True, check=False, cwd=cwd
     )
 
 
@@ -71,3 +73,15 @@ def ask_sidecar(url: str, request: Any) -> Any:
     if "result" not in response:
         raise OpaError(f"the OPA at {url} has no {DECISION_QUERY}: is the regate bundle loaded?")
     return response["result"]
+
+
+# Every request decided in one `opa eval`, keyed by name: one process for a whole directory.
+BATCH_QUERY = f"{{name: d | some name, r in input.requests; d := {DECISION_QUERY} with input as r}}"
+
+
+def decide_all(bundle: str, requests: dict[str, Any]) -> dict[str, Any]:
+    """The decision for each named request, by a local OPA; a name is missing when its
+    decision is undefined."""
+    decisions = eval_bundle(bundle, {"requests": requests}, BATCH_QUERY)
+    assert isinstance(decisions, dict)
+    return decisions

@@ -13,6 +13,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any, TypeVar, cast
 
@@ -25,6 +26,7 @@ from compiler.ast import (
     Action,
     Array,
     Call,
+    Enforcement,
     Identifier,
     JsonValue,
     Member,
@@ -34,11 +36,13 @@ from compiler.ast import (
     Outcome,
     Policy,
     PolicyRef,
+    PolicyTest,
     Program,
     Scalar,
     SourceFile,
     Span,
     Specification,
+    Waiver,
     to_json,
 )
 from compiler.diagnostics import Diagnostic, did_you_mean, error, warning
@@ -46,8 +50,10 @@ from compiler.resources import resource_dir
 from compiler.sources import Source, read_text
 
 NRN_SEGMENT = re.compile(r"^[a-z_]+=[^:=\s]+$")
-OUTCOMES_ON_SUCCESS = ("approve", "manual")
+# The first of each is the default.
+OUTCOMES_ON_SUCCESS = ("manual", "approve")
 OUTCOMES_ON_FAIL = ("manual", "deny")
+ENFORCEMENTS = ("enforce", "audit")
 
 
 @cache
@@ -249,7 +255,7 @@ def _describe_terminal(name: str) -> str:
     return f'"{pattern.value}"'
 
 
-def _syntax_error(file: str, text: str, exc: UnexpectedInput) -> Diagnostic:
+def syntax_error(file: str, text: str, exc: UnexpectedInput) -> Diagnostic:
     line, col = exc.line if exc.line > 0 else 1, exc.column if exc.column > 0 else 1
     span = Span(file, line, col, line, col + 1)
     expected: Iterable[str] = ()
@@ -305,7 +311,7 @@ def _parse_tree(
     try:
         tree = _parser().parse(source.text, start=start)
     except UnexpectedInput as exc:
-        return None, [_syntax_error(source.path, source.text, exc)]
+        return None, [syntax_error(source.path, source.text, exc)]
     except RecursionError:
         span = Span(source.path, 1, 1, 1, 1)
         return None, [error("RG023", span, "the file nests too deeply to be read")]
@@ -414,10 +420,11 @@ def _nrn(fields: Fields) -> Nrn | None:
     return Nrn(text, span)
 
 
-def _outcome(fields: Fields, name: str, allowed: tuple[str, ...]) -> Outcome:
+def _choice(fields: Fields, name: str, allowed: tuple[str, ...]) -> str:
+    """One of `allowed` (a word or a string); the first is the default."""
     found = fields.text(name, required=False, words=True)
     if found is None:
-        return "manual"
+        return allowed[0]
     value, span = found
     if value not in allowed:
         fields.diagnostics.append(
@@ -428,8 +435,64 @@ def _outcome(fields: Fields, name: str, allowed: tuple[str, ...]) -> Outcome:
                 help=did_you_mean(value, allowed),
             )
         )
-        return "manual"
-    return cast(Outcome, value)
+        return allowed[0]
+    return value
+
+
+def _dimensions(fields: Fields) -> tuple[tuple[str, str], ...]:
+    """`dimensions = {"environment": "production"}`, sorted by key."""
+    found: list[tuple[str, str]] = []
+    node = fields.object("dimensions", required=False)
+    for member in node.members if node else ():
+        if isinstance(member.value, Scalar) and isinstance(member.value.value, str):
+            found.append((member.key, member.value.value))
+        else:
+            fields._wrong(f"dimensions.{member.key}", member.value, "a string")
+    return tuple(sorted(found))
+
+
+def _strings(fields: Fields, name: str, wanted: str) -> list[Scalar]:
+    """A list of strings, each with its span."""
+    found = fields.take(name, required=False)
+    if found is None:
+        return []
+    node = found[1]
+    if not isinstance(node, Array):
+        fields._wrong(name, node, wanted)
+        return []
+    items: list[Scalar] = []
+    for item in node.items:
+        if isinstance(item, Scalar) and isinstance(item.value, str):
+            items.append(item)
+        else:
+            fields._wrong(name, item, wanted)
+    return items
+
+
+def _expiry(fields: Fields) -> tuple[datetime, Span] | None:
+    """`expires = "2026-12-31"` (through the end of that day, UTC) or an RFC 3339 time."""
+    found = fields.text("expires")
+    if found is None:
+        return None
+    text, span = found
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            day = datetime.fromisoformat(text).replace(tzinfo=UTC)
+            return day + timedelta(days=1), span
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is not None:
+            return moment.astimezone(UTC), span
+    except ValueError:
+        pass
+    fields.diagnostics.append(
+        error(
+            "RG012",
+            span,
+            f'`expires` must be a date or an RFC 3339 time with a zone, not "{text}"',
+            help='e.g. "2026-12-31" or "2026-12-31T18:00:00Z"',
+        )
+    )
+    return None
 
 
 SPECIFICATION_FIELDS = ("name", "description", "entity", "metadata", "nrn", "schema")
@@ -443,11 +506,34 @@ ACTION_FIELDS = (
     "on_policy_success",
     "on_policy_fail",
     "policies",
+    "enforcement",
+)
+WAIVER_FIELDS = (
+    "policy",
+    "nrn",
+    "dimensions",
+    "owner",
+    "reason",
+    "compensating_controls",
+    "expires",
+    "review",
+)
+TEST_FIELDS = (
+    "description",
+    "request",
+    "action",
+    "nrn",
+    "entities",
+    "expect",
+    "failing",
+    "actions",
 )
 KNOWN_FIELDS = {
     "specification": SPECIFICATION_FIELDS,
     "policy": POLICY_FIELDS,
     "action": ACTION_FIELDS,
+    "waiver": WAIVER_FIELDS,
+    "test": TEST_FIELDS,
 }
 # Fields the nullplatform API returns or accepts that say nothing regate needs.
 PAYLOAD_IGNORED = ("id", "status", "created_at", "updated_at", "description", "organization")
@@ -466,7 +552,7 @@ def _specification(fields: Fields, name: str, source: Source) -> Specification |
         if isinstance(node, Object):
             schema = _schema_value(node, fields.diagnostics)
         elif isinstance(node, Call) and node.function == "file" and not fields.is_payload:
-            schema = _schema_file(node, source, fields.diagnostics)
+            schema = _json_file(node, source, fields.diagnostics)
         elif isinstance(node, Scalar) and isinstance(node.value, bool):
             schema = node.value
         else:
@@ -488,7 +574,8 @@ def _specification(fields: Fields, name: str, source: Source) -> Specification |
     )
 
 
-def _schema_file(call: Call, source: Source, diagnostics: list[Diagnostic]) -> object | None:
+def _json_file(call: Call, source: Source, diagnostics: list[Diagnostic]) -> object | None:
+    """The JSON value of `file("path.json")`, a path relative to the source file."""
     import posixpath
 
     relative = posixpath.normpath(posixpath.join(posixpath.dirname(source.path), call.argument))
@@ -562,27 +649,14 @@ def _action(fields: Fields, label: Scalar | None) -> Action | None:
     action = fields.text("action")
     entity = fields.text("entity", required=fields.is_payload, words=True)
     nrn = _nrn(fields)
-    dimensions: list[tuple[str, str]] = []
-    dimension_node = fields.object("dimensions", required=False)
-    for member in dimension_node.members if dimension_node else ():
-        if isinstance(member.value, Scalar) and isinstance(member.value.value, str):
-            dimensions.append((member.key, member.value.value))
-        else:
-            fields._wrong(f"dimensions.{member.key}", member.value, "a string")
-    on_success = _outcome(fields, "on_policy_success", OUTCOMES_ON_SUCCESS)
-    on_fail = _outcome(fields, "on_policy_fail", OUTCOMES_ON_FAIL)
-    policies: list[PolicyRef] = []
-    policies_field = fields.take("policies", required=False)
-    if policies_field is not None:
-        node = policies_field[1]
-        items = node.items if isinstance(node, Array) else ()
-        if not isinstance(node, Array):
-            fields._wrong("policies", node, "a list of policy names")
-        for item in items:
-            if isinstance(item, Scalar) and isinstance(item.value, str):
-                policies.append(PolicyRef(item.value, item.span))
-            else:
-                fields._wrong("policies", item, "a list of policy names")
+    dimensions = _dimensions(fields)
+    on_success = _choice(fields, "on_policy_success", OUTCOMES_ON_SUCCESS)
+    on_fail = _choice(fields, "on_policy_fail", OUTCOMES_ON_FAIL)
+    enforcement = _choice(fields, "enforcement", ENFORCEMENTS)
+    policies = [
+        PolicyRef(item.value, item.span)
+        for item in _strings(fields, "policies", "a list of policy names")
+    ]
     id_field = None
     if fields.is_payload and "id" in fields.values:
         id_node = fields.values["id"][1]
@@ -591,7 +665,6 @@ def _action(fields: Fields, label: Scalar | None) -> Action | None:
     fields.finish(PAYLOAD_IGNORED if fields.is_payload else ())
     if action is None or nrn is None:
         return None
-    dimensions.sort()
     if label is not None:
         action_id, derived = str(label.value), False
     elif id_field is not None:
@@ -606,47 +679,184 @@ def _action(fields: Fields, label: Scalar | None) -> Action | None:
         action=action[0],
         action_span=action[1],
         nrn=nrn,
-        dimensions=tuple(dimensions),
-        on_policy_success=on_success,
-        on_policy_fail=on_fail,
+        dimensions=dimensions,
+        on_policy_success=cast(Outcome, on_success),
+        on_policy_fail=cast(Outcome, on_fail),
         policies=tuple(policies),
         span=label.span if label is not None else fields.span,
         id_is_derived=derived,
+        enforcement=cast(Enforcement, enforcement),
+    )
+
+
+def _waiver(fields: Fields, name: str, name_span: Span) -> Waiver | None:
+    policy = fields.text("policy")
+    nrn = _nrn(fields)
+    dimensions = _dimensions(fields)
+    owner = fields.text("owner")
+    reason = fields.text("reason")
+    controls = _strings(fields, "compensating_controls", "a list of strings")
+    expires = _expiry(fields)
+    review = fields.text("review", required=False)
+    fields.finish()
+    if policy is None or nrn is None or owner is None or reason is None or expires is None:
+        return None
+    return Waiver(
+        name=name,
+        policy=PolicyRef(*policy),
+        nrn=nrn,
+        dimensions=dimensions,
+        owner=owner[0],
+        reason=reason[0],
+        compensating_controls=tuple(str(c.value) for c in controls),
+        expires=expires[0],
+        expires_span=expires[1],
+        review=review[0] if review else "",
+        span=name_span,
+    )
+
+
+# --- Test blocks (docs/testing.md) ---
+
+
+def _expand_paths(node: Object, diagnostics: list[Diagnostic]) -> dict[str, JsonValue]:
+    """An object whose keys may be dotted paths, as nested objects:
+    `{"build.metadata.coverage": {...}}` is `{"build": {"metadata": {"coverage": {...}}}}`."""
+    expanded: dict[str, JsonValue] = {}
+    for member in node.members:
+        nested: JsonValue = (
+            _expand_paths(member.value, diagnostics)
+            if isinstance(member.value, Object)
+            else to_json(member.value)
+        )
+        for key in reversed(member.key.split(".")):
+            nested = {key: nested}
+        if not _merge(expanded, nested):
+            diagnostics.append(
+                error(
+                    "RG015",
+                    member.key_span,
+                    f'"{member.key}" sets a field that an earlier key of this object sets',
+                    help="give each field once",
+                )
+            )
+    return expanded
+
+
+def _merge(into: dict[str, JsonValue], more: dict[str, JsonValue]) -> bool:
+    """Merge `more` into `into`; False when both set the same field."""
+    for key, value in more.items():
+        if key not in into:
+            into[key] = value
+            continue
+        both_objects = isinstance(into[key], dict) and isinstance(value, dict)
+        if not both_objects or not _merge(into[key], value):
+            return False
+    return True
+
+
+def _names(fields: Fields, name: str, wanted: str) -> tuple[Scalar, ...] | None:
+    """A list of strings, such as `failing = ["Code Coverage"]`."""
+    found = fields.take(name, required=False)
+    if found is None:
+        return None
+    node = found[1]
+    items = node.items if isinstance(node, Array) else ()
+    if not isinstance(node, Array) or not all(
+        isinstance(i, Scalar) and isinstance(i.value, str) for i in items
+    ):
+        fields._wrong(name, node, wanted)
+        return None
+    return tuple(cast(Scalar, i) for i in items)
+
+
+def _policy_test(fields: Fields, name: str, name_span: Span, source: Source) -> PolicyTest | None:
+    request: JsonValue = None
+    request_field = fields.take("request", required=False)
+    if request_field is not None:
+        node = request_field[1]
+        if isinstance(node, Object):
+            request = to_json(node)
+        elif isinstance(node, Call) and node.function == "file":
+            request = _json_file(node, source, fields.diagnostics)
+        else:
+            fields._wrong("request", node, 'a request object or file("request.json")')
+        for given in ("action", "nrn", "entities"):
+            if given in fields.values:
+                fields.diagnostics.append(
+                    error(
+                        "RG012",
+                        fields.values.pop(given)[0],
+                        f"a test gives either `request` or `{given}`, not both",
+                        help="`request` is the whole input; `action`, `nrn` and `entities` "
+                        "build one",
+                    )
+                )
+    else:
+        action = fields.text("action")
+        nrn = _nrn(fields)
+        entities = fields.object("entities", required=False)
+        if action is not None and nrn is not None:
+            request = {
+                "action": action[0],
+                "nrn": nrn.text,
+                "entities": _expand_paths(entities, fields.diagnostics) if entities else {},
+            }
+    expect = fields.text("expect", words=True)
+    if expect is not None and expect[0] not in ("approve", "manual", "deny"):
+        fields.diagnostics.append(
+            error(
+                "RG012",
+                expect[1],
+                f'`expect` must be approve, manual or deny, not "{expect[0]}"',
+                help=did_you_mean(expect[0], ("approve", "manual", "deny")),
+            )
+        )
+        expect = None
+    fields.text("description", required=False)
+    failing = _names(fields, "failing", "a list of policy names")
+    applying = _names(fields, "actions", "a list of action ids")
+    fields.finish()
+    if request is None or expect is None:
+        return None
+    return PolicyTest(
+        name=name,
+        request=request,
+        expect=cast(Outcome, expect[0]),
+        failing=tuple(PolicyRef(str(s.value), s.span) for s in failing)
+        if failing is not None
+        else None,
+        applying=applying,
+        span=name_span,
     )
 
 
 # --- Blocks (regate language) ---
 
-BLOCK_KINDS = ("specification", "policy", "action")
+BLOCK_KINDS = ("specification", "policy", "action", "waiver", "test")
+
+
+def _attributes(block: Block, diagnostics: list[Diagnostic]) -> dict[str, tuple[Span, Node]]:
+    values: dict[str, tuple[Span, Node]] = {}
+    for attribute in block.attributes:
+        if attribute.name in values:
+            diagnostics.append(
+                error(
+                    "RG013",
+                    attribute.span,
+                    f"`{attribute.name}` is given twice in this {block.kind}",
+                    help=f"first given on line {values[attribute.name][0].line}",
+                )
+            )
+            continue
+        values[attribute.name] = (attribute.span, attribute.value)
+    return values
 
 
 def _from_blocks(blocks: list[Block], source: Source) -> tuple[SourceFile, list[Diagnostic]]:
     diagnostics: list[Diagnostic] = []
-    specifications: list[Specification] = []
-    policies: list[Policy] = []
-    actions: list[Action] = []
+    found: dict[str, list[Any]] = {kind: [] for kind in BLOCK_KINDS}
     for block in blocks:
-        values: dict[str, tuple[Span, Node]] = {}
-        for attribute in block.attributes:
-            if attribute.name in values:
-                diagnostics.append(
-                    error(
-                        "RG013",
-                        attribute.span,
-                        f"`{attribute.name}` is given twice in this {block.kind}",
-                        help=f"first given on line {values[attribute.name][0].line}",
-                    )
-                )
-                continue
-            values[attribute.name] = (attribute.span, attribute.value)
-        fields = Fields(
-            block.kind,
-            block.kind_span,
-            values,
-            diagnostics,
-            False,
-            KNOWN_FIELDS.get(block.kind, ()),
-        )
         if block.kind not in BLOCK_KINDS:
             diagnostics.append(
                 error(
@@ -658,12 +868,13 @@ def _from_blocks(blocks: list[Block], source: Source) -> tuple[SourceFile, list[
                 )
             )
             continue
+        values = _attributes(block, diagnostics)
+        known = KNOWN_FIELDS[block.kind]
+        fields = Fields(block.kind, block.kind_span, values, diagnostics, False, known)
+        declaration: object = None
         if block.kind == "action":
-            found_action = _action(fields, block.label)
-            if found_action:
-                actions.append(found_action)
-            continue
-        if block.label is None or not block.label.value:
+            declaration = _action(fields, block.label)
+        elif block.label is None or not block.label.value:
             diagnostics.append(
                 error(
                     "RG011",
@@ -672,17 +883,24 @@ def _from_blocks(blocks: list[Block], source: Source) -> tuple[SourceFile, list[
                     help=f'write `{block.kind} "Name" {{ ... }}`',
                 )
             )
-            continue
-        name = str(block.label.value)
-        if block.kind == "specification":
-            specification = _specification(fields, name, source)
-            if specification:
-                specifications.append(specification)
+        elif block.kind == "specification":
+            declaration = _specification(fields, str(block.label.value), source)
+        elif block.kind == "policy":
+            declaration = _policy(fields, str(block.label.value), block.label.span)
+        elif block.kind == "test":
+            declaration = _policy_test(fields, str(block.label.value), block.label.span, source)
         else:
-            policy = _policy(fields, name, block.label.span)
-            if policy:
-                policies.append(policy)
-    file = SourceFile(source.path, tuple(specifications), tuple(policies), tuple(actions))
+            declaration = _waiver(fields, str(block.label.value), block.label.span)
+        if declaration is not None:
+            found[block.kind].append(declaration)
+    file = SourceFile(
+        source.path,
+        specifications=tuple(found["specification"]),
+        policies=tuple(found["policy"]),
+        actions=tuple(found["action"]),
+        waivers=tuple(found["waiver"]),
+        tests=tuple(found["test"]),
+    )
     return file, diagnostics
 
 
@@ -752,10 +970,15 @@ def _from_payloads(node: Node, source: Source) -> tuple[SourceFile | None, list[
     return file, diagnostics
 
 
+def parse_json_document(source: Source) -> tuple[Node | None, list[Diagnostic]]:
+    """A JSON document (comments and trailing commas allowed) as nodes with spans."""
+    return _parse_tree(source, "value", lambda n: cast(Node, n))
+
+
 def parse_source(source: Source) -> tuple[SourceFile | None, list[Diagnostic]]:
     """One source file → its declarations and diagnostics."""
     if source.is_json:
-        node, diagnostics = _parse_tree(source, "value", lambda n: cast(Node, n))
+        node, diagnostics = parse_json_document(source)
         if node is None:
             return None, diagnostics
         file, found = _from_payloads(node, source)

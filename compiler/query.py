@@ -7,13 +7,17 @@ regate does not support yet.  Types are the checker's business.
 
 from __future__ import annotations
 
+import json
+import math
 from typing import cast
 
 from compiler.ast import (
+    All,
     Array,
     Call,
     Comparison,
     ComparisonOp,
+    ElemMatch,
     Exists,
     FieldCondition,
     FieldOperator,
@@ -22,29 +26,58 @@ from compiler.ast import (
     Logical,
     LogicalOp,
     Member,
+    Mod,
     Node,
     NotOp,
     Object,
     Path,
     Query,
+    Regex,
     Scalar,
+    Size,
     Span,
+    TypeOp,
 )
 from compiler.diagnostics import Diagnostic, did_you_mean, error
-from compiler.limits import MAX_CLAUSES, MAX_EXACT_INTEGER, MAX_PATH_SEGMENTS, MAX_QUERY_DEPTH
+from compiler.limits import (
+    MAX_CLAUSES,
+    MAX_EXACT_INTEGER,
+    MAX_PATH_SEGMENTS,
+    MAX_QUERY_DEPTH,
+    MAX_REGEX_LENGTH,
+)
+from compiler.regex import OPTIONS, Unsupported, is_valid_syntax, translate
 
 COMPARISON_OPS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin")
-FIELD_OPS = (*COMPARISON_OPS, "$exists", "$not")
-LOGICAL_OPS = ("$and", "$or", "$nor")
-# MongoDB operators that regate does not compile yet.
-UNSUPPORTED_OPS = (
+FIELD_OPS = (
+    *COMPARISON_OPS,
+    "$exists",
+    "$not",
+    "$type",
     "$regex",
     "$options",
-    "$type",
     "$mod",
     "$all",
     "$elemMatch",
     "$size",
+)
+LOGICAL_OPS = ("$and", "$or", "$nor")
+# `$type` aliases with a meaning for JSON values, by BSON type code.  `number`
+# stands for all four numeric types.
+TYPE_ALIASES = {
+    1: "double",
+    2: "string",
+    3: "object",
+    4: "array",
+    8: "bool",
+    10: "null",
+    16: "int",
+    18: "long",
+    19: "decimal",
+}
+NUMBER_ALIASES = ("double", "int", "long", "decimal")
+# MongoDB operators that regate does not compile yet.
+UNSUPPORTED_OPS = (
     "$where",
     "$expr",
     "$text",
@@ -71,7 +104,7 @@ class _Reader:
         self.clauses += 1
         if self.clauses == MAX_CLAUSES + 1:
             self.fail(
-                "RG025",
+                "RG026",
                 span,
                 f"conditions have more than {MAX_CLAUSES} clauses",
                 help="split the policy into several policies bound to the same action",
@@ -228,6 +261,7 @@ class _Reader:
             self.fail("RG023", node.span, f"conditions nest deeper than {MAX_QUERY_DEPTH} levels")
             return None
         found: list[FieldOperator] = []
+        options = node.get("$options")
         for member in node.members:
             if not self.within_clause_limit(member.key_span):
                 return None
@@ -240,20 +274,26 @@ class _Reader:
                     "to compare for equality (wrap it in $eq)",
                 )
                 return None
-            operator = self.operator(member, depth)
+            if member.key == "$options":
+                if node.get("$regex") is None:
+                    self.fail("RG022", member.key_span, "$options needs a $regex beside it")
+                    return None
+                continue
+            operator = self.operator(member, depth, options)
             if operator is None:
                 return None
             found.append(operator)
         return tuple(found)
 
-    def operator(self, member: Member, depth: int) -> FieldOperator | None:
+    def operator(self, member: Member, depth: int, options: Member | None) -> FieldOperator | None:
         key, value = member.key, member.value
         if key not in FIELD_OPS:
             self.unknown_operator(member, FIELD_OPS)
             return None
         if key == "$exists":
-            if isinstance(value, Scalar) and isinstance(value.value, bool):
-                return Exists(value.value, member.key_span)
+            # MongoDB takes any value here and uses its truth: 1 and 0 are common.
+            if isinstance(value, Scalar) and isinstance(value.value, bool | int | float):
+                return Exists(bool(value.value), member.key_span)
             self.fail("RG022", value.span, "$exists takes true or false")
             return None
         if key == "$not":
@@ -267,13 +307,178 @@ class _Reader:
                 return None
             inner = self.operators(value, depth + 1)
             return NotOp(inner, member.key_span) if inner is not None else None
+        if key == "$elemMatch":
+            return self.elem_match(member, depth)
+        if key == "$regex":
+            return self.regex(member, options)
         ok, literal = self.literal(value)
         if not ok:
             return None
+        match key:
+            case "$type":
+                return self.type_op(member, literal)
+            case "$mod":
+                return self.mod(member, literal)
+            case "$size":
+                return self.size(member, literal)
+            case "$all":
+                return self.all(member, depth)
         if key in ("$in", "$nin") and not isinstance(literal, list):
             self.fail("RG022", value.span, f"{key} takes an array of values")
             return None
         return Comparison(cast(ComparisonOp, key), literal, member.key_span, value.span)
+
+    def elem_match(self, member: Member, depth: int) -> ElemMatch | None:
+        value = member.value
+        if not isinstance(value, Object):
+            self.fail(
+                "RG022",
+                value.span,
+                "$elemMatch takes a query document or an operator expression",
+                help='e.g. {"$elemMatch": {"name": "x", "score": {"$gte": 8}}} '
+                'or {"$elemMatch": {"$gte": 8}}',
+            )
+            return None
+        # MongoDB's rule: an operator (other than a logical one) first means the
+        # operator form, applied to each element itself.
+        first = value.members[0].key if value.members else ""
+        if first.startswith("$") and first not in LOGICAL_OPS:
+            operators = self.operators(value, depth + 1)
+            return ElemMatch(None, operators, member.key_span) if operators is not None else None
+        query = self.query(value, depth + 1)
+        return ElemMatch(query, (), member.key_span) if query is not None else None
+
+    def regex(self, member: Member, options: Member | None) -> Regex | None:
+        value = member.value
+        if not (isinstance(value, Scalar) and isinstance(value.value, str)):
+            self.fail("RG022", value.span, "$regex takes a pattern string")
+            return None
+        if len(value.value) > MAX_REGEX_LENGTH:
+            self.fail(
+                "RG022",
+                value.span,
+                f"$regex pattern is {len(value.value)} characters; "
+                f"at most {MAX_REGEX_LENGTH} are supported",
+                help="split it into several conditions under $or",
+            )
+            return None
+        flags = ""
+        if options is not None:
+            option_value = options.value
+            if not (isinstance(option_value, Scalar) and isinstance(option_value.value, str)):
+                self.fail("RG022", option_value.span, "$options takes a string of option letters")
+                return None
+            flags = option_value.value
+            unknown = sorted(set(flags) - set(OPTIONS))
+            if unknown:
+                self.fail(
+                    "RG022",
+                    option_value.span,
+                    f"unknown $options letter {unknown[0]!r}",
+                    help="regate supports i (case), m (multi-line), s (dot matches newline), "
+                    "x (extended)",
+                )
+                return None
+        translated = translate(value.value, flags)
+        if isinstance(translated, Unsupported):
+            self.fail(
+                "RG025",
+                value.span,
+                f"$regex uses a {translated.construct}, which RE2 (OPA's regex engine) "
+                "does not support",
+                help=f"at character {translated.offset + 1} of the pattern; rewrite it without "
+                "look-around, back-references, possessive quantifiers or atomic groups",
+            )
+            return None
+        if not is_valid_syntax(translated):
+            self.fail("RG022", value.span, f"$regex {value.value!r} is not a valid pattern")
+            return None
+        return Regex(value.value, flags, translated, member.key_span)
+
+    def type_op(self, member: Member, literal: JsonValue) -> TypeOp | None:
+        names = literal if isinstance(literal, list) else [literal]
+        aliases: list[str] = []
+        for name in names:
+            if name == "number":
+                aliases.extend(NUMBER_ALIASES)
+            elif name in TYPE_ALIASES.values():
+                aliases.append(name)
+            elif _is_integral(name) and int(name) in TYPE_ALIASES:
+                aliases.append(TYPE_ALIASES[int(name)])
+            else:
+                self.fail(
+                    "RG022",
+                    member.value.span,
+                    f"$type {json.dumps(name)} is not a type a JSON value can have",
+                    help="use one of: double string object array bool null int long decimal "
+                    "number, or their codes 1 2 3 4 8 10 16 18 19",
+                )
+                return None
+        if not aliases:
+            self.fail("RG022", member.value.span, "$type takes at least one type")
+            return None
+        return TypeOp(tuple(sorted(set(aliases))), member.key_span)
+
+    def mod(self, member: Member, literal: JsonValue) -> Mod | None:
+        if not (
+            isinstance(literal, list)
+            and len(literal) == 2
+            and all(_is_number(n) and math.isfinite(n) for n in literal)
+        ):
+            self.fail(
+                "RG022",
+                member.value.span,
+                "$mod takes exactly two numbers: [divisor, remainder]",
+                help='e.g. {"$mod": [4, 0]}',
+            )
+            return None
+        # MongoDB truncates both towards zero.
+        divisor, remainder = (int(n) for n in literal)
+        if divisor == 0:
+            self.fail("RG022", member.value.span, "$mod divisor cannot be 0")
+            return None
+        return Mod(divisor, remainder, member.key_span)
+
+    def size(self, member: Member, literal: JsonValue) -> Size | None:
+        if not (_is_integral(literal) and literal >= 0):
+            self.fail("RG022", member.value.span, "$size takes a whole number of elements, >= 0")
+            return None
+        return Size(int(literal), member.key_span)
+
+    def all(self, member: Member, depth: int) -> All | None:
+        value = member.value
+        if not isinstance(value, Array):
+            self.fail("RG022", value.span, "$all takes an array of values")
+            return None
+        elem_matches = [
+            item for item in value.items if isinstance(item, Object) and item.get("$elemMatch")
+        ]
+        if not elem_matches:
+            ok, values = self.literal(value)
+            return All(tuple(values), (), member.key_span) if ok else None
+        found: list[ElemMatch] = []
+        for item in value.items:
+            if not (isinstance(item, Object) and len(item.members) == 1 and item in elem_matches):
+                self.fail(
+                    "RG022",
+                    item.span,
+                    "$all mixes $elemMatch documents with other values",
+                    help="all of them are {$elemMatch: ...}, or none",
+                )
+                return None
+            elem_match = self.elem_match(item.members[0], depth + 1)
+            if elem_match is None:
+                return None
+            found.append(elem_match)
+        return All((), tuple(found), member.key_span)
+
+
+def _is_number(value: JsonValue) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_integral(value: JsonValue) -> bool:
+    return _is_number(value) and math.isfinite(value) and value == int(value)
 
 
 def read_query(node: Object) -> tuple[Query | None, list[Diagnostic]]:

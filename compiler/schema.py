@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 JSON_TYPES = ("null", "boolean", "integer", "number", "string", "object", "array")
@@ -21,15 +22,22 @@ Schema = Any  # a JSON Schema: a dict or a boolean
 
 @dataclass(frozen=True)
 class Resolved:
-    """The schemas a path may reach (empty tuple: unconstrained, any value)."""
+    """The schemas a path may reach (empty tuple: unconstrained, any value).
+
+    `through_array` is true when the path reaches into the items of an array on
+    the way, so one document may hold many values at the path (MongoDB matches
+    when any of them does).
+    """
 
     schemas: tuple[Schema, ...]
+    through_array: bool = False
+    # The properties below are cached: the checker asks them of every operator.
 
-    @property
+    @cached_property
     def is_any(self) -> bool:
         return not self.schemas or any(types_of(s) is None for s in self.schemas)
 
-    @property
+    @cached_property
     def types(self) -> frozenset[str] | None:
         """The JSON types the value may have, or None for any."""
         if self.is_any:
@@ -40,6 +48,40 @@ class Resolved:
             assert types is not None
             found |= types
         return frozenset(found)
+
+    @cached_property
+    def element_types(self) -> frozenset[str] | None:
+        """The types of the value or, for an array, of its items: what an operand meets."""
+        types = self.types
+        if types is None or "array" not in types:
+            return types
+        found = set(types)
+        for schema in self.schemas:
+            items = schema.get("items") if isinstance(schema, dict) else None
+            item_types = types_of(items) if "array" in (types_of(schema) or ()) else frozenset()
+            if item_types is None:
+                return None
+            found |= item_types
+        return frozenset(found)
+
+    @cached_property
+    def items(self) -> Resolved:
+        """What the items of the field's arrays may be (unconstrained when not said)."""
+        found: list[Schema] = []
+        for schema in self.schemas:
+            if "array" not in (types_of(schema) or ()):
+                continue
+            items = schema.get("items") if isinstance(schema, dict) else None
+            if not isinstance(items, dict) or types_of(items) is None:
+                return Resolved(())
+            found.append(items)
+        return Resolved(tuple(found))
+
+    @cached_property
+    def single_valued(self) -> bool:
+        """One document holds at most one value here, and it is not an array."""
+        types = self.types
+        return types is not None and "array" not in types and not self.through_array
 
 
 @dataclass(frozen=True)
@@ -137,13 +179,15 @@ def _children(schema: Schema, key: str, root: Schema) -> list[Schema]:
     if types is None or "object" in types:
         properties = schema.get("properties")
         patterns = schema.get("patternProperties")
-        additional = schema.get("additionalProperties", True)
+        additional = schema.get("additionalProperties")
         if isinstance(properties, dict) and key in properties:
             found.append(properties[key])
         if isinstance(patterns, dict):
             found.extend(s for p, s in patterns.items() if _pattern_matches(p, key))
         open_object = not isinstance(properties, dict) and not isinstance(patterns, dict)
-        if not found and (open_object or additional is not False):
+        # Listed properties close the object for path checking (CONTRACT.md), unless
+        # additionalProperties opens it explicitly.
+        if not found and (open_object or additional is True or isinstance(additional, dict)):
             found.append(additional if isinstance(additional, dict) else {})
     if types is None or "array" in types:
         items = schema.get("items")
@@ -193,12 +237,33 @@ def _known_keys(schemas: list[Schema], root: Schema) -> list[str]:
     return known
 
 
+def _may_be_array(schemas: list[Schema], root: Schema) -> bool:
+    return any("array" in (types_of(b) or ()) for s in schemas for b in _branches(s, root))
+
+
 def resolve(schema: Schema, segments: tuple[str, ...]) -> Resolved | Unresolved:
     """Follow `segments` down `schema`."""
     current: list[Schema] = [schema]
+    through_array = False
     for index, key in enumerate(segments):
         found = _step(current, key, schema)
         if not found:
             return Unresolved(index, tuple(sorted(set(_known_keys(current, schema)))))
+        through_array = through_array or (not key.isdigit() and _may_be_array(current, schema))
         current = found
-    return Resolved(tuple(b for s in current for b in _branches(s, schema)))
+    return Resolved(tuple(b for s in current for b in _branches(s, schema)), through_array)
+
+
+def is_required(schema: Schema, segments: tuple[str, ...]) -> bool:
+    """Whether every object that can hold the last segment lists it in `required`."""
+    if not segments:
+        return False
+    parent = resolve(schema, segments[:-1])
+    if isinstance(parent, Unresolved) or parent.through_array or not parent.schemas:
+        return False
+    return all(
+        isinstance(branch, dict)
+        and isinstance(branch.get("required"), list)
+        and segments[-1] in branch["required"]
+        for branch in parent.schemas
+    )

@@ -2,7 +2,7 @@
 `--verification-key` activates the bundle only if nobody changed a byte of it.
 
 The signature is a JWT (PyJWT) whose payload lists every file of the bundle
-with its SHA-256.  OPA hashes a JSON file (`.manifest`, `data.json`) over a
+with its SHA-256.  OPA hashes a data file (`.manifest`, `data.json`) over a
 canonical encoding of its value, and any other file over its bytes; `file_hash`
 does the same, and tests/test_signing.py checks it against `opa sign`.
 """
@@ -65,8 +65,13 @@ def _go_json(value: JsonValue) -> str:
     return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
+# Files OPA reads as JSON values and hashes over their canonical encoding; it
+# hashes any other file (modules, schemas/*.json) over its bytes.
+JSON_HASHED = ("data.json", ".manifest")
+
+
 def file_hash(path: str, content: bytes) -> str:
-    if path.endswith(".json") or path.endswith(".manifest"):
+    if path.rsplit("/", 1)[-1] in JSON_HASHED:
         content = _go_json(json.loads(content)).encode()
     return hashlib.sha256(content).hexdigest()
 
@@ -89,7 +94,7 @@ def signatures(files: Mapping[str, bytes], key: SigningKey) -> bytes | Diagnosti
             token = jwt.encode(payload, key.secret, algorithm=key.algorithm)
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         return error(
-            "RG080",
+            "RG060",
             Span(key.shown_as, 1, 1, 1, 1),
             f"cannot sign with {key.shown_as} as {key.algorithm}: {exc}",
             help="RS256 takes an RSA private key, ES256 a P-256 EC private key (PEM); "

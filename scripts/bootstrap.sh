@@ -23,7 +23,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
 fi
 
 opa=.tools/bin/opa
-if [ ! -x "$opa" ] || ! "$opa" version 2>/dev/null | grep -q "^Version: ${OPA_VERSION#v}$"; then
+# Read the version first: `opa version | grep -q` can fail under pipefail when grep exits early.
+installed="$("$opa" version 2>/dev/null || true)"
+if [ ! -x "$opa" ] || ! grep -q "^Version: ${OPA_VERSION#v}$" <<<"$installed"; then
   if ! command -v go >/dev/null 2>&1; then
     echo "bootstrap: Go is needed to install OPA ${OPA_VERSION} (go install); install Go first" >&2
     exit 1

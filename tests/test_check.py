@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -280,3 +281,114 @@ def test_path_and_type_cases(tmp_path, condition, fragment):
         assert rendered == ""
     else:
         assert f"error[{fragment}]" in rendered
+
+
+SMALL_OR_TEXT = '{"anyOf": [{"type": "integer", "maximum": 5}, {"type": "string"}]}'
+SMALL_OR_LARGE = '{"anyOf": [{"type": "integer", "maximum": 5}, {"type": "integer", "minimum": 8}]}'
+
+
+def field_schema_spec(schema: str) -> str:
+    return SPECIFICATION.replace('{"type": "number", "minimum": 0, "maximum": 100}', schema)
+
+
+@pytest.mark.parametrize(
+    ("schema", "condition", "code"),
+    [
+        # Bounds: the edge decides.
+        ('{"type": "number", "maximum": 100}', '{"$lt": 100}', None),
+        ('{"type": "number", "maximum": 100}', '{"$lte": 100}', "RG037"),
+        ('{"type": "number", "maximum": 100}', '{"$gt": 100}', "RG036"),
+        ('{"type": "number", "maximum": 100}', '{"$gte": 100}', None),
+        ('{"type": "number", "exclusiveMaximum": 100}', '{"$gte": 100}', "RG036"),
+        ('{"type": "number", "exclusiveMaximum": 100}', '{"$lt": 100}', "RG037"),
+        ('{"type": "number", "exclusiveMinimum": 79}', '{"$gte": 80}', None),
+        ('{"type": "number", "minimum": 80}', '{"$gt": 80}', None),
+        ('{"type": "number", "minimum": 80}', '{"$eq": 79.5}', "RG036"),
+        ('{"type": "number", "minimum": 80}', '{"$ne": 79.5}', "RG037"),
+        # null is a value a nullable field has, which no ordering matches.
+        ('{"type": ["number", "null"], "minimum": 80}', '{"$gte": 80}', None),
+        ('{"type": ["number", "null"], "maximum": 10}', '{"$gt": 10}', "RG036"),
+        # A union warns only when every branch agrees.
+        (SMALL_OR_TEXT, '{"$eq": 9}', "RG036"),
+        (SMALL_OR_LARGE, '{"$eq": 9}', None),
+        # An array matches through any item: no always-true, no contradiction.
+        ('{"type": "array", "items": {"type": "integer", "minimum": 0}}', '{"$gte": 0}', None),
+        ('{"type": "array", "items": {"type": "integer"}}', '{"$gte": 5, "$lt": 2}', None),
+        ('{"type": "integer"}', '{"$gte": 5, "$lt": 2}', "RG038"),
+        ('{"type": "integer"}', '{"$gte": 5, "$lte": 5}', None),
+        ('{"type": "integer"}', '{"$gt": 5, "$lte": 5}', "RG038"),
+        # Strings: length, pattern, and an ECMA pattern Python cannot read.
+        ('{"type": "string", "minLength": 2}', '"x"', "RG036"),
+        ('{"type": "string", "pattern": "^v\\\\d+$"}', '"v12"', None),
+        ('{"type": "string", "pattern": "^(?<x>a)$"}', '"b"', None),
+        # Types: ordering strings is fine, booleans are not; integers order with 80.5.
+        ('{"type": "string"}', '{"$gte": "a"}', None),
+        ('{"type": "boolean"}', '{"$gte": true}', "RG034"),
+        ('{"type": "integer"}', '{"$gte": 80.5}', None),
+        ('{"type": "integer"}', '{"$eq": 80.5}', "RG035"),
+        ('{"type": "integer"}', '{"$eq": true}', "RG035"),
+        ('{"type": "boolean"}', "1", "RG035"),
+    ],
+)
+def test_values_against_constraints(tmp_path, schema, condition, code):
+    rendered, _ = check_text(
+        tmp_path,
+        with_condition(f'"build.metadata.coverage.percent": {condition}'),
+        field_schema_spec(schema),
+    )
+    found = re.findall(r"\[(RG\d+)\]", rendered)
+    assert found == ([code] if code else []), rendered
+
+
+def test_the_002_seed_condition_always_passes_and_reads_unspecified_metadata():
+    result = check_sources([str(REPO / "tests/fixtures/seed-002")])
+    assert render_all_text(result.diagnostics, result.texts).replace(str(REPO) + "/", "") == (
+        'tests/fixtures/seed-002/policy.json:3:9: warning[RG053]: policy "Enforce coverage, '
+        'security, and scaling for deployments" is bound to no action, so it decides nothing\n'
+        ' 3 | "name": "Enforce coverage, security, and scaling for deployments",\n'
+        "   |         ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n"
+        "help: list it in an action's `policies`\n"
+        "\n"
+        'tests/fixtures/seed-002/policy.json:5:46: warning[RG037]: "build.metadata.coverage.percent": '
+        '{"$gte": 80} holds for every value the field can have: minimum is 80 (specification '
+        '"Coverage" at tests/fixtures/seed-002/specification.json:1:1)\n'
+        ' 5 | "build.metadata.coverage.percent": { "$gte": 80 },\n'
+        "   |                                              ^^\n"
+        "help: the specification already guarantees it; tighten the condition, or drop it\n"
+        "\n"
+        "tests/fixtures/seed-002/policy.json:6:17: error[RG032]: no metadata specification for "
+        '"build.metadata.security" at organization=1:account=2:namespace=3:application=4\n'
+        ' 6 | "build.metadata.security.issues": { "$lte": 4 },\n'
+        "   |                 ^^^^^^^^\n"
+        "help: declare a specification for it, or fix the path\n"
+        "\n"
+        "1 error, 2 warnings\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("schema", "problem"),
+    [
+        ('{"type": "object", "properties": {"percent": {"type": "number"}}}', None),
+        ('{"$schema": "http://json-schema.org/draft-07/schema#", "minimum": "80"}', "minimum"),
+        (
+            '{"$schema": "http://json-schema.org/draft-04/schema#", "minimum": 0, "exclusiveMinimum": true}',
+            None,
+        ),
+        ('{"$schema": "https://example.com/my-meta-schema", "type": "object"}', None),
+        ('{"type": "object", "prefixItems": {}}', "prefixItems"),
+    ],
+)
+def test_schemas_are_checked_against_their_meta_schema(tmp_path, schema, problem):
+    specification = SPECIFICATION.replace(
+        SPECIFICATION[SPECIFICATION.index("schema   = ") + 11 : SPECIFICATION.rindex("}\n")],
+        schema + "\n",
+    )
+    rendered, _ = check_text(tmp_path, "", specification)
+    if problem is None:
+        assert rendered == ""
+    else:
+        assert (
+            f'error[RG040]: the schema of "Coverage" is not valid JSON Schema: at {problem}: '
+            in rendered
+        )

@@ -40,8 +40,8 @@ def test_coverage_70_needs_manual_approval(bundle, sidecar):
         "dimensions": {"environment": "production"},
         "result": "manual",
         "policies": [
-            {"name": "Code Coverage", "passed": False},
-            {"name": "Security", "passed": True},
+            {"name": "Code Coverage", "source": "policies.rg:5", "passed": False},
+            {"name": "Security", "source": "policies.rg:12", "passed": True},
         ],
     }
 
@@ -57,8 +57,8 @@ def test_one_critical_vulnerability_needs_manual_approval(bundle, sidecar):
     gate = next(a for a in decision["actions"] if a["id"] == "deployment-create-production")
     assert decision["result"] == "manual"
     assert gate["policies"] == [
-        {"name": "Code Coverage", "passed": True},
-        {"name": "Security", "passed": False},
+        {"name": "Code Coverage", "source": "policies.rg:5", "passed": True},
+        {"name": "Security", "source": "policies.rg:12", "passed": False},
     ]
 
 

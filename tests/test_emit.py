@@ -24,10 +24,14 @@ def files() -> dict[str, bytes]:
 def test_bundle_layout(files):
     assert sorted(files) == [
         ".manifest",
+        "regate/boundaries/data.json",
         "regate/catalog/data.json",
         "regate/decision.rego",
         "regate/mongo.rego",
         "regate/policies/policies.rego",
+        "regate/tests/boundaries/policies_test.rego",
+        "regate/tests/tests_test.rego",
+        "schemas/input.json",
     ]
 
 

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 
 from compiler.diagnostics import render_all_text
-from compiler.driver import compile_sources
+from compiler.driver import check_sources, compile_sources
 from compiler.limits import (
     MAX_CLAUSES,
     MAX_EXACT_INTEGER,
     MAX_PATH_SEGMENTS,
     MAX_QUERY_DEPTH,
+    MAX_REGEX_LENGTH,
     MAX_SOURCE_BYTES,
 )
 from compiler.opa import eval_bundle
@@ -114,13 +115,16 @@ def test_too_many_clauses(tmp_path):
     assert not ok
     column = 1 + len(clauses(MAX_CLAUSES)[:-1]) + len(", ")
     assert text.splitlines()[0] == (
-        f"policy.rg:3:{column + 15}: error[RG025]: conditions have more than {MAX_CLAUSES} clauses"
+        f"policy.rg:3:{column + 15}: error[RG026]: conditions have more than {MAX_CLAUSES} clauses"
     )
     assert text.endswith(
         "help: split the policy into several policies bound to the same action\n\n"
         "1 error, 0 warnings\n"
     )
-    assert compile_text(tmp_path, policy(clauses(MAX_CLAUSES)))[1]
+    # At the edge: checked only, since building generates boundary tests in time
+    # quadratic in the clauses (docs/hardening.md).
+    write_sources(tmp_path, {"policy.rg": policy(clauses(MAX_CLAUSES))})
+    assert check_sources([str(tmp_path)]).ok
 
 
 @pytest.mark.parametrize("sign", ["", "-"])
@@ -199,3 +203,20 @@ def test_out_of_range_numbers_in_schemas_are_diagnostics_too(tmp_path):
     assert rendered.replace(str(tmp_path) + "/", "").splitlines()[0] == (
         "schema.json:1:31: error[RG016]: number 1e999 is out of range"
     )
+
+
+def test_a_regex_over_the_length_limit(tmp_path):
+    pattern = "a" * (MAX_REGEX_LENGTH + 1)
+    text, ok = compile_text(
+        tmp_path, policy(f'{{"build.metadata.coverage.s": {{"$regex": "{pattern}"}}}}')
+    )
+    assert not ok
+    assert text.splitlines()[0] == (
+        f"policy.rg:3:57: error[RG022]: $regex pattern is {MAX_REGEX_LENGTH + 1} characters; "
+        f"at most {MAX_REGEX_LENGTH} are supported"
+    )
+    assert "help: split it into several conditions under $or" in text
+    edge = "a" * MAX_REGEX_LENGTH
+    assert compile_text(
+        tmp_path, policy(f'{{"build.metadata.coverage.s": {{"$regex": "{edge}"}}}}')
+    )[1]

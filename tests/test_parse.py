@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import textwrap
 
+import pytest
+
 from compiler.ast import Comparison, Exists, FieldCondition, Logical, NotOp
 from compiler.diagnostics import render_all_text
 from compiler.parse import parse_source
@@ -165,18 +167,19 @@ def test_unsupported_and_unknown_operators_are_rejected():
         """
         policy "p" {
           nrn = "organization=1"
-          conditions = {"build.metadata.a": {"$regex": "x"}, "build.metadata.b": {"$gtx": 1}}
+          conditions = {"build.metadata.a": {"$where": "x"}, "build.metadata.b": {"$gtx": 1}}
         }
         """
     )
     assert rendered == (
-        "policies.rg:4:38: error[RG021]: operator $regex is not supported yet\n"
-        ' 4 |   conditions = {"build.metadata.a": {"$regex": "x"}, "build.metadata.b": {"$gtx": 1}}\n'
+        "policies.rg:4:38: error[RG021]: operator $where is not supported yet\n"
+        ' 4 |   conditions = {"build.metadata.a": {"$where": "x"}, "build.metadata.b": {"$gtx": 1}}\n'
         "   |                                      ^^^^^^^^\n"
-        "help: supported here: $eq $ne $gt $gte $lt $lte $in $nin $exists $not\n"
+        "help: supported here: $eq $ne $gt $gte $lt $lte $in $nin $exists $not $type $regex "
+        "$options $mod $all $elemMatch $size\n"
         "\n"
         "policies.rg:4:75: error[RG020]: unknown operator $gtx\n"
-        ' 4 |   conditions = {"build.metadata.a": {"$regex": "x"}, "build.metadata.b": {"$gtx": 1}}\n'
+        ' 4 |   conditions = {"build.metadata.a": {"$where": "x"}, "build.metadata.b": {"$gtx": 1}}\n'
         "   |                                                                           ^^^^^^\n"
         'help: did you mean "$gt"?\n'
         "\n"
@@ -212,7 +215,7 @@ def test_malformed_nrn_and_outcome():
         """
     )
     assert 'error[RG014]: malformed NRN "<organization=XXXXXX:account=XXXXXX>"' in rendered
-    assert 'error[RG012]: `on_policy_success` must be approve or manual, not "deny"' in rendered
+    assert 'error[RG012]: `on_policy_success` must be manual or approve, not "deny"' in rendered
 
 
 def test_a_json_file_that_is_not_a_payload_is_an_error_when_named():
@@ -236,3 +239,63 @@ def test_limits_on_paths_and_nesting():
         deep = '{"$or": [' + deep + "]}"
     _, rendered = parse_text(f'policy "p" {{ nrn = "organization=1" conditions = {deep} }}')
     assert "error[RG023]: conditions nest deeper than 64 levels" in rendered
+
+
+def test_regex_with_a_pcre_only_construct_is_rejected():
+    _, rendered = parse_text(
+        """
+        policy "p" {
+          nrn = "organization=1"
+          conditions = {"build.metadata.a": {"$regex": "^(?=x)y"}}
+        }
+        """
+    )
+    assert rendered == (
+        "policies.rg:4:48: error[RG025]: $regex uses a look-ahead, which RE2 (OPA's regex "
+        "engine) does not support\n"
+        ' 4 |   conditions = {"build.metadata.a": {"$regex": "^(?=x)y"}}\n'
+        "   |                                                ^^^^^^^^^\n"
+        "help: at character 2 of the pattern; rewrite it without look-around, back-references, "
+        "possessive quantifiers or atomic groups\n"
+        "\n"
+        "1 error, 0 warnings\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("pattern", "construct"),
+    [
+        ("(a)\\\\1", "back-reference \\1"),
+        ("(?<!a)b", "negative look-behind"),
+        ("a*+", "possessive quantifier"),
+        ("(?>ab)", "atomic group"),
+    ],
+)
+def test_regex_rejections_name_the_construct(pattern, construct):
+    rendered = _rendered_condition(f'{{"$regex": "{pattern}"}}')
+    assert f"error[RG025]: $regex uses a {construct}," in rendered
+
+
+@pytest.mark.parametrize(
+    ("operand", "message"),
+    [
+        ('{"$mod": [0, 1]}', "$mod divisor cannot be 0"),
+        ('{"$mod": [2]}', "$mod takes exactly two numbers: [divisor, remainder]"),
+        ('{"$size": -1}', "$size takes a whole number of elements, >= 0"),
+        ('{"$type": "date"}', '$type "date" is not a type a JSON value can have'),
+        ('{"$options": "i"}', "$options needs a $regex beside it"),
+        ('{"$regex": "a", "$options": "q"}', "unknown $options letter 'q'"),
+        ('{"$elemMatch": 1}', "$elemMatch takes a query document or an operator expression"),
+    ],
+)
+def test_operand_errors_of_the_other_operators(operand, message):
+    rendered = _rendered_condition(operand)
+    assert f": error[RG022]: {message}\n" in rendered
+
+
+def _rendered_condition(operand: str) -> str:
+    """The diagnostics of a policy whose one condition is `build.metadata.a: operand`."""
+    text = (
+        f'policy "p" {{ nrn = "organization=1"  conditions = {{"build.metadata.a": {operand}}} }}'
+    )
+    return str(parse_text(text)[1])

@@ -23,5 +23,20 @@ def test_regate_sources_and_api_payloads_give_the_same_decisions(tmp_path):
             eval_bundle(str(from_sources), request),
             eval_bundle(str(from_payloads), request),
         )
-        left.pop("revision"), right.pop("revision")
-        assert left == right, name
+        assert without_locations(left) == without_locations(right), name
+
+
+def without_locations(decision: dict) -> dict:
+    """The decision minus what names the source files, which differ between the two forms."""
+    return {
+        "result": decision["result"],
+        "actions": [
+            {
+                **action,
+                "policies": [
+                    {k: v for k, v in p.items() if k != "source"} for p in action["policies"]
+                ],
+            }
+            for action in decision["actions"]
+        ],
+    }

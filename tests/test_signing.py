@@ -185,7 +185,7 @@ def test_a_key_of_the_wrong_kind_is_a_diagnostic_and_nothing_is_written(keys, tm
     )  # fmt: skip
     assert result.exit_code == 1
     first = result.stderr.splitlines()[0]
-    assert first.startswith(f"{ec_key}:1:1: error[RG080]: cannot sign with {ec_key} as RS256: ")
+    assert first.startswith(f"{ec_key}:1:1: error[RG060]: cannot sign with {ec_key} as RS256: ")
     assert "help: RS256 takes an RSA private key, ES256 a P-256 EC private key (PEM)" in (
         result.stderr
     )

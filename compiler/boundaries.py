@@ -1,0 +1,495 @@
+"""Generated test data: boundary requests for every policy, with expected results.
+
+For each path a policy reads, candidate values are built around each operand
+(the operand itself, just below and just above it, a different value), plus the
+field missing, a value of the wrong type and, where the schema allows an array
+there, the array cases.  A request varies one path at a time from a base that
+makes that path decide the policy where one exists.  The expected result is
+regate's own reading of the condition (`matches`, the MongoDB semantics of
+docs/semantics.md), never the compiled Rego's, so the generated `_test.rego`
+proves the Rego against an independent reading.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from operator import ge, gt, le, lt
+
+from compiler.ast import (
+    Comparison,
+    Exists,
+    FieldCondition,
+    FieldOperator,
+    JsonValue,
+    Logical,
+    NotOp,
+    Nrn,
+    Policy,
+    Program,
+    Query,
+)
+from compiler.check import Specifications, field_conditions
+from compiler.entities import entity_model
+from compiler.schema import Resolved, json_type, resolve
+
+# Bounds each search for a base request, in readings of the conditions, so a policy
+# with many paths stays cheap.
+MAX_READINGS = 1024
+# The request's parts other than entities, when no action binds the policy.
+DEFAULT_ACTION = "deployment:create"
+
+
+class UnknownOperator(Exception):
+    """An operator this generator cannot read yet: the policy gets no boundary cases."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One boundary request and whether the policy holds for it."""
+
+    description: str
+    input: JsonValue
+    expected: bool
+
+
+@dataclass(frozen=True)
+class PolicyBoundaries:
+    policy: Policy
+    cases: tuple[Case, ...]
+    skipped: str | None = None  # why no cases were generated
+
+
+# --- regate's reading of a condition (docs/semantics.md) ---
+
+_MISSING = object()  # a path whose field is absent from the request
+
+
+@dataclass(frozen=True)
+class _InAnotherElement:
+    """The value in a second object of the innermost array of objects on the path, beside
+    the first holding the base request's value: MongoDB matches if any element does."""
+
+    value: JsonValue
+    first: JsonValue = _MISSING
+
+
+@dataclass(frozen=True)
+class _Item:
+    """What a path yields (docs/semantics.md, "Paths"): a value reached through a field or
+    by an array index, or missing."""
+
+    value: JsonValue  # _MISSING: missing
+    by_index: bool = False
+
+
+def _step(item: _Item, key: str) -> list[_Item]:
+    value = item.value
+    if value is _MISSING or not isinstance(value, dict | list):
+        return [_Item(_MISSING)]
+    if isinstance(value, dict):
+        return [_Item(value.get(key, _MISSING))]
+    found = [_Item(e.get(key, _MISSING)) for e in value if isinstance(e, dict)]
+    if key.isdigit() and int(key) < len(value):
+        found.append(_Item(value[int(key)], by_index=True))
+    return found
+
+
+def _items(document: JsonValue, segments: tuple[str, ...]) -> list[_Item]:
+    items = [_Item(document)]
+    for key in segments:
+        items = [child for item in items for child in _step(item, key)]
+    return items
+
+
+def _offered(items: list[_Item]) -> list[JsonValue]:
+    """The values operators test: an array reached through a field offers its elements and
+    itself; one reached by an index is offered as is."""
+    offered: list[JsonValue] = []
+    for item in items:
+        if item.value is _MISSING:
+            continue
+        if isinstance(item.value, list) and not item.by_index:
+            offered.extend(item.value)
+        offered.append(item.value)
+    return offered
+
+
+def same(a: JsonValue, b: JsonValue) -> bool:
+    """JSON equality: numbers by value, `true` is not `1` (Python says otherwise), arrays
+    in order, objects unordered."""
+    if _class(a) == _class(b) == "number":
+        return bool(a == b)
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+def _class(value: JsonValue) -> str:
+    kind = json_type(value)
+    return "number" if kind == "integer" else kind
+
+
+def _equals(items: list[_Item], operand: JsonValue) -> bool:
+    if operand is None and any(item.value is _MISSING for item in items):
+        return True
+    return any(same(value, operand) for value in _offered(items))
+
+
+ORDERINGS = {"$gt": gt, "$gte": ge, "$lt": lt, "$lte": le}
+
+
+def _orders(op: str, items: list[_Item], operand: JsonValue) -> bool:
+    """$gt $gte $lt $lte: some offered value of the operand's type class compares so.
+    regate reads scalar operands; arrays and objects compare by BSON rules it leaves
+    to the Rego, so such a policy gets no boundary cases."""
+    if operand is None:  # null: $gte and $lte match null and missing
+        return op in ("$gte", "$lte") and _equals(items, None)
+    kind = _class(operand)
+    if kind in ("array", "object"):
+        raise UnknownOperator(f"{op} with {_a(kind)} operand")
+    compare = ORDERINGS[op]
+    if kind == "string":
+        return any(
+            compare(v.encode(), operand.encode()) for v in _offered(items) if _class(v) == kind
+        )
+    return any(compare(v, operand) for v in _offered(items) if _class(v) == kind)
+
+
+def _holds(operator: FieldOperator, items: list[_Item]) -> bool:
+    match operator:
+        case Comparison(op="$eq", value=value):
+            return _equals(items, value)
+        case Comparison(op="$ne", value=value):
+            return not _equals(items, value)
+        case Comparison(op="$in", value=listed):
+            return any(_equals(items, value) for value in listed)
+        case Comparison(op="$nin", value=listed):
+            return not any(_equals(items, value) for value in listed)
+        case Comparison(op=op, value=value) if op in ORDERINGS:
+            return _orders(op, items, value)
+        case Exists(present=present):
+            return any(item.value is not _MISSING for item in items) == present
+        case NotOp(operators=operators):
+            return not all(_holds(inner, items) for inner in operators)
+    raise UnknownOperator(_operator_name(operator))
+
+
+def _operator_name(operator: object) -> str:
+    """`$size` for Comparison("$size") or for a class Size (ElemMatch: `$elemMatch`)."""
+    if hasattr(operator, "op"):
+        return str(operator.op)
+    name = type(operator).__name__.removesuffix("Op")
+    return f"${name[:1].lower()}{name[1:]}"
+
+
+def matches(query: Query, document: JsonValue) -> bool:
+    """Whether a document (a request's entities) satisfies a query document."""
+    for condition in query.conditions:
+        if isinstance(condition, Logical):
+            results = [matches(clause, document) for clause in condition.clauses]
+            if condition.op == "$and":
+                holds = all(results)
+            else:
+                holds = any(results) == (condition.op == "$or")
+        else:
+            items = _items(document, condition.path.segments)
+            holds = all(_holds(operator, items) for operator in condition.operators)
+        if not holds:
+            return False
+    return True
+
+
+def _a(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
+
+
+# --- candidate values ---
+
+
+@dataclass(frozen=True)
+class Candidate:
+    label: str
+    value: JsonValue  # _MISSING: the field is absent
+
+
+def _shown(value: JsonValue) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _neighbours(value: JsonValue) -> Iterator[Candidate]:
+    """Values just beside an operand: below and above for numbers and strings."""
+    if isinstance(value, bool):
+        yield Candidate(f"{_shown(not value)}", not value)
+    elif isinstance(value, int | float):
+        step = 1 if float(value).is_integer() else 0.5
+        below, above = value - step, value + step
+        yield Candidate(f"{_shown(below)}, just below {_shown(value)}", below)
+        yield Candidate(f"{_shown(above)}, just above {_shown(value)}", above)
+    elif isinstance(value, str):
+        if value:
+            yield Candidate(f"{_shown(value[:-1])}, just below {_shown(value)}", value[:-1])
+        yield Candidate(f"{_shown(value + 'a')}, just above {_shown(value)}", value + "a")
+    elif value is None:
+        yield Candidate('"x", not null', "x")
+
+
+def _wrong_type(value: JsonValue) -> JsonValue:
+    """A value that reads like the operand but has another JSON type: 80 → "80"."""
+    if isinstance(value, str):
+        return int(value) if value.isdigit() else 0
+    if value is None or isinstance(value, list | dict):
+        return False
+    return _shown(value)
+
+
+def _operands(operator: FieldOperator) -> Iterator[JsonValue]:
+    match operator:
+        case Comparison(op="$in" | "$nin", value=listed):
+            yield from listed
+        case Comparison(value=value):
+            yield value
+        case NotOp(operators=operators):
+            for inner in operators:
+                yield from _operands(inner)
+        case Exists():
+            yield None
+        case _:
+            raise UnknownOperator(_operator_name(operator))
+
+
+def _candidates_for(
+    conditions: list[FieldCondition], allows_array: bool, through_array: bool
+) -> list[Candidate]:
+    """Each operand and its neighbours, then the field missing, of the wrong type, and
+    (where the schema allows arrays there) in arrays; without repeats."""
+    operands = [v for c in conditions for o in c.operators for v in _operands(o)]
+    found: list[Candidate] = []
+    for operand in operands:
+        found.append(Candidate(_shown(operand), operand))
+        found.extend(_neighbours(operand))
+    found.append(Candidate("missing", _MISSING))
+    for operand in operands:
+        wrong = _wrong_type(operand)
+        found.append(Candidate(f"{_shown(wrong)}, {_a(json_type(wrong))}: wrong type", wrong))
+    for operand in operands if allows_array else ():
+        found.append(Candidate(f"[{_shown(operand)}], an array holding it", [operand]))
+        others = [c.value for c in _neighbours(operand)][:1]
+        found.append(Candidate(f"{_shown(others)}, an array without it", others))
+    if allows_array:
+        found.append(Candidate("[], an empty array", []))
+    for operand in operands if through_array else ():
+        label = f"{_shown(operand)} in another element of the array"
+        found.append(Candidate(label, _InAnotherElement(operand)))
+    unique: dict[str, Candidate] = {}
+    for candidate in found:
+        key = "missing" if candidate.value is _MISSING else repr(candidate.value)
+        unique.setdefault(key, candidate)
+    return list(unique.values())
+
+
+# --- requests ---
+
+
+Assignment = dict[tuple[str, ...], JsonValue]  # path → value (or _MISSING)
+# For each path, the depths (prefix lengths) at which the schema holds objects in an array.
+ArrayDepths = dict[tuple[str, ...], frozenset[int]]
+
+
+def _with(
+    entities: dict[str, JsonValue],
+    segments: tuple[str, ...],
+    value: JsonValue,
+    arrays: frozenset[int],
+    new_element: bool = False,
+) -> None:
+    """Set (or, for _MISSING, remove) the field at `segments`, creating objects on the way,
+    and a one-object array where the schema has an array of objects (`new_element`: in a
+    new object appended to the innermost one)."""
+    target = entities
+    for depth, key in enumerate(segments[:-1], start=1):
+        child = target.get(key)
+        if depth in arrays:
+            if not (isinstance(child, list) and child and isinstance(child[0], dict)):
+                if value is _MISSING:
+                    return
+                child = target[key] = [{}]
+            innermost = new_element and depth == max(arrays)
+            if innermost:
+                child.append({})
+            child = child[-1] if innermost else child[0]
+        elif not isinstance(child, dict):
+            if value is _MISSING:
+                return
+            child = target[key] = {}
+        target = child
+    if value is _MISSING:
+        target.pop(segments[-1], None)
+    else:
+        target[segments[-1]] = copy.deepcopy(value)
+
+
+def _entities(assignment: Assignment, arrays: ArrayDepths) -> dict[str, JsonValue]:
+    entities: dict[str, JsonValue] = {}
+    for segments, value in assignment.items():
+        depths = arrays.get(segments, frozenset())
+        if isinstance(value, _InAnotherElement):
+            _with(entities, segments, value.first, depths)
+            _with(entities, segments, value.value, depths, new_element=True)
+        else:
+            _with(entities, segments, value, depths)
+    return entities
+
+
+class _Generator:
+    def __init__(self, program: Program) -> None:
+        self.program = program
+        self.specifications = Specifications(list(program.specifications))
+        self.model = entity_model()
+
+    def context(self, policy: Policy) -> tuple[str, Nrn]:
+        """The action and NRN of the first action binding the policy (else its own NRN)."""
+        for action in self.program.actions:
+            if any(ref.name == policy.name for ref in action.policies):
+                return action.action, action.nrn
+        return DEFAULT_ACTION, policy.nrn
+
+    def types(self, segments: tuple[str, ...], nrn: Nrn) -> list[frozenset[str] | None]:
+        """The JSON types the schemas give each prefix of a path (None: any), from the
+        entity itself (index 0) to the whole path."""
+        entity, depth = segments[0], 1
+        if segments[1:2] == ("metadata",) and len(segments) > 2:
+            specification = self.specifications.in_force(entity, segments[2], nrn)
+            schema, depth = (specification.schema if specification else {}), 3
+        else:
+            schema = {"type": "object", "properties": self.model.attributes.get(entity, {})}
+        found: list[frozenset[str] | None] = [None] * depth
+        for end in range(depth, len(segments) + 1):
+            resolved = resolve(schema, segments[depth:end])
+            found.append(resolved.types if isinstance(resolved, Resolved) else None)
+        return found[1:]
+
+    def policy(self, policy: Policy) -> PolicyBoundaries:
+        try:
+            return PolicyBoundaries(policy, self.cases(policy))
+        except UnknownOperator as unknown:
+            return PolicyBoundaries(
+                policy, (), f"the boundary generator does not know operator {unknown} yet"
+            )
+
+    def cases(self, policy: Policy) -> tuple[Case, ...]:
+        action, nrn = self.context(policy)
+        by_path: dict[tuple[str, ...], list[FieldCondition]] = {}
+        for condition in field_conditions(policy.conditions):
+            by_path.setdefault(condition.path.segments, []).append(condition)
+        types = {path: self.types(path, nrn) for path in by_path}
+        arrays = {
+            path: frozenset(
+                depth
+                for depth, kinds in enumerate(found[:-1], start=1)
+                if kinds == frozenset({"array"})
+            )
+            for path, found in types.items()
+        }
+        candidates = {
+            path: _likely_first(
+                policy.conditions,
+                path,
+                _candidates_for(conditions, _may_be_array(types[path][-1]), bool(arrays[path])),
+                arrays,
+            )
+            for path, conditions in by_path.items()
+        }
+
+        def request(assignment: Assignment) -> JsonValue:
+            return {"action": action, "nrn": nrn.text, "entities": _entities(assignment, arrays)}
+
+        def holds(assignment: Assignment) -> bool:
+            return matches(policy.conditions, _entities(assignment, arrays))
+
+        passing = _search(candidates, holds)
+        cases: dict[str, Case] = {}
+        if not candidates:
+            cases["{}"] = Case("no conditions: every request", request({}), holds({}))
+        for path, own in candidates.items():
+            base = _decisive_base(path, candidates, holds, passing)
+            for candidate in own:
+                value = candidate.value
+                if isinstance(value, _InAnotherElement):
+                    first = base.get(path, _MISSING)
+                    if isinstance(first, _InAnotherElement):
+                        first = first.first
+                    value = _InAnotherElement(value.value, first)
+                assignment = {**base, path: value}
+                built = request(assignment)
+                description = f"{'.'.join(path)} = {candidate.label}"
+                if candidate.value is _MISSING:
+                    description = f"{'.'.join(path)} missing"
+                cases.setdefault(_shown(built), Case(description, built, holds(assignment)))
+        return tuple(cases.values())
+
+
+def _may_be_array(kinds: frozenset[str] | None) -> bool:
+    return kinds is None or "array" in kinds
+
+
+def _likely_first(
+    query: Query, path: tuple[str, ...], found: list[Candidate], arrays: ArrayDepths
+) -> list[Candidate]:
+    """Candidates that satisfy the path's own top-level conditions first, so the search
+    for a passing request usually succeeds at once."""
+    own = [c for c in query.conditions if isinstance(c, FieldCondition) and c.path.segments == path]
+
+    def satisfies(candidate: Candidate) -> bool:
+        items = _items(_entities({path: candidate.value}, arrays), path)
+        return all(_holds(o, items) for c in own for o in c.operators)
+
+    return sorted(found, key=lambda c: not satisfies(c))
+
+
+def _search(
+    candidates: dict[tuple[str, ...], list[Candidate]],
+    accept: Callable[[Assignment], bool],
+    tries: int = MAX_READINGS,
+) -> Assignment | None:
+    """The first assignment of candidate values (of the first `tries`) that `accept` takes."""
+    paths = list(candidates)
+    choices = itertools.product(*[[c.value for c in candidates[p]] for p in paths])
+    for values in itertools.islice(choices, tries):
+        assignment = dict(zip(paths, values, strict=True))
+        if accept(assignment):
+            return assignment
+    return None
+
+
+def _decisive_base(
+    path: tuple[str, ...],
+    candidates: dict[tuple[str, ...], list[Candidate]],
+    holds: Callable[[Assignment], bool],
+    passing: Assignment | None,
+) -> Assignment:
+    """Values for the other paths under which `path` decides the policy: the passing
+    request's if they do, else the first found; failing that, the passing request's."""
+    others = {p: c for p, c in candidates.items() if p != path}
+
+    def decides(base: Assignment) -> bool:
+        return len({holds({**base, path: c.value}) for c in candidates[path]}) == 2
+
+    if passing is not None and decides(passing):
+        return passing
+    tries = MAX_READINGS // len(candidates[path])  # each try reads every candidate of `path`
+    found = _search(others, decides, tries)
+    return found or passing or {p: c[0].value for p, c in others.items()}
+
+
+def boundaries(program: Program) -> tuple[PolicyBoundaries, ...]:
+    """Boundary cases for every policy of a checked program, in source order."""
+    generator = _Generator(program)
+    return tuple(generator.policy(policy) for policy in program.policies)

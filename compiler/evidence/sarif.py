@@ -1,0 +1,116 @@
+"""SARIF 2.1.0 from any scanner: every result of every run is a finding.
+
+A result counts unless its `kind` says it is not a problem (anything but
+"fail") or it is suppressed (a `suppressions` entry, none of them
+"underReview" or "rejected").  Its level, first found wins:
+`properties["security-severity"]` of the result, then of its rule (GitHub's
+convention: 9.0 and above critical, 7.0 high, 4.0 medium, above 0 low, else
+info); the result's `level`, then the rule's `defaultConfiguration.level`,
+then SARIF's default "warning" — error → high, warning → medium, note → low,
+none → info.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from compiler.evidence.report import FINDING_LEVELS, At, Counts, Format, Report, tally
+
+LEVEL = {"error": "high", "warning": "medium", "note": "low", "none": "info"}
+SECURITY_SEVERITY = ((9.0, "critical"), (7.0, "high"), (4.0, "medium"), (0.1, "low"))
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a rule says about the level of its results."""
+
+    security_severity: str | None
+    default_level: str | None
+
+
+def recognise(document: Any) -> bool:
+    return isinstance(document, dict) and "runs" in document and "version" in document
+
+
+def _security_severity(owner: At) -> str | None:
+    """`properties["security-severity"]`, a CVSS-like score, as a level."""
+    properties = owner.get("properties", "object")
+    score = properties.get("security-severity", "string") if properties else None
+    if score is None:
+        return None
+    try:
+        value = float(score.value)
+    except ValueError:
+        raise score.wrong(f'{score.where} is "{score.value}"; expected a number') from None
+    return next((level for floor, level in SECURITY_SEVERITY if value >= floor), "info")
+
+
+def _rules(run: At) -> tuple[dict[str, Rule], list[Rule]]:
+    """The run's rules by id and by index."""
+    driver = run.need("tool", "object").need("driver", "object")
+    driver.need("name", "string")
+    by_id: dict[str, Rule] = {}
+    by_index: list[Rule] = []
+    for rule in driver.items("rules"):
+        configuration = rule.get("defaultConfiguration", "object")
+        default = configuration.optional_level("level", LEVEL) if configuration else None
+        found = Rule(_security_severity(rule), default)
+        by_id[rule.need("id", "string").value] = found
+        by_index.append(found)
+    return by_id, by_index
+
+
+def _rule_of(result: At, by_id: dict[str, Rule], by_index: list[Rule]) -> Rule | None:
+    index = result.get("ruleIndex", "integer")
+    position: int = index.value if index is not None else -1
+    if 0 <= position < len(by_index):
+        return by_index[position]
+    rule_id = result.get("ruleId", "string")
+    return by_id.get(rule_id.value) if rule_id is not None else None
+
+
+def _suppressed(result: At) -> bool:
+    suppressions = result.items("suppressions")
+    statuses = [s.get("status", "string") for s in suppressions]
+    return bool(suppressions) and not any(
+        status is not None and status.value in ("underReview", "rejected") for status in statuses
+    )
+
+
+def _counts(result: At) -> bool:
+    kind = result.get("kind", "string")
+    return (kind is None or kind.value == "fail") and not _suppressed(result)
+
+
+def measure(document: Any, format: Format, report: Report) -> Counts:
+    top = At(document, "", format, report)
+    version = top.need("version", "string")
+    if version.value != "2.1.0":
+        raise version.wrong(f'version is "{version.value}"; regate reads SARIF 2.1.0')
+    severities: list[str] = []
+    for run in top.need("runs", "array").elements():
+        by_id, by_index = _rules(run)
+        for result in filter(_counts, run.items("results")):
+            result.need("message", "object")
+            rule = _rule_of(result, by_id, by_index) or Rule(None, None)
+            severities.append(
+                _security_severity(result)
+                or rule.security_severity
+                or result.optional_level("level", LEVEL)
+                or rule.default_level
+                or LEVEL["warning"]
+            )
+    return tally("findings", severities, FINDING_LEVELS)
+
+
+SARIF = Format(
+    name="sarif",
+    title="a SARIF 2.1.0 log",
+    produced_by="a SARIF 2.1.0 log from any scanner",
+    shape='an object with "version": "2.1.0" and "runs"',
+    syntax="json",
+    kind="security",
+    recognise=recognise,
+    measure=measure,
+)

@@ -1,0 +1,322 @@
+"""`regate test`: run the bundle's tests with a real `opa test`, report at the sources.
+
+Failures come back from OPA by package and rule; compiler/tests_gen.py knows
+which `test` block or which generated boundary case each rule is, so a failure
+is a diagnostic at the test block (RG082) or at the policy (RG083).
+`--coverage` runs the written tests again under `opa test --coverage` and maps
+the covered lines of regate/policies/*.rego back to policies and conditions
+through the comments the emitter writes beside each condition (RG084, RG085).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from compiler import __version__
+from compiler.ast import FieldCondition, FieldOperator, NotOp, Policy, Span
+from compiler.bundle import write_directory
+from compiler.check import field_conditions
+from compiler.diagnostics import Diagnostic, error, has_errors, render, warning
+from compiler.driver import Compilation, compile_sources
+from compiler.lower import rule_names
+from compiler.opa import OpaError, eval_bundle, run
+from compiler.tests_gen import AuthoredTest, BoundaryPolicy, BundleTests
+
+# Written tests only: `--coverage` reports what the authors' tests exercise.
+AUTHORED_TESTS = r"^data\.regate\.tests\.test_"
+
+
+@dataclass(frozen=True)
+class OpaTestRun:
+    passed: int
+    failures: tuple[Diagnostic, ...]
+    written: int
+    generated: int
+
+
+def _opa_test(directory: str, *options: str) -> Any:
+    """`opa test` on a bundle directory, as JSON.  Run inside the directory: OPA
+    names coverage files by the path it was given."""
+    done = run(["test", "--bundle", ".", "--format", "json", *options], cwd=directory)
+    try:
+        return json.loads(done.stdout)
+    except json.JSONDecodeError:
+        raise OpaError(f"opa test failed: {done.stderr.strip() or done.stdout.strip()}") from None
+
+
+def _decision_text(decision: Any) -> str:
+    """A decision in one line: `manual; deployment-create-production: manual (Code Coverage
+    failed, Security passed)`."""
+    parts = [str(decision.get("result"))]
+    for action in decision.get("actions", []):
+        policies = ", ".join(
+            f"{p['name']} {'passed' if p['passed'] else 'failed'}" for p in action["policies"]
+        )
+        parts.append(f"{action['id']}: {action['result']} ({policies or 'no policies'})")
+    return "; ".join(parts)
+
+
+def _listed(names: Iterable[str]) -> str:
+    return json.dumps(list(names), ensure_ascii=False)
+
+
+def _authored_failure(test: AuthoredTest, directory: str, opa_error: str | None) -> Diagnostic:
+    if opa_error:
+        return error("RG082", test.span, f'test "{test.name}" failed: {opa_error}')
+    decision = eval_bundle(directory, test.request)
+    failing = sorted(
+        {p["name"] for a in decision.get("actions", []) for p in a["policies"] if not p["passed"]}
+    )
+    applying = sorted(a["id"] for a in decision.get("actions", []))
+    wrong: list[str] = []
+    if decision.get("result") != test.expect:
+        wrong.append(f"expected {test.expect}, got {decision.get('result')}")
+    if test.failing is not None and list(test.failing) != failing:
+        wrong.append(f"expected failing policies {_listed(test.failing)}, got {_listed(failing)}")
+    if test.applying is not None and list(test.applying) != applying:
+        wrong.append(f"expected actions {_listed(test.applying)}, got {_listed(applying)}")
+    return error(
+        "RG082",
+        test.span,
+        f'test "{test.name}" failed: {"; ".join(wrong) or "the decision differs"}',
+        help=f"the decision: {_decision_text(decision)}",
+    )
+
+
+def _boundary_failure(policy: BoundaryPolicy, index: int, opa_error: str | None) -> Diagnostic:
+    case = policy.cases[index]
+    said = opa_error or f"the compiled policy says {json.dumps(not case.expected)}"
+    return error(
+        "RG083",
+        policy.span,
+        f'generated boundary case {index + 1} of policy "{policy.boundaries.policy.name}" '
+        f"failed: {case.description}: regate reads the conditions as "
+        f"{json.dumps(case.expected)}, {said}",
+        help="the compiled Rego disagrees with regate's reading of the conditions: "
+        "please report this with the bundle's regate/boundaries/data.json",
+    )
+
+
+def run_tests(result: Compilation, directory: str) -> OpaTestRun:
+    """Run every test of a compiled bundle written to `directory`."""
+    assert result.tests is not None
+    suite: BundleTests = result.tests
+    failures: list[Diagnostic] = []
+    passed = written = generated = 0
+    for outcome in _opa_test(directory):
+        found = suite.find(outcome["package"], outcome["name"])
+        written += isinstance(found, AuthoredTest)
+        generated += isinstance(found, tuple)
+        opa_error = outcome.get("error", {}).get("message") if outcome.get("error") else None
+        if not outcome.get("fail") and not opa_error:
+            passed += 1
+        elif isinstance(found, AuthoredTest):
+            failures.append(_authored_failure(found, directory, opa_error))
+        elif found is not None:
+            failures.append(_boundary_failure(*found, opa_error))
+        else:
+            raise OpaError(f"opa test ran a test regate did not write: {outcome['name']}")
+    return OpaTestRun(passed, tuple(sorted(failures)), written, generated)
+
+
+# --- coverage ---
+
+_CONDITION_COMMENT = re.compile(r"^\t# (?P<text>.*) \((?P<source>[^()]*):(?P<line>[0-9]+)\)$")
+_POLICY_DEFAULT = re.compile(r"^default (?P<rule>[a-z0-9_]+) := false$")
+
+
+@dataclass(frozen=True)
+class PolicyLines:
+    """Where one policy sits in an emitted policies module."""
+
+    rule: str
+    rows: frozenset[int]
+    conditions: tuple[CommentedCondition, ...]
+
+
+@dataclass(frozen=True)
+class CommentedCondition:
+    """`# build.metadata.coverage.code.coverage $gte 80 (policies.rg:8)` and the row after it."""
+
+    row: int  # of the expression
+    text: str  # the condition as the comment shows it
+    source: str  # relative to the source root
+    line: int
+
+
+def policy_lines(rego: str) -> list[PolicyLines]:
+    """Read the emitted module: a policy runs from its `default` rule to the next
+    METADATA block; each `# condition (source:line)` comment precedes its expression."""
+    found: list[PolicyLines] = []
+    rule: str | None = None
+    rows: set[int] = set()
+    conditions: list[CommentedCondition] = []
+
+    def close() -> None:
+        if rule is not None:
+            found.append(PolicyLines(rule, frozenset(rows), tuple(conditions)))
+
+    lines = rego.splitlines()
+    for row, line in enumerate(lines, start=1):
+        if line == "# METADATA":
+            close()
+            rule, rows, conditions = None, set(), []
+        elif (default := _POLICY_DEFAULT.match(line)) is not None:
+            rule = default["rule"]
+        if rule is None:
+            continue
+        rows.add(row)
+        comment = _CONDITION_COMMENT.match(line)
+        if comment is not None:
+            conditions.append(
+                CommentedCondition(
+                    row + 1, comment["text"], comment["source"], int(comment["line"])
+                )
+            )
+    close()
+    return found
+
+
+def _covered_rows(report: Any, path: str) -> set[int]:
+    rows: set[int] = set()
+    for covered in report.get("files", {}).get(path, {}).get("covered", []):
+        rows.update(range(covered["start"]["row"], covered["end"]["row"] + 1))
+    return rows
+
+
+@dataclass(frozen=True)
+class Coverage:
+    gaps: tuple[Diagnostic, ...]  # RG084, RG085
+    policies: tuple[int, int]  # (exercised, all)
+    conditions: tuple[int, int]
+
+
+def coverage(result: Compilation, directory: str) -> Coverage:
+    """The policies and conditions the written tests exercise, by `opa test --coverage`."""
+    assert result.files is not None and result.program is not None
+    report = _opa_test(directory, "--coverage", "--run", AUTHORED_TESTS)
+    names = rule_names(result.program.policies)
+    policies = {names[policy.name]: policy for policy in result.program.policies}
+    where = {s.name: s.path for s in result.sources}
+    gaps: list[Diagnostic] = []
+    exercised_policies: list[bool] = []
+    exercised_conditions: list[bool] = []
+    for path in sorted(p for p in result.files if p.startswith("regate/policies/")):
+        covered = _covered_rows(report, path)
+        for lines in policy_lines(result.files[path].decode()):
+            policy = policies[lines.rule]
+            exercised = bool(lines.rows & covered)
+            exercised_policies.append(exercised)
+            if not exercised:
+                gaps.append(
+                    warning(
+                        "RG084",
+                        policy.span,
+                        f'no test exercises policy "{policy.name}"',
+                        help="add a test block whose request reaches an action bound to it",
+                    )
+                )
+            # A condition with several operators has several expressions: any one counts.
+            hits: dict[Span, tuple[FieldCondition, bool]] = {}
+            for commented in lines.conditions:
+                condition = _commented(policy, commented, where)
+                if condition is not None:
+                    hit = commented.row in covered or hits.get(condition.span, (None, False))[1]
+                    hits[condition.span] = (condition, hit)
+            for condition, hit in hits.values():
+                exercised_conditions.append(hit)
+                if exercised and not hit:
+                    gaps.append(
+                        warning(
+                            "RG085",
+                            condition.path.span,
+                            f'no test exercises this condition of policy "{policy.name}"',
+                            help="add a test block whose request reaches it",
+                        )
+                    )
+    return Coverage(
+        tuple(sorted(gaps)),
+        (sum(exercised_policies), len(exercised_policies)),
+        (sum(exercised_conditions), len(exercised_conditions)),
+    )
+
+
+def _commented(
+    policy: Policy, commented: CommentedCondition, where: Mapping[str, str]
+) -> FieldCondition | None:
+    """The field condition a comment names: its path, and an operator on its line."""
+    file = where.get(commented.source, commented.source)
+
+    def on_line(operators: tuple[FieldOperator, ...]) -> bool:
+        return any(
+            (o.span.file, o.span.line) == (file, commented.line)
+            or (isinstance(o, NotOp) and on_line(o.operators))  # lowered as its inner operator
+            for o in operators
+        )
+
+    text = commented.text
+    while text.startswith("$not "):  # a negated operator: `$not path $gt 0`
+        text = text.removeprefix("$not ")
+    for condition in field_conditions(policy.conditions):
+        if text.startswith(condition.path.text + " ") and on_line(condition.operators):
+            return condition
+    return None
+
+
+# --- the command ---
+
+
+def _print(diagnostics: list[Diagnostic], result: Compilation) -> None:
+    output = render(diagnostics, result.texts, "text", __version__)
+    if output:
+        sys.stderr.write(output)
+
+
+@click.command("test")
+@click.argument("sources", nargs=-1, required=True)
+@click.option(
+    "--coverage",
+    "with_coverage",
+    is_flag=True,
+    help="Also report the policies and conditions no test block exercised.",
+)
+def test_command(sources: tuple[str, ...], with_coverage: bool) -> None:
+    """Run the test blocks of SOURCES and the generated boundary tests with `opa test`."""
+    result = compile_sources(list(sources))
+    if result.files is None or has_errors(result.diagnostics):
+        _print(result.diagnostics, result)
+        sys.exit(1)
+    try:
+        with tempfile.TemporaryDirectory(prefix="regate-test-") as directory:
+            write_directory(directory, result.files)
+            tests = run_tests(result, directory)
+            found = [*result.diagnostics, *tests.failures]
+            covered = None
+            if with_coverage and not tests.failures:
+                covered = coverage(result, directory)
+                found.extend(covered.gaps)
+    except OpaError as exc:
+        click.echo(f"regate: error: {exc}", err=True)
+        sys.exit(1)
+    _print(found, result)
+    click.echo(
+        f"{tests.passed} passed, {len(tests.failures)} failed "
+        f"({tests.written} from test blocks, {tests.generated} generated boundary cases)"
+    )
+    if covered is not None:
+        policies, conditions = covered.policies, covered.conditions
+        click.echo(
+            f"coverage: {policies[0]}/{policies[1]} policies, "
+            f"{conditions[0]}/{conditions[1]} conditions exercised by the test blocks"
+        )
+    elif with_coverage:
+        click.echo("coverage: not measured, some tests failed")
+    sys.exit(1 if tests.failures else 0)

@@ -1,0 +1,75 @@
+"""Evaluates many (condition, document) pairs through the emitted Rego with ONE OPA run.
+
+Each condition becomes a policy whose paths are rooted at one metadata key
+(`build.metadata.doc.<path>`), so MongoDB's paths over a document read the same
+document placed at `input.entities.build.metadata.doc`.  One generated module
+evaluates every policy against its own document (`with input as`), and a
+single `opa eval` returns the verdicts.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from compiler.bundle import write_directory
+from compiler.driver import compile_sources
+
+ROOT = "build.metadata.doc"
+LOGICAL = ("$and", "$or", "$nor")
+
+
+def rooted(condition: dict[str, Any]) -> dict[str, Any]:
+    """The condition with every top-level path under ROOT ($elemMatch queries stay relative)."""
+    out: dict[str, Any] = {}
+    for key, value in condition.items():
+        if key in LOGICAL:
+            out[key] = [rooted(clause) for clause in value]
+        else:
+            out[f"{ROOT}.{key}"] = value
+    return out
+
+
+def sources(conditions: Sequence[dict[str, Any]]) -> str:
+    """A regate source: one policy per condition, bound to one action."""
+    policies = "\n".join(
+        f'policy "case {i}" {{ nrn = "organization=1"  conditions = {json.dumps(rooted(c))} }}'
+        for i, c in enumerate(conditions)
+    )
+    names = json.dumps([f"case {i}" for i in range(len(conditions))])
+    return f"""
+specification "Doc" {{ entity = build  metadata = doc  nrn = "organization=1"  schema = {{}} }}
+action "all" {{ action = "deployment:create"  nrn = "organization=1"  policies = {names} }}
+{policies}
+"""
+
+
+def verdicts(opa: str, directory: Path, cases: Sequence[tuple[dict[str, Any], Any]]) -> list[bool]:
+    """Whether each condition matches its document, as decided by OPA over the emitted Rego."""
+    source = directory / "cases.rg"
+    source.write_text(sources([condition for condition, _ in cases]))
+    result = compile_sources([str(source)])
+    assert result.files is not None, [f"{d} {d.message}" for d in result.diagnostics]
+    bundle = directory / "bundle"
+    write_directory(str(bundle), result.files)
+    rules = "\n".join(
+        f"results[{i}] := verdict if {{\n\tverdict := data.regate.policies.case_{i} "
+        f"with input as {json.dumps({'entities': {'build': {'metadata': {'doc': document}}}})}\n}}"
+        for i, (_, document) in enumerate(cases)
+    )
+    verdict_module = directory / "conformance.rego"  # outside the bundle's roots
+    verdict_module.write_text(f"package conformance\n\n{rules}\n")
+    query = ["data.conformance.results"]
+    run = subprocess.run(
+        [opa, "eval", "--fail", "-f", "json", "-b", str(bundle), "-d", str(verdict_module), *query],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    found = json.loads(run.stdout)["result"][0]["expressions"][0]["value"]
+    assert len(found) == len(cases)
+    return [bool(found[str(i)]) for i in range(len(cases))]

@@ -1,0 +1,35 @@
+"""`regate explain`: the example's decisions as text a person reads, pinned by snapshots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import QUALITY_GATES, REQUESTS, build, run_cli
+
+pytestmark = pytest.mark.opa
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    return build([QUALITY_GATES], tmp_path_factory.mktemp("explain"))
+
+
+@pytest.mark.parametrize("request_file", sorted(p.name for p in REQUESTS.glob("*.json")))
+def test_explain_the_example_scenarios(bundle, request_file, snapshot):
+    result = run_cli("explain", "--bundle", str(bundle), "--input", str(REQUESTS / request_file))
+    assert result.exit_code == 0, result.stderr
+    revision = result.stdout.split("(bundle revision ")[1].split(")")[0]
+    assert result.stdout.replace(revision, "<revision>") == snapshot
+
+
+def test_explain_a_malformed_request(bundle):
+    result = run_cli("explain", "--bundle", str(bundle), "--input", "-", input='{"action": 1}')
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[1:] == [
+        "  the request is malformed: input.action must be a string",
+        "  the request is malformed: input.entities must be an object",
+        "  the request is malformed: input.nrn must be a string",
+    ]
+    assert result.stdout.startswith("denied (bundle revision ")
