@@ -17,6 +17,7 @@ from compiler.bundle import tar_gz, write_atomically
 from compiler.diagnostics import Diagnostic, error, render
 from compiler.driver import Compilation, check_sources, compile_sources
 from compiler.opa import OpaError, ask_sidecar, eval_bundle
+from compiler.signing import ALGORITHMS, SIGNATURES_FILE, load_key, signatures
 
 FORMATS = click.Choice(["text", "json", "sarif"])
 
@@ -90,13 +91,46 @@ def check_command(sources: tuple[str, ...], fmt: str, now: datetime | None) -> N
     is_flag=True,
     help="Also carry the test blocks and generated boundary tests, for `opa test` on the bundle.",
 )
-def build_command(sources: tuple[str, ...], output: str, fmt: str, with_tests: bool) -> None:
+@click.option(
+    "--signing-key",
+    help="Sign the bundle (.signatures.json): a PEM private key file, or for HS256 the secret.",
+)
+@click.option(
+    "--signing-alg",
+    type=click.Choice(ALGORITHMS),
+    default="RS256",
+    show_default=True,
+    help="The signing algorithm.",
+)
+@click.option("--scope", help="The scope claim of the signature.")
+def build_command(
+    sources: tuple[str, ...],
+    output: str,
+    fmt: str,
+    with_tests: bool,
+    signing_key: str | None,
+    signing_alg: str,
+    scope: str | None,
+) -> None:
     """Check SOURCES, then write an OPA bundle; nothing is written when there are errors."""
+    key = load_key(signing_key, signing_alg, scope) if signing_key is not None else None
+    if isinstance(key, Diagnostic):
+        _fail(key)
     result = compile_sources(list(sources), with_tests=with_tests)
     _report(result, fmt)
     if result.files is None:
         sys.exit(1)
-    write_atomically(output, tar_gz(result.files))
+    files = result.files
+    if key is not None:
+        signed = signatures(files, key)
+        if isinstance(signed, Diagnostic):
+            _fail(signed)
+        files = {**files, SIGNATURES_FILE: signed}
+    try:
+        write_atomically(output, tar_gz(files))
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        _fail(error("RG061", Span(output, 1, 1, 1, 1), f"cannot write {output}: {reason}"))
 
 
 def decision_options(command: Callable[..., None]) -> Callable[..., None]:

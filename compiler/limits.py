@@ -6,3 +6,13 @@ MAX_PATH_SEGMENTS = 32  # RG024: the Rego library reaches paths of at most this 
 # Ordering operators compare arrays and objects nested this deep; deeper levels
 # compare as scalars (docs/semantics.md).  Each level is a Rego function.
 MAX_COMPARE_DEPTH = 8
+# RG026: field operators and logical clauses in one policy's conditions.  Bounds
+# build time: generating boundary tests (compiler/boundaries.py) grows with the
+# square of the clauses, about 20 s at this limit.
+MAX_CLAUSES = 256
+# RG016: integers in conditions.  OPA compares numbers exactly, but the metadata
+# it is handed passes through JSON tools that hold numbers as 64-bit floats,
+# which hold every integer only up to 2^53: beyond it, a decision would depend on
+# the tool.
+MAX_EXACT_INTEGER = 2**53
+MAX_REGEX_LENGTH = 1000  # RG022: characters in a $regex pattern

@@ -8,8 +8,10 @@ both become the same declarations.
 from __future__ import annotations
 
 import json
+import math
 import re
-from collections.abc import Callable, Iterable
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -68,6 +70,23 @@ def _parser() -> Lark:
 # --- Lark tree → value nodes ---
 
 
+def number_value(text: str) -> int | float | None:
+    """A number literal's value; None when no float holds it (it overflows to
+    infinity, or has more digits than Python converts)."""
+    if any(c in text for c in ".eE"):
+        value = float(text)
+        return None if math.isinf(value) else value
+    try:
+        whole = int(text)
+    except ValueError:  # more than sys.get_int_max_str_digits() digits
+        return None
+    return whole if abs(whole) <= sys.float_info.max else None
+
+
+def _shorten(text: str, keep: int = 24) -> str:
+    return text if len(text) <= keep else f"{text[:keep]}... ({len(text)} characters)"
+
+
 def _token_span(file: str, token: Token) -> Span:
     return Span(
         file,
@@ -111,15 +130,40 @@ class _ToNodes(Transformer[Token, Any]):
             getattr(meta, "end_column", 1),
         )
 
+    def _decode(self, token: Token) -> str:
+        """A STRING token's text.  JSON lets `\\ud800` name half a UTF-16 pair, which
+        is no character: no file (or bundle) can hold it, so it is an error."""
+        decoded: str = json.loads(token)
+        if any("\ud800" <= ch <= "\udfff" for ch in decoded):
+            self.diagnostics.append(
+                error(
+                    "RG002",
+                    _token_span(self.file, token),
+                    "string holds half of a UTF-16 surrogate pair, which is not a character",
+                    help='write the character itself, or both halves: "\\ud83d\\ude00"',
+                )
+            )
+            return decoded.encode("utf-8", "replace").decode()
+        return decoded
+
     def string(self, children: list[Token]) -> Scalar:
         (token,) = children
-        return Scalar(json.loads(token), _token_span(self.file, token))
+        return Scalar(self._decode(token), _token_span(self.file, token))
 
     def number(self, children: list[Token]) -> Scalar:
         (token,) = children
-        text = str(token)
-        value: int | float = float(text) if any(c in text for c in ".eE") else int(text)
-        return Scalar(value, _token_span(self.file, token))
+        span = _token_span(self.file, token)
+        value = number_value(str(token))
+        if value is None:
+            self.diagnostics.append(
+                error(
+                    "RG016",
+                    span,
+                    f"number {_shorten(str(token))} is out of range",
+                    help="numbers must fit a 64-bit float (about ±1.8e308)",
+                )
+            )
+        return Scalar(value, span)
 
     def true(self, children: list[Token]) -> Scalar:
         return Scalar(True, _token_span(self.file, children[0]))
@@ -137,14 +181,14 @@ class _ToNodes(Transformer[Token, Any]):
     @v_args(meta=True)
     def call(self, meta: Meta, children: list[Token]) -> Call:
         function, argument = children
-        return Call(str(function), json.loads(argument), self._span(meta))
+        return Call(str(function), self._decode(argument), self._span(meta))
 
     def member(self, children: list[Any]) -> Member:
         key, value = children
         assert isinstance(key, Token)
         span = _token_span(self.file, key)
         if key.type == "STRING":
-            decoded = json.loads(key)
+            decoded = self._decode(key)
             offset = 1 if len(decoded) + 2 == len(key) else None
         else:
             decoded, offset = str(key), 0
@@ -183,7 +227,7 @@ class _ToNodes(Transformer[Token, Any]):
         rest = children[1:]
         label = None
         if rest and isinstance(rest[0], Token):
-            label = Scalar(json.loads(rest[0]), _token_span(self.file, rest[0]))
+            label = Scalar(self._decode(rest[0]), _token_span(self.file, rest[0]))
             rest = rest[1:]
         attributes = tuple(cast(Attribute, a) for a in rest)
         return Block(str(kind), _token_span(self.file, kind), label, attributes, self._span(meta))
@@ -506,7 +550,7 @@ def _specification(fields: Fields, name: str, source: Source) -> Specification |
     if schema_field is not None:
         schema_span, node = _node_span(schema_field[1]), schema_field[1]
         if isinstance(node, Object):
-            schema = to_json(node)
+            schema = _schema_value(node, fields.diagnostics)
         elif isinstance(node, Call) and node.function == "file" and not fields.is_payload:
             schema = _json_file(node, source, fields.diagnostics)
         elif isinstance(node, Scalar) and isinstance(node.value, bool):
@@ -543,7 +587,35 @@ def _json_file(call: Call, source: Source, diagnostics: list[Diagnostic]) -> obj
         Source(relative, relative, text, True), "value", lambda n: cast(Node, n)
     )
     diagnostics.extend(found)
-    return to_json(node) if node is not None else None
+    return _schema_value(node, diagnostics) if node is not None else None
+
+
+def _calls(node: Node) -> Iterator[Call]:
+    match node:
+        case Call():
+            yield node
+        case Object(members=members):
+            for member in members:
+                yield from _calls(member.value)
+        case Array(items=items):
+            for item in items:
+                yield from _calls(item)
+
+
+def _schema_value(node: Node, diagnostics: list[Diagnostic]) -> JsonValue | None:
+    """A schema as plain JSON; a call inside it has no JSON value, so it is an error."""
+    call = next(_calls(node), None)
+    if call is None:
+        return to_json(node)
+    diagnostics.append(
+        error(
+            "RG012",
+            call.span,
+            f"`{call.function}(...)` is not a JSON value inside a schema",
+            help='only the whole schema may be `file("path.json")`',
+        )
+    )
+    return None
 
 
 def _policy(fields: Fields, name: str, name_span: Span) -> Policy | None:

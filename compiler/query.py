@@ -39,7 +39,13 @@ from compiler.ast import (
     TypeOp,
 )
 from compiler.diagnostics import Diagnostic, did_you_mean, error
-from compiler.limits import MAX_PATH_SEGMENTS, MAX_QUERY_DEPTH
+from compiler.limits import (
+    MAX_CLAUSES,
+    MAX_EXACT_INTEGER,
+    MAX_PATH_SEGMENTS,
+    MAX_QUERY_DEPTH,
+    MAX_REGEX_LENGTH,
+)
 from compiler.regex import OPTIONS, Unsupported, is_valid_syntax, translate
 
 COMPARISON_OPS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin")
@@ -91,6 +97,19 @@ UNSUPPORTED_OPS = (
 class _Reader:
     def __init__(self) -> None:
         self.diagnostics: list[Diagnostic] = []
+        self.clauses = 0
+
+    def within_clause_limit(self, span: Span) -> bool:
+        """Count one more clause; past the limit, report it once."""
+        self.clauses += 1
+        if self.clauses == MAX_CLAUSES + 1:
+            self.fail(
+                "RG026",
+                span,
+                f"conditions have more than {MAX_CLAUSES} clauses",
+                help="split the policy into several policies bound to the same action",
+            )
+        return self.clauses <= MAX_CLAUSES
 
     def fail(self, code: str, span: Span, message: str, help: str | None = None) -> None:
         self.diagnostics.append(error(code, span, message, help))
@@ -114,6 +133,17 @@ class _Reader:
     def literal(self, node: Node) -> tuple[bool, JsonValue]:
         """A JSON literal operand; bare words and calls are not values here."""
         match node:
+            case Scalar(value=int() as value, span=span) if (
+                not isinstance(value, bool) and abs(value) > MAX_EXACT_INTEGER
+            ):
+                self.fail(
+                    "RG016",
+                    span,
+                    f"integer {value} is beyond ±2^53, where 64-bit floats stop being exact",
+                    help="JSON tools that carry metadata round such integers; "
+                    "compare a smaller number or a string",
+                )
+                return False, None
             case Scalar(value=value):
                 return True, value
             case Identifier(name=name, span=span):
@@ -146,6 +176,8 @@ class _Reader:
         conditions: list[FieldCondition | Logical] = []
         ok = True
         for member in node.members:
+            if not self.within_clause_limit(member.key_span):
+                return None
             if member.key.startswith("$"):
                 logical = self.logical(member, depth)
                 if logical is None:
@@ -231,6 +263,8 @@ class _Reader:
         found: list[FieldOperator] = []
         options = node.get("$options")
         for member in node.members:
+            if not self.within_clause_limit(member.key_span):
+                return None
             if not member.key.startswith("$"):
                 self.fail(
                     "RG022",
@@ -318,6 +352,15 @@ class _Reader:
         value = member.value
         if not (isinstance(value, Scalar) and isinstance(value.value, str)):
             self.fail("RG022", value.span, "$regex takes a pattern string")
+            return None
+        if len(value.value) > MAX_REGEX_LENGTH:
+            self.fail(
+                "RG022",
+                value.span,
+                f"$regex pattern is {len(value.value)} characters; "
+                f"at most {MAX_REGEX_LENGTH} are supported",
+                help="split it into several conditions under $or",
+            )
             return None
         flags = ""
         if options is not None:

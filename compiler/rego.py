@@ -71,8 +71,20 @@ def comment(text: str) -> RegoText:
 
 
 def yaml_string(text: str) -> RegoText:
-    """A METADATA (YAML) scalar: a JSON string, which YAML reads as a quoted scalar."""
-    return RegoText(json.dumps(str(text), ensure_ascii=True))
+    """A METADATA (YAML) double-quoted scalar, all ASCII.  Not JSON's escapes:
+    YAML rejects a surrogate pair such as \\ud83d\\ude00 and wants \\U0001f600."""
+    escaped = []
+    for ch in str(text):
+        code = ord(ch)
+        if ch in '"\\':
+            escaped.append("\\" + ch)
+        elif 0x20 <= code < 0x7F:
+            escaped.append(ch)
+        elif code <= 0xFFFF:
+            escaped.append(f"\\u{code:04x}")
+        else:
+            escaped.append(f"\\U{code:08x}")
+    return RegoText('"' + "".join(escaped) + '"')
 
 
 def slug(name: str) -> str:

@@ -10,6 +10,7 @@ numeric segment also indexes it).
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -210,12 +211,16 @@ def _pattern_matches(pattern: str, key: str) -> bool:
 
 
 def _step(schemas: list[Schema], key: str, root: Schema) -> list[Schema]:
-    return [
+    children = [
         child
         for schema in schemas
         for branch in _branches(schema, root)
         for child in _children(branch, key, root)
     ]
+    # Without this, a schema that may be an object or an array ({} does) doubles
+    # the list at each segment: a 32-segment path took 2^30 steps.
+    unique = {json.dumps(child, sort_keys=True): child for child in children}
+    return list(unique.values())
 
 
 def _known_keys(schemas: list[Schema], root: Schema) -> list[str]:

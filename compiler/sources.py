@@ -55,6 +55,8 @@ def read_text(path: str, shown_as: str, span: Span | None = None) -> str | Diagn
         return error("RG001", where, f"cannot read {shown_as}: not UTF-8 text ({exc.reason})")
     except OSError as exc:
         return error("RG001", where, f"cannot read {shown_as}: {exc.strerror or exc}")
+    except ValueError:  # os functions refuse a path with a NUL character
+        return error("RG001", where, f"cannot read {shown_as!r}: not a valid file name")
 
 
 def _scan(directory: Path) -> list[Path]:
