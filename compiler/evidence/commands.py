@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 
 import click
 
-from compiler import __version__
+from compiler import __version__, explain
 from compiler.bundle import write_atomically
 from compiler.diagnostics import render
 from compiler.evidence import formats
@@ -148,25 +148,6 @@ def _target(text: str, option: str) -> tuple[str, str]:
     return entity, key
 
 
-def explain(decision: Any) -> str:
-    """The decision as lines a person reads: the result, each applying action and its policies."""
-    lines = [f"result: {decision.get('result')}"]
-    for problem in decision.get("errors", []):
-        lines.append(f"  request error: {problem}")
-    actions = decision.get("actions", [])
-    if not actions:
-        lines.append("  no approval action applies to this request")
-    for action in actions:
-        dimensions = ", ".join(f"{k}={v}" for k, v in sorted(action.get("dimensions", {}).items()))
-        scope = f" [{dimensions}]" if dimensions else ""
-        lines.append(
-            f"  {action['id']} ({action['action']} at {action['nrn']}{scope}): {action['result']}"
-        )
-        for policy in action.get("policies", []):
-            lines.append(f"    {'passed' if policy['passed'] else 'failed'}  {policy['name']}")
-    return "\n".join(lines) + "\n"
-
-
 @click.command("gate")
 @click.option("--bundle", help="A bundle built by `regate build`, evaluated by a local OPA.")
 @click.option("--opa-url", help="A running OPA sidecar serving the bundle.")
@@ -238,5 +219,5 @@ def gate_command(
     except OpaError as exc:
         click.echo(f"regate: error: {exc}", err=True)
         sys.exit(1)
-    click.echo(explain(decision), nl=False)
+    click.echo(explain.render(decision), nl=False)
     sys.exit(EXIT_STATUS.get(decision.get("result"), 1))
