@@ -83,7 +83,9 @@ def test_a_sidecar_decides_the_same(sidecar, bundle):
     lines = result.stdout.splitlines()
     assert lines[0].startswith("manual approval required (bundle revision ")
     assert '    policy "Code Coverage" (policies.rg:5) failed:' in lines
-    assert "      build.metadata.coverage.code.coverage is 75.0, needs ≥ 80 (policies.rg:8)" in lines
+    assert (
+        "      build.metadata.coverage.code.coverage is 75.0, needs ≥ 80 (policies.rg:8)" in lines
+    )
 
 
 def test_no_applying_action_approves(opa, bundle):
