@@ -15,9 +15,14 @@ from compiler import __version__, explain
 from compiler.ast import Span
 from compiler.bundle import tar_gz, write_atomically
 from compiler.diagnostics import Diagnostic, error, render
+from compiler.diff import diff_command
 from compiler.driver import Compilation, check_sources, compile_sources
+from compiler.evidence.commands import gate_command, metadata_group
+from compiler.fmt import fmt_command
+from compiler.importer import import_command
 from compiler.opa import OpaError, ask_sidecar, eval_bundle
 from compiler.signing import ALGORITHMS, SIGNATURES_FILE, load_key, signatures
+from compiler.testing import test_command
 
 FORMATS = click.Choice(["text", "json", "sarif"])
 
@@ -170,25 +175,13 @@ def explain_command(bundle: str | None, opa_url: str | None, request: str) -> No
     click.echo(explain.render(decision), nl=False)
 
 
-from compiler.evidence.commands import gate_command, metadata_group  # noqa: E402
-
-main.add_command(metadata_group)
-main.add_command(gate_command)
-from compiler.testing import test_command  # noqa: E402  (commands from their own modules)
-
-main.add_command(test_command)
-
-# regate fmt: compiler/fmt.py
-from compiler.fmt import fmt_command  # noqa: E402
-
-main.add_command(fmt_command)
-
-# regate import: compiler/importer.py
-from compiler.importer import import_command  # noqa: E402
-
-main.add_command(import_command)
-
-# regate diff: compiler/diff.py
-from compiler.diff import diff_command  # noqa: E402
-
-main.add_command(diff_command)
+# Commands that live in their own modules.
+for command in (
+    metadata_group,
+    gate_command,
+    test_command,
+    fmt_command,
+    import_command,
+    diff_command,
+):
+    main.add_command(command)

@@ -351,9 +351,9 @@ class Fields:
             )
         return found
 
-    def _wrong(self, name: str, node: Node, wanted: str) -> None:
+    def wrong(self, name: str, node: Node, wanted: str) -> None:
         self.diagnostics.append(
-            error("RG012", _node_span(node), f"`{name}` of a {self.kind} must be {wanted}")
+            error("RG012", node.span, f"`{name}` of a {self.kind} must be {wanted}")
         )
 
     def text(
@@ -368,7 +368,7 @@ class Fields:
             return node.value, node.span
         if words and isinstance(node, Identifier):
             return node.name, node.span
-        self._wrong(name, node, "a string" if not words else "a name or a string")
+        self.wrong(name, node, "a string" if not words else "a name or a string")
         return None
 
     def object(self, name: str, required: bool = True) -> Object | None:
@@ -377,7 +377,7 @@ class Fields:
             return None
         if isinstance(found[1], Object):
             return found[1]
-        self._wrong(name, found[1], "an object")
+        self.wrong(name, found[1], "an object")
         return None
 
     def finish(self, allowed_extra: Iterable[str] = ()) -> None:
@@ -394,10 +394,6 @@ class Fields:
                     help=did_you_mean(name, self.known),
                 )
             )
-
-
-def _node_span(node: Node) -> Span:
-    return node.span
 
 
 def _nrn(fields: Fields) -> Nrn | None:
@@ -447,7 +443,7 @@ def _dimensions(fields: Fields) -> tuple[tuple[str, str], ...]:
         if isinstance(member.value, Scalar) and isinstance(member.value.value, str):
             found.append((member.key, member.value.value))
         else:
-            fields._wrong(f"dimensions.{member.key}", member.value, "a string")
+            fields.wrong(f"dimensions.{member.key}", member.value, "a string")
     return tuple(sorted(found))
 
 
@@ -458,14 +454,14 @@ def _strings(fields: Fields, name: str, wanted: str) -> list[Scalar]:
         return []
     node = found[1]
     if not isinstance(node, Array):
-        fields._wrong(name, node, wanted)
+        fields.wrong(name, node, wanted)
         return []
     items: list[Scalar] = []
     for item in node.items:
         if isinstance(item, Scalar) and isinstance(item.value, str):
             items.append(item)
         else:
-            fields._wrong(name, item, wanted)
+            fields.wrong(name, item, wanted)
     return items
 
 
@@ -548,7 +544,7 @@ def _specification(fields: Fields, name: str, source: Source) -> Specification |
     schema = None
     schema_span = fields.span
     if schema_field is not None:
-        schema_span, node = _node_span(schema_field[1]), schema_field[1]
+        schema_span, node = schema_field[1].span, schema_field[1]
         if isinstance(node, Object):
             schema = _schema_value(node, fields.diagnostics)
         elif isinstance(node, Call) and node.function == "file" and not fields.is_payload:
@@ -556,7 +552,7 @@ def _specification(fields: Fields, name: str, source: Source) -> Specification |
         elif isinstance(node, Scalar) and isinstance(node.value, bool):
             schema = node.value
         else:
-            fields._wrong("schema", node, 'a JSON Schema object or file("path.json")')
+            fields.wrong("schema", node, 'a JSON Schema object or file("path.json")')
     fields.finish(PAYLOAD_IGNORED if fields.is_payload else ())
     if entity is None or metadata is None or nrn is None or schema is None:
         return None
@@ -765,7 +761,7 @@ def _names(fields: Fields, name: str, wanted: str) -> tuple[Scalar, ...] | None:
     if not isinstance(node, Array) or not all(
         isinstance(i, Scalar) and isinstance(i.value, str) for i in items
     ):
-        fields._wrong(name, node, wanted)
+        fields.wrong(name, node, wanted)
         return None
     return tuple(cast(Scalar, i) for i in items)
 
@@ -780,7 +776,7 @@ def _policy_test(fields: Fields, name: str, name_span: Span, source: Source) -> 
         elif isinstance(node, Call) and node.function == "file":
             request = _json_file(node, source, fields.diagnostics)
         else:
-            fields._wrong("request", node, 'a request object or file("request.json")')
+            fields.wrong("request", node, 'a request object or file("request.json")')
         for given in ("action", "nrn", "entities"):
             if given in fields.values:
                 fields.diagnostics.append(
@@ -928,7 +924,7 @@ def _from_payloads(node: Node, source: Source) -> tuple[SourceFile | None, list[
         return None, [
             error(
                 "RG003",
-                _node_span(node),
+                node.span,
                 f"{source.path} is not a regate payload",
                 help="a payload is a metadata specification, an approval policy or an approval "
                 "action as the nullplatform API takes it (or a JSON array of them)",
@@ -943,7 +939,7 @@ def _from_payloads(node: Node, source: Source) -> tuple[SourceFile | None, list[
             diagnostics.append(
                 error(
                     "RG003",
-                    _node_span(item),
+                    item.span,
                     "not a metadata specification, approval policy or approval action payload",
                 )
             )

@@ -63,7 +63,7 @@ def identifier(name: str) -> RegoText:
 
 
 def comment(text: str) -> RegoText:
-    """Text for a `#` comment or a METADATA value: one line, printable, JSON-quoted if needed."""
+    """Text for a `#` comment: one line, every unprintable character a space."""
     cleaned = "".join(
         ch if ch.isprintable() and ch not in "\u2028\u2029" else " " for ch in str(text)
     )
