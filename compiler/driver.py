@@ -1,4 +1,4 @@
-"""Runs the passes in order: sources → parse → check → lower → emit → bundle."""
+"""Runs the passes in order: sources → parse → check → lower → share → emit → bundle."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from compiler.entities import entity_model
 from compiler.input_schema import INPUT_SCHEMA, input_schema_bytes
 from compiler.lower import lower
 from compiler.parse import parse
+from compiler.share import share
 from compiler.sources import Source, load
 from compiler.tests_gen import BundleTests, bundle_tests, check_tests, emit_tests
 
@@ -58,7 +59,7 @@ def compile_sources(arguments: list[str], with_tests: bool = False) -> Compilati
     result = check_sources(arguments)
     if result.ok and result.program is not None:
         where = {s.path: s.name for s in result.sources}
-        ir = lower(result.program, where)
+        ir = share(lower(result.program, where))
         result.files = bundle_files(emit(ir), ir.catalog)
         # Added after the revision is taken: tests and the input schema (for
         # `opa check --schema`) do not change a decision.

@@ -13,7 +13,7 @@ import jinja2
 from markupsafe import Markup
 
 from compiler import rego
-from compiler.ir import BundleIR
+from compiler.ir import BundleIR, PolicyModule
 from compiler.limits import MAX_COMPARE_DEPTH, MAX_PATH_SEGMENTS
 from compiler.resources import resource_dir
 
@@ -38,13 +38,28 @@ def environment() -> jinja2.Environment:
     env.filters["rego"] = rego.literal
     env.filters["ident"] = rego.identifier
     env.filters["comment"] = rego.comment
-    env.filters["yaml"] = rego.yaml_string
-    env.filters["yaml_json"] = lambda value: rego.yaml_string(json.dumps(value, sort_keys=True))
+    # Raw JSON text, for comments only (`| json | comment`).
+    env.filters["json"] = lambda value: json.dumps(value, sort_keys=True, ensure_ascii=False)
     return env
 
 
 def render(template: str, **context: object) -> str:
     return environment().get_template(template).render(**context).rstrip("\n") + "\n"
+
+
+def _imports(module: PolicyModule) -> list[str]:
+    """The packages a policy module refers to: `opa check --strict` refuses an unused import."""
+    kinds = {
+        e.kind
+        for policy in module.policies
+        for body in (policy.body, *(b for h in policy.helpers for b in h.bodies))
+        for e in body
+    }
+    return [
+        package
+        for package, uses in (("conditions", {"shared"}), ("mongo", {"test", "each"}))
+        if kinds & uses
+    ]
 
 
 def emit(ir: BundleIR) -> dict[str, bytes]:
@@ -57,9 +72,15 @@ def emit(ir: BundleIR) -> dict[str, bytes]:
             max_compare_depth=MAX_COMPARE_DEPTH,
         ).encode(),
     }
+    if ir.conditions.tests:
+        conditions = render("conditions.rego.j2", conditions=ir.conditions)
+        files["regate/conditions.rego"] = conditions.encode()
     for index, module in enumerate(ir.modules):
         files[module.path] = render(
-            "policies.rego.j2", module=module, declares_package=index == 0
+            "policies.rego.j2",
+            module=module,
+            declares_package=index == 0,
+            imports=_imports(module),
         ).encode()
         files[module.explanations_path] = render(
             "explanations.rego.j2", module=module, declares_package=index == 0

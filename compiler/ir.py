@@ -51,6 +51,17 @@ class Test:
 
 
 @dataclass(frozen=True)
+class SharedTestRef:
+    """`conditions.<rule>`, perhaps negated: a test of the request's entities,
+    held once in package regate.conditions for every policy that makes it."""
+
+    rule: str
+    negated: bool
+    comment: str
+    kind: Literal["shared"] = "shared"
+
+
+@dataclass(frozen=True)
 class Each:
     """`some <variable> in mongo.<function>(mongo.values_at(<root>, path))`: binds
     each array element an `$elemMatch` considers."""
@@ -110,7 +121,7 @@ class Conjunction:
     kind: Literal["and"] = "and"
 
 
-Expr = Test | Each | RuleRef | Always | Never | Conjunction
+Expr = Test | SharedTestRef | Each | RuleRef | Always | Never | Conjunction
 Body = tuple[Expr, ...]
 
 
@@ -173,6 +184,36 @@ class PolicyModule:
 
 
 @dataclass(frozen=True)
+class SharedPath:
+    """A rule of package regate.conditions: what a path of the request's
+    entities reaches (mongo.values_at), walked once per decision."""
+
+    rule: str
+    path: tuple[str, ...]
+    text: str  # the path as written, dotted
+
+
+@dataclass(frozen=True)
+class SharedTest:
+    """A rule of package regate.conditions: one test of a shared path, true
+    when it holds; `text` is the test as written, without its source."""
+
+    rule: str
+    path_rule: str
+    function: str
+    operand: JsonValue
+    has_operand: bool
+    text: str
+
+
+@dataclass(frozen=True)
+class Conditions:
+    paths: tuple[SharedPath, ...]
+    tests: tuple[SharedTest, ...]
+
+
+@dataclass(frozen=True)
 class BundleIR:
     modules: tuple[PolicyModule, ...]
+    conditions: Conditions  # the tests of the request's entities, shared by policy rules
     catalog: JsonValue  # data.regate.catalog without its revision

@@ -40,6 +40,7 @@ from compiler.ir import (
     Body,
     BundleIR,
     Condition,
+    Conditions,
     Conjunction,
     Each,
     Explanation,
@@ -325,7 +326,7 @@ def lower(program: Program, where: Mapping[str, str]) -> BundleIR:
                 tuple(lowered),
             )
         )
-    return BundleIR(tuple(modules), _catalog(program, rules, where))
+    return BundleIR(tuple(modules), Conditions((), ()), _catalog(program, rules, where))
 
 
 def _location(span: Span, where: Mapping[str, str]) -> str:

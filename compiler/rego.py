@@ -70,23 +70,6 @@ def comment(text: str) -> RegoText:
     return RegoText(cleaned)
 
 
-def yaml_string(text: str) -> RegoText:
-    """A METADATA (YAML) double-quoted scalar, all ASCII.  Not JSON's escapes:
-    YAML rejects a surrogate pair such as \\ud83d\\ude00 and wants \\U0001f600."""
-    escaped = []
-    for ch in str(text):
-        code = ord(ch)
-        if ch in '"\\':
-            escaped.append("\\" + ch)
-        elif 0x20 <= code < 0x7F:
-            escaped.append(ch)
-        elif code <= 0xFFFF:
-            escaped.append(f"\\u{code:04x}")
-        else:
-            escaped.append(f"\\U{code:08x}")
-    return RegoText('"' + "".join(escaped) + '"')
-
-
 def slug(name: str) -> str:
     """A policy name as a rule name: `Code Coverage` → `code_coverage`."""
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()

@@ -130,7 +130,8 @@ def run_tests(result: Compilation, directory: str) -> OpaTestRun:
 # --- coverage ---
 
 _CONDITION_COMMENT = re.compile(r"^\t# (?P<text>.*) \((?P<source>[^()]*):(?P<line>[0-9]+)\)$")
-_POLICY_DEFAULT = re.compile(r"^default (?P<rule>[a-z0-9_]+) := false$")
+_POLICY_COMMENT = re.compile(r"^# Policy .*\), at .*:$")
+_RULE_HEAD = re.compile(r"^(?P<rule>[a-z][a-z0-9_]*) if \{$")
 
 
 @dataclass(frozen=True)
@@ -153,12 +154,14 @@ class CommentedCondition:
 
 
 def policy_lines(rego: str) -> list[PolicyLines]:
-    """Read the emitted module: a policy runs from its `default` rule to the next
-    METADATA block; each `# condition (source:line)` comment precedes its expression."""
+    """Read the emitted module: a policy runs from its `# Policy ...` comment to the
+    next one, its rule the first after the comment; each `# condition (source:line)`
+    comment precedes its expression."""
     found: list[PolicyLines] = []
     rule: str | None = None
     rows: set[int] = set()
     conditions: list[CommentedCondition] = []
+    in_policy = False
 
     def close() -> None:
         if rule is not None:
@@ -166,12 +169,13 @@ def policy_lines(rego: str) -> list[PolicyLines]:
 
     lines = rego.splitlines()
     for row, line in enumerate(lines, start=1):
-        if line == "# METADATA":
+        if _POLICY_COMMENT.match(line):
             close()
             rule, rows, conditions = None, set(), []
-        elif (default := _POLICY_DEFAULT.match(line)) is not None:
-            rule = default["rule"]
-        if rule is None:
+            in_policy = True
+        elif rule is None and (head := _RULE_HEAD.match(line)) is not None:
+            rule = head["rule"]
+        if not in_policy:
             continue
         rows.add(row)
         comment = _CONDITION_COMMENT.match(line)

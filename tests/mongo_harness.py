@@ -67,7 +67,9 @@ def verdicts(
     write_directory(str(bundle), result.files)
     rules = "\n".join(
         f"results[{i}] := [verdict, failures] if {{\n"
-        f"\tverdict := data.regate.policies.case_{i} with input as {_input(document)}\n"
+        # A policy rule is true or undefined: the comprehension holds its value or nothing.
+        f"\tverdict := [v | v := data.regate.policies.case_{i}] == [true]"
+        f" with input as {_input(document)}\n"
         f"\tfailures := data.regate.explanations.case_{i} with input as {_input(document)}\n}}"
         for i, (_, document) in enumerate(cases)
     )

@@ -272,10 +272,10 @@ def test_opa_test_on_the_built_bundle_alone_passes_the_boundary_tests(example, o
 def test_a_compiled_policy_that_disagrees_fails_its_boundary_test(tmp_path):
     result = compile_sources([str(QUALITY_GATES)], with_tests=True)
     assert result.files is not None
-    policies = result.files["regate/policies/policies.rego"].decode()
-    assert policies.count(", 80)") == 1
+    conditions = result.files["regate/conditions.rego"].decode()
+    assert conditions.count(", 80)") == 1
     # The compiled gate drifts from the source: 81 instead of 80.
-    result.files["regate/policies/policies.rego"] = policies.replace(", 80)", ", 81)").encode()
+    result.files["regate/conditions.rego"] = conditions.replace(", 80)", ", 81)").encode()
     write_directory(str(tmp_path), result.files)
     run = run_tests(result, str(tmp_path))
     assert run.passed == 24

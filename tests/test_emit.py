@@ -25,6 +25,7 @@ def test_bundle_layout(files):
     assert sorted(files) == [
         ".manifest",
         "regate/catalog/data.json",
+        "regate/conditions.rego",
         "regate/decision.rego",
         "regate/explanations/policies.rego",
         "regate/mongo.rego",
@@ -43,6 +44,7 @@ def test_bundle_layout(files):
 @pytest.mark.parametrize(
     "module",
     [
+        "regate/conditions.rego",
         "regate/policies/policies.rego",
         "regate/explanations/policies.rego",
         "regate/decision.rego",

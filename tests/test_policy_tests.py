@@ -274,21 +274,28 @@ def test_sources_with_errors_are_not_tested(tmp_path):
 
 def test_policy_lines_map_rego_rows_to_conditions():
     rego = (
-        "# METADATA\n"
-        "# title: x\n"
-        "default gate := false\n"
+        "package regate.policies\n"
         "\n"
+        '# Policy "Gate" (p.rg:2), at organization=1:\n'
+        '# {"a": {"$gte": 1}}\n'
         "gate if {\n"
         "\t# a $gte 1 (p.rg:4)\n"
-        '\tmongo.greater_or_equal(mongo.values(["a"]), 1)\n'
+        "\tconditions.a_gte_1\n"
+        "}\n"
+        "\n"
+        '# Policy "Other" (p.rg:7), at organization=1:\n'
+        "# {}\n"
+        "other if {\n"
+        "\ttrue\n"
         "}\n"
     )
-    (lines,) = policy_lines(rego)
-    assert (lines.rule, sorted(lines.rows), lines.conditions) == (
+    gate, other = policy_lines(rego)
+    assert (gate.rule, sorted(gate.rows), gate.conditions) == (
         "gate",
-        [3, 4, 5, 6, 7, 8],
+        [3, 4, 5, 6, 7, 8, 9],
         (CommentedCondition(7, "a $gte 1", "p.rg", 4),),
     )
+    assert (other.rule, sorted(other.rows), other.conditions) == ("other", [10, 11, 12, 13, 14], ())
 
 
 @pytest.mark.opa

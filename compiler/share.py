@@ -1,0 +1,151 @@
+"""Share pass: the IR → the same IR, with each test of the request's entities
+held once, in package regate.conditions, however many policies make it.
+
+A policy rule then refers to `conditions.<test>` instead of walking its path
+itself.  OPA evaluates a rule at most once per query, so a path is walked once
+per decision and a test made by a hundred policies is decided once; and OPA
+compiles one call per distinct test instead of one per policy, which is what
+makes a bundle of thousands of policies quick to activate (docs/performance.md).
+
+Tests inside an `$elemMatch` test the element, not the request, and stay where
+they are; so do explanations, which are evaluated only for failed policies.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+
+from compiler.ir import (
+    Body,
+    BundleIR,
+    Conditions,
+    PolicyModule,
+    PolicyRule,
+    SharedPath,
+    SharedTest,
+    SharedTestRef,
+    Test,
+)
+from compiler.rego import IDENTIFIER, RESERVED
+
+# The operator each library function tests, for the rules' comments.
+OPERATORS = {
+    "equals": "$eq",
+    "not_equals": "$ne",
+    "greater": "$gt",
+    "greater_or_equal": "$gte",
+    "less": "$lt",
+    "less_or_equal": "$lte",
+    "is_in": "$in",
+    "not_in": "$nin",
+    "exists": "$exists",
+    "not_exists": "$exists",
+    "has_type": "$type",
+    "matches": "$regex",
+    "mod": "$mod",
+    "size": "$size",
+}
+# An operand longer than this as words is left out of its test's name.
+MAX_OPERAND_WORDS = 24
+
+TestKey = tuple[tuple[str, ...], str, str]  # path, function, operand as canonical JSON
+
+
+def _words(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
+def _operand_text(test: Test) -> str:
+    if not test.has_operand:
+        return "true" if test.function == "exists" else "false"
+    return json.dumps(test.operand, sort_keys=True, ensure_ascii=False)
+
+
+def _key(test: Test) -> TestKey:
+    return (test.path, test.function, json.dumps(test.operand, sort_keys=True))
+
+
+class _Names:
+    """Unique rule names for package regate.conditions, taken in a fixed order."""
+
+    def __init__(self) -> None:
+        self.taken: set[str] = set()
+
+    def take(self, base: str) -> str:
+        if not IDENTIFIER.match(base) or base in RESERVED:
+            base = f"field_{base}".rstrip("_")
+        name, n = base, 1
+        while name in self.taken:
+            n += 1
+            name = f"{base}_{n}"
+        self.taken.add(name)
+        return name
+
+
+def _shared_tests(modules: tuple[PolicyModule, ...]) -> dict[TestKey, Test]:
+    """Every test of the request's entities in the policy rules, by what it tests."""
+    found: dict[TestKey, Test] = {}
+
+    # Rule and helper bodies are flat (ir.flatten): no $and is left to look into.
+    for module in modules:
+        for policy in module.policies:
+            for body in (policy.body, *(b for h in policy.helpers for b in h.bodies)):
+                for e in body:
+                    if isinstance(e, Test) and e.root is None:
+                        found.setdefault(_key(e), e)
+    return found
+
+
+def _conditions(tests: dict[TestKey, Test]) -> tuple[Conditions, dict[TestKey, str]]:
+    """The shared rules, named after their paths and tests in sorted order, so
+    that a name depends on what it tests, not on where policies sit."""
+    names = _Names()
+    paths: dict[tuple[str, ...], SharedPath] = {}
+    for segments in sorted({key[0] for key in tests}):
+        text = ".".join(segments)
+        paths[segments] = SharedPath(names.take(f"at_{_words(text)}"), segments, text)
+    shared: list[SharedTest] = []
+    rules: dict[TestKey, str] = {}
+    for key in sorted(tests):
+        test = tests[key]
+        path = paths[test.path]
+        operator, operand = OPERATORS[test.function], _operand_text(test)
+        operand_words = _words(operand)
+        if len(operand_words) > MAX_OPERAND_WORDS:
+            operand_words = ""
+        base = "_".join(w for w in (_words(path.text), _words(operator), operand_words) if w)
+        rule = names.take(base)
+        rules[key] = rule
+        shared.append(
+            SharedTest(
+                rule,
+                path.rule,
+                test.function,
+                test.operand,
+                test.has_operand,
+                f"{path.text} {operator} {operand}",
+            )
+        )
+    return Conditions(tuple(paths.values()), tuple(shared)), rules
+
+
+def share(ir: BundleIR) -> BundleIR:
+    """The IR with each test of the request's entities a reference to its shared rule."""
+    conditions, rules = _conditions(_shared_tests(ir.modules))
+
+    def body(exprs: Body) -> Body:
+        return tuple(
+            SharedTestRef(rules[_key(e)], e.negated, e.comment)
+            if isinstance(e, Test) and e.root is None
+            else e
+            for e in exprs
+        )
+
+    def policy(rule: PolicyRule) -> PolicyRule:
+        helpers = tuple(replace(h, bodies=tuple(body(b) for b in h.bodies)) for h in rule.helpers)
+        return replace(rule, body=body(rule.body), helpers=helpers)
+
+    modules = tuple(replace(m, policies=tuple(policy(p) for p in m.policies)) for m in ir.modules)
+    return replace(ir, modules=modules, conditions=conditions)

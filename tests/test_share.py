@@ -1,0 +1,140 @@
+"""Share pass: each test of the request's entities is one rule of package
+regate.conditions, whatever the number of policies that make it; decisions are
+unchanged (the conformance, explanation and end-to-end tests decide through it)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from compiler.bundle import write_directory
+from compiler.driver import compile_sources
+from tests.conftest import write_sources
+
+SPECIFICATION = (
+    'specification "Doc" { entity = build  metadata = doc  nrn = "organization=1"  schema = {} }\n'
+)
+
+
+def policy(name: str, conditions: object) -> str:
+    return f'policy "{name}" {{\n  nrn = "organization=1"\n  conditions = {json.dumps(conditions)}\n}}\n'
+
+
+def action(policies: list[str]) -> str:
+    return (
+        'action "gate" {\n  action = "deployment:create"\n  nrn = "organization=1"\n'
+        f"  on_policy_success = approve\n  on_policy_fail = deny\n  policies = {json.dumps(policies)}\n}}\n"
+    )
+
+
+def compiled(tmp_path: Path, *policies: tuple[str, object]) -> dict[str, str]:
+    text = SPECIFICATION + "".join(policy(n, c) for n, c in policies)
+    text += action([n for n, _ in policies])
+    source = write_sources(tmp_path, {"policies.rg": text})
+    result = compile_sources([str(source)])
+    assert result.files is not None, [d.message for d in result.diagnostics]
+    return {path: content.decode() for path, content in result.files.items()}
+
+
+def rules(rego: str) -> list[str]:
+    """The rule heads of a module, in order."""
+    return [line.split(" ")[0] for line in rego.splitlines() if line[:1].isalpha()][2:]
+
+
+def test_a_test_many_policies_make_is_one_rule(tmp_path):
+    files = compiled(
+        tmp_path,
+        ("A", {"build.metadata.doc.coverage": {"$gte": 80}}),
+        ("B", {"build.metadata.doc.coverage": {"$gte": 80}, "build.metadata.doc.critical": 0}),
+        ("C", {"build.metadata.doc.coverage": {"$not": {"$gte": 80}}}),
+    )
+    assert rules(files["regate/conditions.rego"]) == [
+        "at_build_metadata_doc_coverage",
+        "at_build_metadata_doc_critical",
+        "build_metadata_doc_coverage_gte_80",
+        "build_metadata_doc_critical_eq_0",
+    ]
+    policies = files["regate/policies/policies.rego"]
+    assert policies.count("\tconditions.build_metadata_doc_coverage_gte_80\n") == 2
+    assert policies.count("\tnot conditions.build_metadata_doc_coverage_gte_80\n") == 1
+    assert "mongo." not in policies
+
+
+def test_names_depend_on_the_tests_not_on_policy_order(tmp_path):
+    first = compiled(
+        tmp_path / "1",
+        ("A", {"build.metadata.doc.b": {"$in": [1, 2]}}),
+        ("B", {"build.metadata.doc.a": {"$exists": False}}),
+    )
+    second = compiled(
+        tmp_path / "2",
+        ("B", {"build.metadata.doc.a": {"$exists": False}}),
+        ("A", {"build.metadata.doc.b": {"$in": [1, 2]}}),
+    )
+    assert first["regate/conditions.rego"] == second["regate/conditions.rego"]
+    assert rules(first["regate/conditions.rego"])[2:] == [
+        "build_metadata_doc_a_exists_false",
+        "build_metadata_doc_b_in_1_2",
+    ]
+
+
+def test_colliding_and_unnameable_tests_get_distinct_valid_names(tmp_path):
+    files = compiled(
+        tmp_path,
+        # Both operands read "a_b" as words; the pattern is too long to name a rule.
+        ("A", {"build.metadata.doc.x": {"$in": ["a b"]}}),
+        ("B", {"build.metadata.doc.x": {"$in": ["a-b"]}}),
+        ("C", {"build.metadata.doc.x": {"$regex": "^(release|hotfix)/[0-9]+[.][0-9]+$"}}),
+    )
+    assert rules(files["regate/conditions.rego"])[1:] == [
+        "build_metadata_doc_x_in_a_b",
+        "build_metadata_doc_x_in_a_b_2",
+        "build_metadata_doc_x_regex",
+    ]
+
+
+def test_element_tests_stay_in_their_policy(tmp_path):
+    files = compiled(
+        tmp_path,
+        ("A", {"build.metadata.doc.items": {"$elemMatch": {"name": "x", "size": {"$gt": 1}}}}),
+    )
+    assert "regate/conditions.rego" not in files
+    policies = files["regate/policies/policies.rego"]
+    assert "import data.regate.mongo" in policies
+    assert "import data.regate.conditions" not in policies
+    assert 'mongo.values_at(element_1, ["name"])' in policies
+
+
+@pytest.mark.opa
+def test_shared_rules_decide_like_the_policies_they_came_from(tmp_path, opa):
+    files = compiled(
+        tmp_path,
+        ("A", {"build.metadata.doc.coverage": {"$gte": 80}}),
+        (
+            "B",
+            {
+                "$or": [
+                    {"build.metadata.doc.coverage": {"$gte": 80}},
+                    {"build.metadata.doc.ok": True},
+                ]
+            },
+        ),
+        ("C", {"build.metadata.doc.coverage": {"$not": {"$gte": 80}}}),
+    )
+    bundle = tmp_path / "bundle"
+    write_directory(str(bundle), {k: v.encode() for k, v in files.items()})
+    for coverage, passed in ((85, {"a", "b"}), (70, {"c"})):
+        request = {"build": {"metadata": {"doc": {"coverage": coverage}}}}
+        done = subprocess.run(
+            [opa, "eval", "-f", "json", "-b", str(bundle), "-I", "data.regate.policies"],
+            input=json.dumps({"entities": request}),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        value = json.loads(done.stdout)["result"][0]["expressions"][0]["value"]
+        policies = {rule for rule, holds in value.items() if not rule.startswith("_")}
+        assert {rule for rule in policies if value[rule] is True} == passed
