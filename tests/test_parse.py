@@ -489,6 +489,11 @@ def test_the_reader_agrees_with_the_grammar_on_generated_text(text):
 
 
 def test_every_source_in_the_repo_reads_as_the_grammar_derives_it():
-    for pattern in ("bundles/**/*.rg", "bundles/**/*.json", "tests/fixtures/**/*.rg"):
+    for pattern in (
+        "bundles/**/*.rg",
+        "bundles/**/*.json",
+        "tests/fixtures/**/*.rg",
+        "tests/fixtures/**/*.json",
+    ):
         for path in sorted(REPO.glob(pattern)):
             assert_reads_as_the_grammar(path.read_text())
