@@ -2,6 +2,9 @@
 
 MAX_SOURCE_BYTES = 4 * 1024 * 1024  # RG001
 MAX_QUERY_DEPTH = 64  # RG023: nesting of query documents and operator expressions
+# RG023: objects and arrays inside one another, anywhere in a file.  Bounds the
+# recursion of every pass that walks values (the reader, to_json, schemas).
+MAX_NESTING_DEPTH = 256
 MAX_PATH_SEGMENTS = 32  # RG024: the Rego library reaches paths of at most this many segments
 # Ordering operators compare arrays and objects nested this deep; deeper levels
 # compare as scalars (docs/semantics.md).  Each level is a Rego function.

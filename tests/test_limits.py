@@ -13,6 +13,7 @@ from compiler.driver import check_sources, compile_sources
 from compiler.limits import (
     MAX_CLAUSES,
     MAX_EXACT_INTEGER,
+    MAX_NESTING_DEPTH,
     MAX_PATH_SEGMENTS,
     MAX_QUERY_DEPTH,
     MAX_REGEX_LENGTH,
@@ -93,6 +94,35 @@ def test_a_file_nested_too_deeply_to_read(tmp_path):
         ' 1 | policy "Limit" {\n'
         "   | ^\n\n1 error, 0 warnings\n"
     )
+
+
+def nested(depth: int) -> str:
+    """Objects and arrays `depth` levels deep, alternately."""
+    return "".join('{"a": [' for _ in range(depth // 2)) + "{}" * (depth % 2) + "]}" * (depth // 2)
+
+
+def deep_project(depth: int) -> dict[str, str]:
+    """A schema, a test request and a policy's description-free value nested `depth` deep."""
+    return {
+        "spec.rg": SPECIFICATION.replace("schema = {}", f'schema = {{"x": {nested(depth - 1)}}}'),
+        "policy.rg": policy('{"build.metadata.coverage.x": 1}')
+        + f'test "deep" {{\n  request = {{"entities": {nested(depth - 1)}}}\n  expect = manual\n}}\n',
+    }
+
+
+def test_a_file_nested_to_the_limit(tmp_path):
+    write_sources(tmp_path, deep_project(MAX_NESTING_DEPTH))
+    result = compile_sources([str(tmp_path)], with_tests=True)
+    assert result.ok, render_all_text(result.diagnostics, result.texts)
+
+
+def test_a_file_nested_past_the_limit(tmp_path):
+    write_sources(tmp_path, deep_project(MAX_NESTING_DEPTH + 1))
+    result = compile_sources([str(tmp_path)], with_tests=True)
+    assert [(d.code, str(d.span), d.message) for d in result.diagnostics] == [
+        (code, f"{tmp_path}/{file}:1:1", "the file nests too deeply to be read")
+        for code, file in (("RG023", "policy.rg"), ("RG023", "spec.rg"))
+    ]
 
 
 def test_a_path_with_too_many_segments(tmp_path):

@@ -2,14 +2,45 @@
 
 from __future__ import annotations
 
+import json
+import os
 import textwrap
+from typing import cast
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lark import Token, Tree
+from lark.exceptions import UnexpectedInput
 
-from compiler.ast import Comparison, Exists, FieldCondition, Logical, NotOp
+from compiler.ast import (
+    Array,
+    Call,
+    Comparison,
+    Exists,
+    FieldCondition,
+    Identifier,
+    Logical,
+    Member,
+    Node,
+    NotOp,
+    Object,
+    Scalar,
+    Span,
+)
 from compiler.diagnostics import render_all_text
-from compiler.parse import parse_source
+from compiler.parse import (
+    Attribute,
+    Block,
+    _parser,
+    number_value,
+    parse_json_document,
+    parse_source,
+    read_blocks,
+)
 from compiler.sources import Source
+from tests.conftest import REPO
+from tests.strategies import json_value_text, mutated, payload_file, regate_file, schema_text
 
 
 def parse_text(text: str, path: str = "policies.rg"):
@@ -299,3 +330,170 @@ def _rendered_condition(operand: str) -> str:
         f'policy "p" {{ nrn = "organization=1"  conditions = {{"build.metadata.a": {operand}}} }}'
     )
     return str(parse_text(text)[1])
+
+
+# --- The reader reads what the grammar derives ---
+#
+# compiler/parse.py reads sources by recursive descent and hands text it cannot read
+# to Lark.  The oracle below is the grammar's own tree from Lark, turned into value
+# nodes: for any text, both must give the same nodes and diagnostics, or both fail.
+
+
+def grammar_nodes(text: str, start: str) -> tuple[object, list[tuple[str, Span]]] | None:
+    """Lark's tree of `text` as nodes and the (code, span) of each diagnostic in the order
+    a bottom-up walk meets them; None when the grammar does not derive the text."""
+    try:
+        tree = _parser().parse(text, start=start)
+    except UnexpectedInput:
+        return None
+    diagnostics: list[tuple[str, Span]] = []
+
+    def span(token: Token) -> Span:
+        return Span("f", token.line, token.column, token.end_line, token.end_column)
+
+    def tree_span(tree: Tree[Token]) -> Span:
+        meta = tree.meta
+        return Span("f", meta.line, meta.column, meta.end_line, meta.end_column)
+
+    def decode(token: Token) -> str:
+        decoded: str = json.loads(token)
+        if any("\ud800" <= c <= "\udfff" for c in decoded):
+            diagnostics.append(("RG002", span(token)))
+            return decoded.encode("utf-8", "replace").decode()
+        return decoded
+
+    def value(tree: Tree[Token]) -> Node:
+        match tree.data:
+            case "object":
+                members = []
+                for member in tree.children:
+                    assert isinstance(member, Tree)
+                    key, item = member.children
+                    assert isinstance(key, Token) and isinstance(item, Tree)
+                    read = value(item)
+                    if key.type == "STRING":
+                        decoded = decode(key)
+                        offset = 1 if len(decoded) + 2 == len(key) else None
+                    else:
+                        decoded, offset = str(key), 0
+                    members.append(Member(decoded, span(key), read, offset))
+                keys = [m.key for m in members]
+                diagnostics.extend(
+                    ("RG015", m.key_span) for i, m in enumerate(members) if m.key in keys[:i]
+                )
+                return Object(tuple(members), tree_span(tree))
+            case "array":
+                items = tuple(value(cast(Tree[Token], c)) for c in tree.children)
+                return Array(items, tree_span(tree))
+        first = tree.children[0]
+        assert isinstance(first, Token)
+        match tree.data:
+            case "string":
+                return Scalar(decode(first), span(first))
+            case "number":
+                number = number_value(first)
+                if number is None:
+                    diagnostics.append(("RG016", span(first)))
+                return Scalar(number, span(first))
+            case "true" | "false" | "null":
+                return Scalar({"true": True, "false": False}.get(tree.data), span(first))
+            case "identifier":
+                return Identifier(str(first), span(first))
+        assert tree.data == "call"
+        return Call(str(first), decode(cast(Token, tree.children[1])), tree_span(tree))
+
+    def block(tree: Tree[Token]) -> Block:
+        kind, *rest = tree.children
+        assert isinstance(kind, Token)
+        label_token = rest.pop(0) if rest and isinstance(rest[0], Token) else None
+        attributes = []
+        for attribute in rest:
+            name, item = cast(Tree[Token], attribute).children
+            assert isinstance(name, Token)
+            attributes.append(Attribute(str(name), span(name), value(cast(Tree[Token], item))))
+        label = Scalar(decode(label_token), span(label_token)) if label_token else None
+        return Block(str(kind), span(kind), label, tuple(attributes), tree_span(tree))
+
+    if start == "value":
+        return value(tree), diagnostics
+    return [block(cast(Tree[Token], b)) for b in tree.children], diagnostics
+
+
+def assert_reads_as_the_grammar(text: str) -> None:
+    source = Source("f", "f", text, explicit=True)
+    for start, read in (("module", read_blocks), ("value", parse_json_document)):
+        expected = grammar_nodes(text, start)
+        nodes, diagnostics = read(source)
+        if expected is None:
+            assert nodes is None
+            assert [d.code for d in diagnostics] == ["RG002"]
+        else:
+            assert (nodes, [(d.code, d.span) for d in diagnostics]) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "  \n# only a comment",
+        "{} [] {a: {}, b: []}",
+        '{true: 1, null: [true, True, null, false], "a": -0.5e+3}',
+        "true { true = true false = x }",
+        'policy "p" { schema = file ( "s.json" ) x = file }',
+        'p "" {} q {}',
+        '{a: 1,} [1, 2,] {"$gte": {$lt: []}}',
+        "{,}",
+        "[1,,2]",
+        "[,]",
+        "{a: 1 b: 2}",
+        "{a-b_c: x-y}",
+        "{$gte 1}",
+        "[$gte]",
+        'true("x")',
+        'file("x" "y")',
+        '"\\ud800" "\\u00e9\\n\\"" "é😀名前"',
+        '{"a\\u0062": 1, "ab": 2, "ab": 3}',
+        '["\\ud83d\\ude00", "a\\udfffb"]',
+        "[1e400, -1e400, 1e-400, 9007199254740993, 01, 1., .5, -, 1e, 1E+2]",
+        "[" + "1" * 5000 + "]",
+        "/* unterminated",
+        "/* a */ /* b\n c */ [1] // end",
+        "[1,\r\n 2,\f\t3]",
+        "[1,\v2]",
+        "[1,\u00a02]",
+        '["\x00"]',
+        '["\t"]',
+        "{'a': 1}",
+        "x = 1",
+        'policy "😀" {\n  a = {"😀": [1, 2]}\n}',
+        "[[[]]] [",
+        "}",
+    ],
+)
+def test_the_reader_agrees_with_the_grammar_on_edge_cases(text):
+    assert_reads_as_the_grammar(text)
+
+
+@settings(
+    max_examples=int(os.environ.get("REGATE_FUZZ_EXAMPLES", "200")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    st.one_of(regate_file(), payload_file(), json_value_text(3), schema_text()).flatmap(
+        lambda text: st.one_of(st.just(text), mutated(text))
+    )
+)
+def test_the_reader_agrees_with_the_grammar_on_generated_text(text):
+    assert_reads_as_the_grammar(text)
+
+
+def test_every_source_in_the_repo_reads_as_the_grammar_derives_it():
+    for pattern in (
+        "bundles/**/*.rg",
+        "bundles/**/*.json",
+        "tests/fixtures/**/*.rg",
+        "tests/fixtures/**/*.json",
+    ):
+        for path in sorted(REPO.glob(pattern)):
+            assert_reads_as_the_grammar(path.read_text())
