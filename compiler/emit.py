@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from functools import cache
+from typing import Any
 
 import jinja2
 from markupsafe import Markup
@@ -49,6 +50,7 @@ def render(template: str, **context: object) -> str:
 
 def emit(ir: BundleIR) -> dict[str, bytes]:
     """Bundle path → content, for everything but the manifest and the revision."""
+    conditions = {p.rule: p.explanation for m in ir.modules for p in m.policies}
     files: dict[str, bytes] = {
         "regate/decision.rego": render("decision.rego.j2").encode(),
         "regate/mongo.rego": render(
@@ -56,12 +58,27 @@ def emit(ir: BundleIR) -> dict[str, bytes]:
             max_segments=MAX_PATH_SEGMENTS,
             max_compare_depth=MAX_COMPARE_DEPTH,
         ).encode(),
+        "regate/explanations/explanations.rego": render(
+            "explanations.rego.j2", levels=max(map(_levels, conditions.values()), default=1)
+        ).encode(),
+        # Compact: for a large bundle, indentation would be most of it.
+        "regate/explanations/conditions/data.json": (
+            json.dumps(conditions, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
+        ).encode(),
     }
     for index, module in enumerate(ir.modules):
         files[module.path] = render(
             "policies.rego.j2", module=module, declares_package=index == 0
         ).encode()
-        files[module.explanations_path] = render(
-            "explanations.rego.j2", module=module, declares_package=index == 0
-        ).encode()
     return files
+
+
+def _levels(nodes: list[Any]) -> int:
+    """The lists of explanation nodes nested in one another, this one included: the
+    interpreter has a function per level (Rego has no recursion), and a level
+    for each list it is handed, empty ones too.  Only as many as the bundle
+    uses: each costs OPA time to compile on every activation."""
+    nested = [
+        inner for node in nodes for inner in (*node.get("clauses", ()), node.get("clause", ()))
+    ]
+    return 1 + max(map(_levels, nested), default=0)
