@@ -79,6 +79,7 @@ def _levels(nodes: list[Any]) -> int:
     for each list it is handed, empty ones too.  Only as many as the bundle
     uses: each costs OPA time to compile on every activation."""
     nested = [
-        inner for node in nodes for inner in (*node.get("clauses", ()), node.get("clause", ()))
+        *(clause for node in nodes for clause in node.get("clauses", ())),
+        *(node["clause"] for node in nodes if "clause" in node),
     ]
     return 1 + max(map(_levels, nested), default=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from compiler.emit import environment
 from compiler.limits import MAX_QUERY_DEPTH
 from compiler.rego import RegoText, identifier, literal, slug
 from tests.conftest import QUALITY_GATES, write_sources
-from tests.mongo_harness import verdicts
+from tests.mongo_harness import sources, verdicts
 
 
 @pytest.fixture(scope="module")
@@ -97,17 +98,42 @@ def test_every_kind_of_explanation_is_strict_clean_and_fmt_clean(opa, tmp_path):
 def kinds(nodes: list[Any]) -> set[str]:
     """The kinds of the explanation nodes in a list, nested ones included."""
     nested = [
-        inner for node in nodes for inner in (*node.get("clauses", ()), node.get("clause", ()))
+        *(clause for node in nodes for clause in node.get("clauses", ())),
+        *(node["clause"] for node in nodes if "clause" in node),
     ]
     return {node["kind"] for node in nodes}.union(*(kinds(inner) for inner in nested))
 
 
+def nested_or(depth: int) -> dict[str, Any]:
+    condition: dict[str, Any] = {"a": 1}
+    for _ in range(depth):
+        condition = {"$or": [condition]}
+    return condition
+
+
+@pytest.mark.parametrize(
+    ("condition", "levels"),
+    [
+        ({"a": 1}, 1),
+        ({}, 1),
+        ({"$or": [{"a": 1}], "b": 2}, 2),
+        ({"a": {"$elemMatch": {}}}, 2),  # the element's (empty) list of nodes is a level
+        ({"a": {"$elemMatch": {"$not": {"$gt": 1, "$lt": 5}}}}, 3),
+        (nested_or(MAX_QUERY_DEPTH), MAX_QUERY_DEPTH + 1),
+    ],
+)
+def test_the_interpreter_has_a_function_per_level_the_conditions_nest(tmp_path, condition, levels):
+    source = write_sources(tmp_path, {"cases.rg": sources([condition])})
+    result = compile_sources([str(source)])
+    assert result.files is not None
+    interpreter = result.files["regate/explanations/explanations.rego"].decode()
+    defined = re.findall(r"^_failures_(\d+)\(", interpreter, re.MULTILINE)
+    assert defined == [str(n) for n in range(1, levels + 1)]
+
+
 @pytest.mark.opa
 def test_conditions_nested_to_the_limit_explain_their_innermost_condition(opa, tmp_path):
-    condition: dict[str, Any] = {"a": 1}
-    for _ in range(MAX_QUERY_DEPTH):
-        condition = {"$or": [condition]}
-    [verdict] = verdicts(opa, tmp_path, [(condition, {"a": 2})])
+    [verdict] = verdicts(opa, tmp_path, [(nested_or(MAX_QUERY_DEPTH), {"a": 2})])
     failures = verdict.failures
     for _ in range(MAX_QUERY_DEPTH):
         [entry] = failures
