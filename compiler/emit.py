@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from functools import cache
+from typing import Any
 
 import jinja2
 from markupsafe import Markup
@@ -64,6 +65,7 @@ def _imports(module: PolicyModule) -> list[str]:
 
 def emit(ir: BundleIR) -> dict[str, bytes]:
     """Bundle path → content, for everything but the manifest and the revision."""
+    explained = {p.rule: p.explanation for m in ir.modules for p in m.policies}
     files: dict[str, bytes] = {
         "regate/decision.rego": render("decision.rego.j2").encode(),
         "regate/mongo.rego": render(
@@ -71,10 +73,17 @@ def emit(ir: BundleIR) -> dict[str, bytes]:
             max_segments=MAX_PATH_SEGMENTS,
             max_compare_depth=MAX_COMPARE_DEPTH,
         ).encode(),
+        "regate/explanations/explanations.rego": render(
+            "explanations.rego.j2", levels=max(map(_levels, explained.values()), default=1)
+        ).encode(),
+        # Compact: for a large bundle, indentation would be most of it.
+        "regate/explanations/conditions/data.json": (
+            json.dumps(explained, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
+        ).encode(),
     }
     if ir.conditions.tests:
-        conditions = render("conditions.rego.j2", conditions=ir.conditions)
-        files["regate/conditions.rego"] = conditions.encode()
+        shared = render("conditions.rego.j2", conditions=ir.conditions)
+        files["regate/conditions.rego"] = shared.encode()
     for index, module in enumerate(ir.modules):
         files[module.path] = render(
             "policies.rego.j2",
@@ -82,7 +91,16 @@ def emit(ir: BundleIR) -> dict[str, bytes]:
             declares_package=index == 0,
             imports=_imports(module),
         ).encode()
-        files[module.explanations_path] = render(
-            "explanations.rego.j2", module=module, declares_package=index == 0
-        ).encode()
     return files
+
+
+def _levels(nodes: list[Any]) -> int:
+    """The lists of explanation nodes nested in one another, this one included: the
+    interpreter has a function per level (Rego has no recursion), and a level
+    for each list it is handed, empty ones too.  Only as many as the bundle
+    uses: each costs OPA time to compile on every activation."""
+    nested = [
+        *(clause for node in nodes for clause in node.get("clauses", ())),
+        *(node["clause"] for node in nodes if "clause" in node),
+    ]
+    return 1 + max(map(_levels, nested), default=0)

@@ -1,8 +1,9 @@
 """A decision as text a person reads in a CI log (`regate explain`).
 
-A failed policy lists the failures the bundle explained (package
-regate.explanations, docs/decisions.md): one line per failed condition, what
-the path holds and what the condition needs, nested logic indented below it.
+A failed policy lists the failures the bundle explained (its interpreter,
+package regate.explanations, over each policy's conditions as data:
+docs/decisions.md): one line per failed condition, what the path holds and
+what the condition needs, nested logic indented below it.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def _holds(failure: dict[str, Any]) -> str:
 
 
 def _failure_lines(failure: dict[str, Any], indent: str) -> list[str]:
-    """A failed condition (the entries of data.regate.explanations), nested logic indented."""
+    """A failed condition (an entry of data.regate.explanations.failures), nested logic indented."""
     operator, where = failure["operator"], f"({failure['source']})"
     inner = indent + "  "
     if operator in LOGICAL_HEADLINES:

@@ -79,15 +79,15 @@ class RuleRef:
     """A reference to a helper rule, perhaps negated; `argument` is the element
     variable passed to a helper function inside an `$elemMatch`.
 
-    For explanations: `clauses` names the explanation of each of the helper's
-    bodies (package regate.explanations), and `each` is the element binding
-    of an `$elemMatch` helper, whose clause explains one element."""
+    For explanations: `clauses` are the helper's bodies as lowered, `$and` kept
+    apart (an `$elemMatch`'s without its `Each`), and `each` is the element
+    binding of an `$elemMatch` helper, whose one clause tests one element."""
 
     rule: str
     negated: bool
     argument: str | None
     condition: Condition
-    clauses: tuple[str, ...]
+    clauses: tuple[Body, ...]
     each: Each | None
     kind: Literal["ref"] = "ref"
 
@@ -111,13 +111,10 @@ class Never:
 @dataclass(frozen=True)
 class Conjunction:
     """`$and`: a rule body holds its clauses in place (`flatten`); an explanation
-    keeps them apart, each clause explained by the rule named in `clauses`
-    (a function of `argument` inside an `$elemMatch`)."""
+    keeps them apart."""
 
     condition: Condition
     bodies: tuple[Body, ...]
-    clauses: tuple[str, ...]
-    argument: str | None
     kind: Literal["and"] = "and"
 
 
@@ -151,19 +148,6 @@ class HelperRule:
 
 
 @dataclass(frozen=True)
-class Explanation:
-    """A rule in package regate.explanations: the failures of one body, in
-    source order (empty when the body holds).  A helper body's explanation is
-    a function of `parameter`, the element it tests inside an `$elemMatch`;
-    the body has no `Each`, as the element is the parameter."""
-
-    name: str
-    parameter: str | None
-    body: Body
-    comment: str
-
-
-@dataclass(frozen=True)
 class PolicyRule:
     rule: str  # the rule's name in package regate.policies
     name: str  # the policy's name in the sources
@@ -172,13 +156,14 @@ class PolicyRule:
     conditions: JsonValue  # the conditions as written, for the rule's comment
     body: Body
     helpers: tuple[HelperRule, ...]
-    explanations: tuple[Explanation, ...]  # the policy's own first, named like its rule
+    # The conditions as data for the explanation interpreter (templates/explanations.rego.j2):
+    # data.regate.explanations.conditions[rule], see docs/decisions.md.
+    explanation: JsonValue
 
 
 @dataclass(frozen=True)
 class PolicyModule:
     path: str  # inside the bundle, e.g. regate/policies/policies.rego
-    explanations_path: str  # e.g. regate/explanations/policies.rego
     source: str  # the source file, relative to the source root
     policies: tuple[PolicyRule, ...]
 

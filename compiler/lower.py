@@ -43,7 +43,6 @@ from compiler.ir import (
     Conditions,
     Conjunction,
     Each,
-    Explanation,
     Expr,
     HelperRule,
     Never,
@@ -79,10 +78,6 @@ class _PolicyLowering:
         self.rule = rule
         self.where = where
         self.helpers: list[HelperRule] = []
-        self.conjunctions = 0
-        # Explanations of helper bodies and $and clauses, by helper or $and name,
-        # in the order their names were taken (outer before inner).
-        self.explained: dict[str, tuple[Explanation, ...]] = {}
 
     def location(self, span: Span) -> str:
         return _location(span, self.where)
@@ -100,25 +95,12 @@ class _PolicyLowering:
         index = len(self.helpers)
         name = f"_{self.rule}_{index + 1}"
         self.helpers.append(HelperRule(name, comment, (), root))
-        bodies = self.explained_clauses(name, comment, root, lower_bodies)
+        bodies = lower_bodies()
         self.helpers[index] = HelperRule(name, comment, tuple(map(flatten, bodies)), root)
         each = bodies[0][0] if isinstance(bodies[0][0], Each) else None
-        clauses = tuple(e.name for e in self.explained[name])
+        # An $elemMatch's one clause explains one element: the binding stays out.
+        clauses = tuple(body[1:] if each else body for body in bodies)
         return RuleRef(name, False, root, condition, clauses, each)
-
-    def explained_clauses(
-        self, name: str, comment: str, root: Root, lower_bodies: Callable[[], tuple[Body, ...]]
-    ) -> tuple[Body, ...]:
-        """Lowers the bodies of a helper or an $and, and records their explanations."""
-        self.explained[name] = ()  # the name's place, before the bodies' own helpers
-        bodies = lower_bodies()
-        self.explained[name] = _clause_explanations(name, comment, bodies, root)
-        return bodies
-
-    def explanations(self, body: Body, title: str) -> tuple[Explanation, ...]:
-        """The policy's explanation, then those of helper bodies and $and clauses."""
-        own = Explanation(self.rule, None, body, f"{title}: the conditions that fail")
-        return (own, *(e for clauses in self.explained.values() for e in clauses))
 
     def comment(self, path: str, op: str, value: object, span: Span) -> str:
         """`path $op value (file:line)`, as the condition reads in the source."""
@@ -136,18 +118,8 @@ class _PolicyLowering:
     def logical(self, logical: Logical, root: Root) -> Body:
         location = self.location(logical.span)
         if logical.op == "$and":
-            # Named apart from helpers (`_rule_and1`, not `_rule_1`): no rule holds it.
-            self.conjunctions += 1
-            name = f"_{self.rule}_and{self.conjunctions}"
-            comment = f"$and at {location}"
-            bodies = self.explained_clauses(
-                name,
-                comment,
-                root,
-                lambda: tuple(self.query(clause, root) for clause in logical.clauses),
-            )
-            clauses = tuple(e.name for e in self.explained[name])
-            return (Conjunction(Condition("$and", None, location), bodies, clauses, root),)
+            bodies = tuple(self.query(clause, root) for clause in logical.clauses)
+            return (Conjunction(Condition("$and", None, location), bodies),)
         ref = self.helper(
             f"{logical.op} at {location}",
             Condition(logical.op, None, location),
@@ -252,23 +224,52 @@ def _written(condition: Condition) -> JsonValue:
     return {condition.operator: condition.expected}
 
 
-def _clause_explanations(
-    name: str, comment: str, bodies: tuple[Body, ...], root: Root
-) -> tuple[Explanation, ...]:
-    """One per body, `<name>_<n>`; an $elemMatch body explains one element, its parameter."""
-    explanations: list[Explanation] = []
-    for index, body in enumerate(bodies):
-        first = body[0]
-        parameter, tests = (first.variable, body[1:]) if isinstance(first, Each) else (root, body)
-        explanations.append(
-            Explanation(
-                f"{name}_{index + 1}",
-                parameter,
-                tests or (Always(),),
-                f"{comment}, clause {index + 1}",
-            )
-        )
-    return tuple(explanations)
+def _explanation(body: Body) -> list[JsonValue]:
+    """A body as data for the explanation interpreter (templates/explanations.rego.j2):
+    in source order, a node per expression that can fail, nested as written, each
+    with the fields of its failure entry (docs/decisions.md)."""
+    nodes: list[JsonValue] = []
+    for e in body:
+        match e:
+            case Test(condition=condition):
+                nodes.append(
+                    {
+                        "kind": "test",
+                        "entry": condition.entry(),
+                        "function": e.function,
+                        "segments": list(e.path),
+                        # Always present (null for $exists): an undefined argument would
+                        # make the interpreter's `not _holds(...)` undefined, hiding the failure.
+                        "operand": e.operand if e.has_operand else None,
+                        "negated": e.negated,
+                    }
+                )
+            case Never(condition=condition):
+                nodes.append({"kind": "never", "entry": condition.entry()})
+            case Conjunction(condition=condition, bodies=clauses):
+                nodes.append(_clauses("and", condition, clauses))
+            case RuleRef(condition=condition, clauses=clauses, each=None, negated=negated):
+                # $or; negated, $nor or $not of several operators.
+                nodes.append(_clauses("nor" if negated else "or", condition, clauses))
+            case RuleRef(condition=condition, clauses=clauses, each=Each() as each):
+                nodes.append(
+                    {
+                        "kind": "elemMatch",
+                        "entry": condition.entry(),
+                        "segments": list(each.path),
+                        "form": each.function,
+                        "clause": _explanation(clauses[0]),
+                    }
+                )
+    return nodes
+
+
+def _clauses(kind: str, condition: Condition, clauses: tuple[Body, ...]) -> JsonValue:
+    return {
+        "kind": kind,
+        "entry": condition.entry(),
+        "clauses": [_explanation(clause) for clause in clauses],
+    }
 
 
 def rule_names(policies: tuple[Policy, ...]) -> dict[str, str]:
@@ -313,19 +314,10 @@ def lower(program: Program, where: Mapping[str, str]) -> BundleIR:
                     conditions=policy.conditions_value,
                     body=flatten(body),
                     helpers=tuple(lowering.helpers),
-                    explanations=lowering.explanations(
-                        body, f"{policy.name} ({lowering.location(policy.span)})"
-                    ),
+                    explanation=_explanation(body),
                 )
             )
-        modules.append(
-            PolicyModule(
-                _module_path("policies", source),
-                _module_path("explanations", source),
-                source,
-                tuple(lowered),
-            )
-        )
+        modules.append(PolicyModule(_module_path("policies", source), source, tuple(lowered)))
     return BundleIR(tuple(modules), Conditions((), ()), _catalog(program, rules, where))
 
 

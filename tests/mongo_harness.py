@@ -26,7 +26,7 @@ LOGICAL = ("$and", "$or", "$nor")
 @dataclass(frozen=True)
 class Verdict:
     matched: bool
-    failures: list[Any]  # data.regate.explanations.case_<i>: what the decision would explain
+    failures: list[Any]  # data.regate.explanations.failures.case_<i>: what the decision explains
 
 
 def rooted(condition: dict[str, Any]) -> dict[str, Any]:
@@ -70,7 +70,8 @@ def verdicts(
         # A policy rule is true or undefined: the comprehension holds its value or nothing.
         f"\tverdict := [v | v := data.regate.policies.case_{i}] == [true]"
         f" with input as {_input(document)}\n"
-        f"\tfailures := data.regate.explanations.case_{i} with input as {_input(document)}\n}}"
+        f"\tfailures := data.regate.explanations.failures.case_{i}"
+        f" with input as {_input(document)}\n}}"
         for i, (_, document) in enumerate(cases)
     )
     verdict_module = directory / "conformance.rego"  # outside the bundle's roots

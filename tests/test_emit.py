@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from compiler.bundle import write_directory
 from compiler.driver import compile_sources
 from compiler.emit import environment
+from compiler.limits import MAX_QUERY_DEPTH
 from compiler.rego import RegoText, identifier, literal, slug
 from tests.conftest import QUALITY_GATES, write_sources
+from tests.mongo_harness import sources, verdicts
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +32,8 @@ def test_bundle_layout(files):
         "regate/catalog/data.json",
         "regate/conditions.rego",
         "regate/decision.rego",
-        "regate/explanations/policies.rego",
+        "regate/explanations/conditions/data.json",
+        "regate/explanations/explanations.rego",
         "regate/mongo.rego",
         "regate/policies/policies.rego",
         "schemas/input.json",
@@ -46,12 +52,16 @@ def test_bundle_layout(files):
     [
         "regate/conditions.rego",
         "regate/policies/policies.rego",
-        "regate/explanations/policies.rego",
         "regate/decision.rego",
+        "regate/explanations/explanations.rego",
     ],
 )
 def test_emitted_rego_snapshot(files, module, snapshot):
     assert files[module].decode() == snapshot
+
+
+def test_explanation_data_snapshot(files, snapshot):
+    assert json.loads(files["regate/explanations/conditions/data.json"]) == snapshot
 
 
 def test_catalog_snapshot(files, snapshot):
@@ -60,7 +70,7 @@ def test_catalog_snapshot(files, snapshot):
 
 # Every kind of explanation: $or, $nor, $and, $not of one and of several
 # operators, $elemMatch of both forms nested, $all of nothing, $regex with
-# options, and an $elemMatch clause that always holds (a function of `_`).
+# options, and an $elemMatch clause that always holds (no node).
 EVERY_EXPLANATION = """
 specification "Doc" { entity = build  metadata = doc  nrn = "organization=1"  schema = {} }
 policy "Everything" {
@@ -83,11 +93,56 @@ def test_every_kind_of_explanation_is_strict_clean_and_fmt_clean(opa, tmp_path):
     source = write_sources(tmp_path / "src", {"every.rg": EVERY_EXPLANATION})
     result = compile_sources([str(source)])
     assert result.files is not None
-    assert (
-        "_everything_and1_2 := [failure |"
-        in result.files["regate/explanations/every.rego"].decode()
-    )
+    conditions = json.loads(result.files["regate/explanations/conditions/data.json"])
+    assert kinds(conditions["everything"]) == {"test", "never", "and", "or", "nor", "elemMatch"}
     test_emitted_rego_is_strict_clean_and_fmt_clean(result.files, opa, tmp_path / "bundle")
+
+
+def kinds(nodes: list[Any]) -> set[str]:
+    """The kinds of the explanation nodes in a list, nested ones included."""
+    nested = [
+        *(clause for node in nodes for clause in node.get("clauses", ())),
+        *(node["clause"] for node in nodes if "clause" in node),
+    ]
+    return {node["kind"] for node in nodes}.union(*(kinds(inner) for inner in nested))
+
+
+def nested_or(depth: int) -> dict[str, Any]:
+    condition: dict[str, Any] = {"a": 1}
+    for _ in range(depth):
+        condition = {"$or": [condition]}
+    return condition
+
+
+@pytest.mark.parametrize(
+    ("condition", "levels"),
+    [
+        ({"a": 1}, 1),
+        ({}, 1),
+        ({"$or": [{"a": 1}], "b": 2}, 2),
+        ({"a": {"$elemMatch": {}}}, 2),  # the element's (empty) list of nodes is a level
+        ({"a": {"$elemMatch": {"$not": {"$gt": 1, "$lt": 5}}}}, 3),
+        (nested_or(MAX_QUERY_DEPTH), MAX_QUERY_DEPTH + 1),
+    ],
+)
+def test_the_interpreter_has_a_function_per_level_the_conditions_nest(tmp_path, condition, levels):
+    source = write_sources(tmp_path, {"cases.rg": sources([condition])})
+    result = compile_sources([str(source)])
+    assert result.files is not None
+    interpreter = result.files["regate/explanations/explanations.rego"].decode()
+    defined = re.findall(r"^_failures_(\d+)\(", interpreter, re.MULTILINE)
+    assert defined == [str(n) for n in range(1, levels + 1)]
+
+
+@pytest.mark.opa
+def test_conditions_nested_to_the_limit_explain_their_innermost_condition(opa, tmp_path):
+    [verdict] = verdicts(opa, tmp_path, [(nested_or(MAX_QUERY_DEPTH), {"a": 2})])
+    failures = verdict.failures
+    for _ in range(MAX_QUERY_DEPTH):
+        [entry] = failures
+        assert entry["operator"] == "$or"
+        [failures] = entry["clauses"]
+    assert [(f["operator"], f["actual"]) for f in failures] == [("$eq", 2)]
 
 
 @pytest.mark.opa
