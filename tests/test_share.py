@@ -138,3 +138,22 @@ def test_shared_rules_decide_like_the_policies_they_came_from(tmp_path, opa):
         value = json.loads(done.stdout)["result"][0]["expressions"][0]["value"]
         policies = {rule for rule, holds in value.items() if not rule.startswith("_")}
         assert {rule for rule in policies if value[rule] is True} == passed
+
+
+@pytest.mark.opa
+def test_a_module_imports_only_the_packages_it_uses(tmp_path, opa):
+    files = compiled(
+        tmp_path, ("Always", {}), ("Items", {"build.metadata.doc.items": {"$size": 2}})
+    )
+    policies = files["regate/policies/policies.rego"]
+    assert "import data.regate.conditions" in policies
+    assert "import data.regate.mongo" not in policies
+    # Strict checking refuses an unused import: a policy of `{}` uses neither package.
+    files = compiled(tmp_path / "always", ("Always", {}))
+    assert "import" not in files["regate/policies/policies.rego"]
+    bundle = tmp_path / "bundle"
+    write_directory(str(bundle), {k: v.encode() for k, v in files.items()})
+    checked = subprocess.run(
+        [opa, "check", "--strict", "-b", str(bundle)], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
