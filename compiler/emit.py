@@ -50,12 +50,7 @@ def render(template: str, **context: object) -> str:
 
 def _imports(module: PolicyModule) -> list[str]:
     """The packages a policy module refers to: `opa check --strict` refuses an unused import."""
-    kinds = {
-        e.kind
-        for policy in module.policies
-        for body in (policy.body, *(b for h in policy.helpers for b in h.bodies))
-        for e in body
-    }
+    kinds = {e.kind for policy in module.policies for body in policy.bodies for e in body}
     return [
         package
         for package, uses in (("conditions", {"shared"}), ("mongo", {"test", "each"}))

@@ -160,6 +160,11 @@ class PolicyRule:
     # data.regate.explanations.conditions[rule], see docs/decisions.md.
     explanation: JsonValue
 
+    @property
+    def bodies(self) -> tuple[Body, ...]:
+        """The rule's body, then each body of its helpers: every body of Rego it emits."""
+        return (self.body, *(b for h in self.helpers for b in h.bodies))
+
 
 @dataclass(frozen=True)
 class PolicyModule:

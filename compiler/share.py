@@ -91,7 +91,7 @@ def _shared_tests(modules: tuple[PolicyModule, ...]) -> dict[TestKey, Test]:
     # Rule and helper bodies are flat (ir.flatten): no $and is left to look into.
     for module in modules:
         for policy in module.policies:
-            for body in (policy.body, *(b for h in policy.helpers for b in h.bodies)):
+            for body in policy.bodies:
                 for e in body:
                     if isinstance(e, Test) and e.root is None:
                         found.setdefault(_key(e), e)
