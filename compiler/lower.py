@@ -329,25 +329,45 @@ def _epoch_ns(moment: datetime) -> int:
     return (moment - EPOCH) // timedelta(microseconds=1) * 1000
 
 
+def _enforced(enforcement: str, outcome: str) -> dict[str, str]:
+    """An action's result: an audit action reports what it would decide, under
+    would_be, but never gates."""
+    if enforcement == "enforce":
+        return {"result": outcome}
+    return {"result": "approve", "enforcement": "audit", "would_be": outcome}
+
+
 def _catalog(program: Program, rules: Mapping[str, str], where: Mapping[str, str]) -> object:
     """data.regate.catalog: actions keyed by action name and NRN, waivers by policy rule."""
     sources = {p.name: _location(p.span, where) for p in program.policies}
     actions: dict[str, dict[str, list[object]]] = defaultdict(lambda: defaultdict(list))
     for action in sorted(program.actions, key=lambda a: a.id):
+        reported = {
+            "id": action.id,
+            "action": action.action,
+            "nrn": action.nrn.text,
+            "dimensions": dict(action.dimensions),
+        }
         actions[action.action][action.nrn.text].append(
             {
-                "id": action.id,
-                "action": action.action,
-                "nrn": action.nrn.text,
-                "dimensions": dict(action.dimensions),
-                "on_policy_success": action.on_policy_success,
-                "on_policy_fail": action.on_policy_fail,
-                "enforcement": action.enforcement,
+                **reported,
                 "policies": [
                     {"name": p.name, "rule": rules[p.name], "source": sources[p.name]}
                     for p in action.policies
                 ],
                 "source": _location(action.span, where),
+                # The action's entry in a decision when all its policies pass,
+                # written here so that OPA need not build it for every request,
+                # and what changes in it when one fails.
+                "approved": {
+                    **reported,
+                    **_enforced(action.enforcement, action.on_policy_success),
+                    "policies": [
+                        {"name": p.name, "source": sources[p.name], "passed": True}
+                        for p in action.policies
+                    ],
+                },
+                "failed": _enforced(action.enforcement, action.on_policy_fail),
             }
         )
     waivers: dict[str, list[object]] = defaultdict(list)
