@@ -342,7 +342,7 @@ def _catalog(program: Program, rules: Mapping[str, str], where: Mapping[str, str
     sources = {p.name: _location(p.span, where) for p in program.policies}
     actions: dict[str, dict[str, list[object]]] = defaultdict(lambda: defaultdict(list))
     for action in sorted(program.actions, key=lambda a: a.id):
-        reported = {
+        reported: dict[str, object] = {
             "id": action.id,
             "action": action.action,
             "nrn": action.nrn.text,
