@@ -39,6 +39,7 @@ def environment() -> jinja2.Environment:
     env.filters["rego"] = rego.literal
     env.filters["ident"] = rego.identifier
     env.filters["comment"] = rego.comment
+    env.filters["fields"] = rego.fields
     # Raw JSON text, for comments only (`| json | comment`).
     env.filters["json"] = lambda value: json.dumps(value, sort_keys=True, ensure_ascii=False)
     return env

@@ -181,6 +181,11 @@ class SharedPath:
     rule: str
     path: tuple[str, ...]
     text: str  # the path as written, dotted
+    plain: bool  # every segment a plain field name, so a Rego ref can read it
+
+
+InlineShape = Literal["compare", "equals", "member", "exists"]
+OperandType = Literal["number", "string", "boolean"]
 
 
 @dataclass(frozen=True)
@@ -194,6 +199,11 @@ class SharedTest:
     operand: JsonValue
     has_operand: bool
     text: str
+    # The library function's body written out in the rule, when the operand
+    # makes it one body: "compare" (an ordering operator and a scalar operand,
+    # of `operand_type`), "equals", "member" ($in) or "exists"; None calls it.
+    inline: InlineShape | None = None
+    operand_type: OperandType | None = None
 
 
 @dataclass(frozen=True)

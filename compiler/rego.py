@@ -41,6 +41,26 @@ RESERVED = frozenset(
     ]
 )
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# The keywords `opa fmt` keeps in brackets when they key a ref (`x["if"]`).
+REF_KEYWORDS = frozenset(
+    [
+        "as",
+        "contains",
+        "default",
+        "else",
+        "every",
+        "false",
+        "if",
+        "import",
+        "in",
+        "not",
+        "null",
+        "package",
+        "some",
+        "true",
+        "with",
+    ]
+)
 
 
 class RegoText(Markup):
@@ -60,6 +80,18 @@ def identifier(name: str) -> RegoText:
     if not IDENTIFIER.match(name) or name in RESERVED:
         raise ValueError(f"not a safe Rego identifier: {name!r}")
     return RegoText(name)
+
+
+def is_field_name(key: str) -> bool:
+    """A key a ref names with a dot (`input.entities.build`), as `opa fmt` writes it."""
+    return bool(IDENTIFIER.match(key)) and key not in REF_KEYWORDS
+
+
+def fields(keys: tuple[str, ...]) -> RegoText:
+    """`.a.b`: a ref's suffix of plain field names (is_field_name), checked."""
+    if not all(is_field_name(key) for key in keys):
+        raise ValueError(f"not plain field names: {keys!r}")
+    return RegoText("".join(f".{key}" for key in keys))
 
 
 def comment(text: str) -> RegoText:

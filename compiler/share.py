@@ -21,6 +21,8 @@ from compiler.ir import (
     Body,
     BundleIR,
     Conditions,
+    InlineShape,
+    OperandType,
     PolicyModule,
     PolicyRule,
     SharedPath,
@@ -28,7 +30,7 @@ from compiler.ir import (
     SharedTestRef,
     Test,
 )
-from compiler.rego import IDENTIFIER, RESERVED
+from compiler.rego import IDENTIFIER, RESERVED, is_field_name
 
 # The operator each library function tests, for the rules' comments.
 OPERATORS = {
@@ -47,6 +49,7 @@ OPERATORS = {
     "mod": "$mod",
     "size": "$size",
 }
+ORDERINGS = frozenset(["greater", "greater_or_equal", "less", "less_or_equal"])
 # An operand longer than this as words is left out of its test's name.
 MAX_OPERAND_WORDS = 24
 
@@ -65,6 +68,28 @@ def _operand_text(test: Test) -> str:
 
 def _key(test: Test) -> TestKey:
     return (test.path, test.function, json.dumps(test.operand, sort_keys=True))
+
+
+def _inline(test: Test) -> tuple[InlineShape | None, OperandType | None]:
+    """How a shared test writes its library function out (SharedTest.inline):
+    only where the constant operand leaves the function one body, the one the
+    rule then holds.  A null operand also matches a missing field, and an object
+    or array one is ordered by the library's _compare: those call the function."""
+    operand = test.operand
+    if test.function == "exists":
+        return "exists", None
+    if test.function == "equals" and operand is not None:
+        return "equals", None
+    if test.function == "is_in" and isinstance(operand, list) and None not in operand:
+        return "member", None
+    if test.function in ORDERINGS:
+        if isinstance(operand, bool):
+            return "compare", "boolean"
+        if isinstance(operand, (int, float)):
+            return "compare", "number"
+        if isinstance(operand, str):
+            return "compare", "string"
+    return None, None
 
 
 class _Names:
@@ -105,7 +130,8 @@ def _conditions(tests: dict[TestKey, Test]) -> tuple[Conditions, dict[TestKey, s
     paths: dict[tuple[str, ...], SharedPath] = {}
     for segments in sorted({key[0] for key in tests}):
         text = ".".join(segments)
-        paths[segments] = SharedPath(names.take(f"at_{_words(text)}"), segments, text)
+        plain = all(is_field_name(segment) for segment in segments)
+        paths[segments] = SharedPath(names.take(f"at_{_words(text)}"), segments, text, plain)
     shared: list[SharedTest] = []
     rules: dict[TestKey, str] = {}
     for key in sorted(tests):
@@ -126,6 +152,7 @@ def _conditions(tests: dict[TestKey, Test]) -> tuple[Conditions, dict[TestKey, s
                 test.operand,
                 test.has_operand,
                 f"{path.text} {operator} {operand}",
+                *_inline(test),
             )
         )
     return Conditions(tuple(paths.values()), tuple(shared)), rules

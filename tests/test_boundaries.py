@@ -273,9 +273,10 @@ def test_a_compiled_policy_that_disagrees_fails_its_boundary_test(tmp_path):
     result = compile_sources([str(QUALITY_GATES)], with_tests=True)
     assert result.files is not None
     conditions = result.files["regate/conditions.rego"].decode()
-    assert conditions.count(", 80)") == 1
+    assert conditions.count("candidate >= 80\n") == 1
     # The compiled gate drifts from the source: 81 instead of 80.
-    result.files["regate/conditions.rego"] = conditions.replace(", 80)", ", 81)").encode()
+    drifted = conditions.replace("candidate >= 80\n", "candidate >= 81\n")
+    result.files["regate/conditions.rego"] = drifted.encode()
     write_directory(str(tmp_path), result.files)
     run = run_tests(result, str(tmp_path))
     assert run.passed == 24

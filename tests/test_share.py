@@ -157,3 +157,72 @@ def test_a_module_imports_only_the_packages_it_uses(tmp_path, opa):
         [opa, "check", "--strict", "-b", str(bundle)], capture_output=True, text=True
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+# Tests whose library function the conditions module writes out (SharedTest.inline),
+# each with the library call it stands for; the last path is not plain field names
+# (`if` is a keyword), so no Rego ref reads it: the library walks it.
+INLINED = [
+    ("build.metadata.doc.n", {"$gte": 80}, "greater_or_equal(AT, 80)"),
+    ("build.metadata.doc.n", {"$lt": 10}, "less(AT, 10)"),
+    ("build.metadata.doc.s", {"$gt": "b"}, 'greater(AT, "b")'),
+    ("build.metadata.doc.b", {"$lte": False}, "less_or_equal(AT, false)"),
+    ("build.metadata.doc.n", {"$eq": {"a": 1}}, 'equals(AT, {"a": 1})'),
+    ("build.metadata.doc.s", {"$in": ["a", 1]}, 'is_in(AT, ["a", 1])'),
+    ("build.metadata.doc.n", {"$exists": True}, "exists(AT)"),
+    ("build.metadata.doc.if.data", {"$gte": 1}, "greater_or_equal(AT, 1)"),
+]
+# Values of build.metadata.doc that tell the written-out bodies from wrong ones:
+# matches, misses, other types, arrays on the way and at the leaf, null, missing.
+DOCUMENTS = [
+    {"n": 85, "s": "c", "b": False, "if": {"data": 2}},
+    {"n": 70, "s": "a", "b": True, "if": {"data": 0}},
+    {"n": "90", "s": 1, "b": 0, "if": [{"data": 2}]},
+    {"n": [70, 90], "s": ["z", "a"], "b": [True, False], "if": {"data": [0, 3]}},
+    {"n": None, "s": None, "b": None, "if": None},
+    {"n": {"a": 1}, "s": {"a": "b"}, "b": {}},
+    {"n": [{"a": 1}], "s": [["a"]]},
+    {},
+    [{"n": 85}, {"n": 5, "s": "c"}],
+    "doc",
+]
+
+
+@pytest.mark.opa
+def test_written_out_tests_decide_like_the_library_calls(tmp_path, opa):
+    files = compiled(
+        tmp_path,
+        *((f"P{i}", {path: test}) for i, (path, test, _) in enumerate(INLINED)),
+    )
+    conditions = files["regate/conditions.rego"]
+    # Every test is written out; the keyword path is walked by the library alone.
+    assert " if mongo." not in conditions
+    walked = [line for line in conditions.splitlines() if line.startswith("at_")]
+    assert [line.split(" ")[0] for line in walked if "{" not in line] == [
+        "at_build_metadata_doc_if_data"
+    ]
+    probe = "package regate.probe\n\nimport data.regate.mongo\n" + "".join(
+        f"\nlibrary_p{i} if mongo.{call.replace('AT', f'mongo.values_at(input.entities, {json.dumps(path.split(chr(46)))})')}\n"
+        for i, (path, _, call) in enumerate(INLINED)
+    )
+    files["regate/probe.rego"] = probe
+    bundle = tmp_path / "bundle"
+    write_directory(str(bundle), {k: v.encode() for k, v in files.items()})
+    formatted = subprocess.run(
+        [opa, "fmt", "--list", str(bundle / "regate" / "conditions.rego")],
+        capture_output=True,
+        text=True,
+    )
+    assert formatted.stdout == "", "conditions.rego is not opa fmt-clean"
+    for document in DOCUMENTS:
+        done = subprocess.run(
+            [opa, "eval", "-f", "json", "-b", str(bundle), "-I", "data.regate"],
+            input=json.dumps({"entities": {"build": {"metadata": {"doc": document}}}}),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        value = json.loads(done.stdout)["result"][0]["expressions"][0]["value"]
+        written = {f"p{i}" for i in range(len(INLINED)) if value["policies"].get(f"p{i}")}
+        library = {f"p{i}" for i in range(len(INLINED)) if value["probe"].get(f"library_p{i}")}
+        assert written == library, document
