@@ -60,13 +60,23 @@ def free_port() -> int:
 
 
 class Sidecar:
-    """A real `opa run --server` serving one bundle on 127.0.0.1."""
+    """A real `opa run --server` serving one bundle on 127.0.0.1, run as the README
+    runs a sidecar."""
 
     def __init__(self, opa: str, bundle: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
-            [opa, "run", "--server", "--addr", f"127.0.0.1:{self.port}", "--bundle", str(bundle)],
+            [
+                opa,
+                "run",
+                "--server",
+                "--optimize-store-for-read-speed",
+                "--addr",
+                f"127.0.0.1:{self.port}",
+                "--bundle",
+                str(bundle),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )

@@ -136,7 +136,16 @@ def test_the_sidecar_configuration_serves_the_bundle_and_logs_decisions(tmp_path
     port = free_port()
     log = (tmp_path / "opa.log").open("w+")
     process = subprocess.Popen(
-        [opa, "run", "--server", "--addr", f"127.0.0.1:{port}", "--config-file", str(config_file)],
+        [
+            opa,
+            "run",
+            "--server",
+            "--optimize-store-for-read-speed",
+            "--addr",
+            f"127.0.0.1:{port}",
+            "--config-file",
+            str(config_file),
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
