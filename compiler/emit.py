@@ -62,6 +62,14 @@ def _imports(module: PolicyModule) -> list[str]:
 def emit(ir: BundleIR) -> dict[str, bytes]:
     """Bundle path → content, for everything but the manifest and the revision."""
     explained = {p.rule: p.explanation for m in ir.modules for p in m.policies}
+    # A policy of plain (not negated) shared tests, most of them, is explained by
+    # one comprehension over its tests; any other by the interpreter.
+    plain = {
+        rule: [{"entry": n["entry"], "test": n["test"], "at": n["at"]} for n in nodes]
+        for rule, nodes in explained.items()
+        if all(n["kind"] == "shared" and not n["negated"] for n in nodes)
+    }
+    interpreted = {rule: nodes for rule, nodes in explained.items() if rule not in plain}
     files: dict[str, bytes] = {
         "regate/decision.rego": render("decision.rego.j2").encode(),
         "regate/mongo.rego": render(
@@ -70,12 +78,10 @@ def emit(ir: BundleIR) -> dict[str, bytes]:
             max_compare_depth=MAX_COMPARE_DEPTH,
         ).encode(),
         "regate/explanations/explanations.rego": render(
-            "explanations.rego.j2", levels=max(map(_levels, explained.values()), default=1)
+            "explanations.rego.j2", levels=max(map(_levels, interpreted.values()), default=1)
         ).encode(),
-        # Compact: for a large bundle, indentation would be most of it.
-        "regate/explanations/conditions/data.json": (
-            json.dumps(explained, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
-        ).encode(),
+        "regate/explanations/plain/data.json": _compact(plain),
+        "regate/explanations/conditions/data.json": _compact(interpreted),
     }
     if ir.conditions.tests:
         shared = render("conditions.rego.j2", conditions=ir.conditions)
@@ -88,6 +94,13 @@ def emit(ir: BundleIR) -> dict[str, bytes]:
             imports=_imports(module),
         ).encode()
     return files
+
+
+def _compact(value: object) -> bytes:
+    # Compact: for a large bundle, indentation would be most of it.
+    return (
+        json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
+    ).encode()
 
 
 def _levels(nodes: list[Any]) -> int:

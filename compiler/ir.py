@@ -156,8 +156,8 @@ class PolicyRule:
     conditions: JsonValue  # the conditions as written, for the rule's comment
     body: Body
     helpers: tuple[HelperRule, ...]
-    # The conditions as data for the explanation interpreter (templates/explanations.rego.j2):
-    # data.regate.explanations.conditions[rule], see docs/decisions.md.
+    # The conditions as data for explanations (templates/explanations.rego.j2): emit
+    # writes them to data.regate.explanations.tests or .conditions, see docs/decisions.md.
     explanation: JsonValue
 
     @property

@@ -40,7 +40,8 @@ RESERVED = frozenset(
         "rego",
     ]
 )
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# \Z, not $: `$` also matches before a final newline ("if\n").
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 # The keywords `opa fmt` keeps in brackets when they key a ref (`x["if"]`).
 REF_KEYWORDS = frozenset(
     [

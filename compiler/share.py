@@ -8,7 +8,8 @@ compiles one call per distinct test instead of one per policy, which is what
 makes a bundle of thousands of policies quick to activate (docs/performance.md).
 
 Tests inside an `$elemMatch` test the element, not the request, and stay where
-they are; so do explanations, which are evaluated only for failed policies.
+they are.  A policy's explanation (its conditions as data) names the shared
+rules of its other tests, so that explaining a failure tests nothing again.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import re
 from dataclasses import replace
 
+from compiler.ast import JsonValue
 from compiler.ir import (
     Body,
     BundleIR,
@@ -175,4 +177,47 @@ def share(ir: BundleIR) -> BundleIR:
         return replace(rule, body=body(rule.body), helpers=helpers)
 
     modules = tuple(replace(m, policies=tuple(policy(p) for p in m.policies)) for m in ir.modules)
-    return replace(ir, modules=modules, conditions=conditions)
+    return replace(
+        ir, modules=_explained_by_shared(modules, conditions, rules), conditions=conditions
+    )
+
+
+def _explained_by_shared(
+    modules: tuple[PolicyModule, ...], conditions: Conditions, rules: dict[TestKey, str]
+) -> tuple[PolicyModule, ...]:
+    """The modules with each explanation node (lower._explanation) of a shared test a
+    `shared` node naming its rule and its path's rule: explaining a failed policy
+    then reads what the policy's own evaluation computed, and OPA keeps for the
+    query, instead of testing again (templates/explanations.rego.j2).  The nodes
+    of an $elemMatch's clause test the element: they stay as they are."""
+    path_rules = {test.rule: test.path_rule for test in conditions.tests}
+
+    def shared(node: dict[str, JsonValue]) -> dict[str, JsonValue]:
+        if "clauses" in node:
+            return {**node, "clauses": [list(map(shared, clause)) for clause in node["clauses"]]}
+        if node["kind"] != "test":
+            return node
+        # The node's TestKey, as _key makes it of the Test it was written from.
+        key = (
+            tuple(node["segments"]),
+            node["function"],
+            json.dumps(node["operand"], sort_keys=True),
+        )
+        rule = rules[key]
+        return {
+            "kind": "shared",
+            "entry": node["entry"],
+            "negated": node["negated"],
+            "test": rule,
+            "at": path_rules[rule],
+        }
+
+    return tuple(
+        replace(
+            m,
+            policies=tuple(
+                replace(p, explanation=list(map(shared, p.explanation))) for p in m.policies
+            ),
+        )
+        for m in modules
+    )

@@ -34,6 +34,7 @@ def test_bundle_layout(files):
         "regate/decision.rego",
         "regate/explanations/conditions/data.json",
         "regate/explanations/explanations.rego",
+        "regate/explanations/plain/data.json",
         "regate/mongo.rego",
         "regate/policies/policies.rego",
         "schemas/input.json",
@@ -60,8 +61,9 @@ def test_emitted_rego_snapshot(files, module, snapshot):
     assert files[module].decode() == snapshot
 
 
-def test_explanation_data_snapshot(files, snapshot):
-    assert json.loads(files["regate/explanations/conditions/data.json"]) == snapshot
+@pytest.mark.parametrize("data", ["plain", "conditions"])
+def test_explanation_data_snapshot(files, data, snapshot):
+    assert json.loads(files[f"regate/explanations/{data}/data.json"]) == snapshot
 
 
 def test_catalog_snapshot(files, snapshot):
@@ -94,7 +96,10 @@ def test_every_kind_of_explanation_is_strict_clean_and_fmt_clean(opa, tmp_path):
     result = compile_sources([str(source)])
     assert result.files is not None
     conditions = json.loads(result.files["regate/explanations/conditions/data.json"])
-    assert kinds(conditions["everything"]) == {"test", "never", "and", "or", "nor", "elemMatch"}
+    assert kinds(conditions["everything"]) == {
+        *("shared", "test", "never"),
+        *("and", "or", "nor", "elemMatch"),
+    }
     test_emitted_rego_is_strict_clean_and_fmt_clean(result.files, opa, tmp_path / "bundle")
 
 

@@ -21,7 +21,7 @@ from compiler.bundle import write_directory
 from compiler.driver import compile_sources
 from compiler.explain import render
 from tests.conftest import QUALITY_GATES, REQUESTS, Sidecar, build, run_cli, write_sources
-from tests.mongo_harness import ROOT, rooted
+from tests.mongo_harness import ROOT, rooted, sources
 
 pytestmark = pytest.mark.opa
 
@@ -174,6 +174,16 @@ CASES: list[tuple[str, dict[str, Any], Any, list[Any], list[str]]] = [
             'a is "xa", needs not to match /^x/ @',
             'b is "Yb", needs not to match /^y/i @',
         ],
+    ),
+    (
+        "$not of one operator beside plain tests, one of them holding",
+        {"a": {"$not": {"$gt": 0}}, "b": 1, "c": {"$exists": True}},
+        {"a": 0, "b": 2},
+        [
+            {"path": "b", "operator": "$eq", "expected": 1, "actual": 2},
+            {"path": "c", "operator": "$exists", "expected": True, "missing": True},
+        ],
+        ["failed:", "b is 2, needs = 1 @", "c is missing, needs to exist @"],
     ),
     (
         "$not of several operators",
@@ -472,3 +482,34 @@ def test_a_failed_policy_stays_failed_without_its_explanation(opa, tmp_path):
         "failures": [],
     }
     assert '    policy "Code Coverage" (policies.rg:5) failed\n' in render(value)
+
+
+def test_each_test_of_the_request_names_its_shared_rules(tmp_path):
+    """A policy of plain tests of the request's entities is explained by its tests
+    alone, any other by the interpreter; either way a test of the request's
+    entities names its rule and its path's rule in package regate.conditions, so
+    explaining it tests nothing again.  An $elemMatch's tests test the element."""
+    conditions = [
+        {"a": {"$gte": 1}, "b": {"$in": [1, 2]}},
+        {"a": {"$not": {"$gte": 1}}},
+        {"$or": [{"a": 1}, {"c": {"$elemMatch": {"e": 1}}}]},
+    ]
+    result = compile_sources([str(write_sources(tmp_path, {"cases.rg": sources(conditions)}))])
+    assert result.files is not None
+    plain, interpreted = (
+        json.loads(result.files[f"regate/explanations/{data}/data.json"])
+        for data in ("plain", "conditions")
+    )
+    assert (set(plain), set(interpreted)) == ({"case_0"}, {"case_1", "case_2"})
+    shared_rules = {
+        line.split(" ")[0]
+        for line in result.files["regate/conditions.rego"].decode().splitlines()
+        if line[:1].isalpha() and not line.startswith(("package", "import"))
+    }
+    [negated] = interpreted["case_1"]
+    [either] = interpreted["case_2"]
+    [[equals], [elem_match]] = either["clauses"]
+    assert (negated["kind"], negated["negated"], equals["kind"]) == ("shared", True, "shared")
+    for node in (*plain["case_0"], negated, equals):
+        assert {node["test"], node["at"]} <= shared_rules, node
+    assert [node["kind"] for node in elem_match["clause"]] == ["test"]

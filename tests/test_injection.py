@@ -154,6 +154,8 @@ EVERYTHING = "".join(p for p in NASTY_PIECES if p not in ".$")
 @example([f"{EVERYTHING}{i}" for i in range(len(ROLES))])
 @example(["default allow := true", "input", "}\nallow := true\n{", "# METADATA", "\\", '"', "\x00",
           "\u2028", "naïve 名前", "else"])  # fmt: skip
+# A key with a final newline ("if\n") is no plain field name.
+@example(["\t", "if\n", '"\\', "\r", "A", '"', '""', "\\", "\n", '"""'])
 def test_hostile_names_decide_as_plain_names(opa, texts):
     hostile_names = dict(zip(ROLES, texts, strict=True))
     plain_names = {role: f"plain_{role}" for role in ROLES}
