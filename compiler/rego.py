@@ -42,26 +42,9 @@ RESERVED = frozenset(
 )
 # \Z, not $: `$` also matches before a final newline ("if\n").
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
-# The keywords `opa fmt` keeps in brackets when they key a ref (`x["if"]`).
-REF_KEYWORDS = frozenset(
-    [
-        "as",
-        "contains",
-        "default",
-        "else",
-        "every",
-        "false",
-        "if",
-        "import",
-        "in",
-        "not",
-        "null",
-        "package",
-        "some",
-        "true",
-        "with",
-    ]
-)
+# The keywords `opa fmt` keeps in brackets when they key a ref (`x["if"]`); the
+# other reserved names it writes with a dot (`x.data`).
+REF_KEYWORDS = RESERVED - {"data", "input", "future", "rego"}
 
 
 class RegoText(Markup):
