@@ -157,7 +157,7 @@ class PolicyRule:
     body: Body
     helpers: tuple[HelperRule, ...]
     # The conditions as data for explanations (templates/explanations.rego.j2): emit
-    # writes them to data.regate.explanations.tests or .conditions, see docs/decisions.md.
+    # writes them to data.regate.explanations.plain or .conditions, see docs/decisions.md.
     explanation: JsonValue
 
     @property
