@@ -201,9 +201,13 @@ def test_written_out_tests_decide_like_the_library_calls(tmp_path, opa):
     assert [line.split(" ")[0] for line in walked if "{" not in line] == [
         "at_build_metadata_doc_if_data"
     ]
+    # The library calls, one rule each, in a module of the test's own.
+    calls = [
+        call.replace("AT", f"mongo.values_at(input.entities, {json.dumps(path.split('.'))})")
+        for path, _, call in INLINED
+    ]
     probe = "package regate.probe\n\nimport data.regate.mongo\n" + "".join(
-        f"\nlibrary_p{i} if mongo.{call.replace('AT', f'mongo.values_at(input.entities, {json.dumps(path.split(chr(46)))})')}\n"
-        for i, (path, _, call) in enumerate(INLINED)
+        f"\nlibrary_p{i} if mongo.{call}\n" for i, call in enumerate(calls)
     )
     files["regate/probe.rego"] = probe
     bundle = tmp_path / "bundle"
