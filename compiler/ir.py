@@ -50,6 +50,26 @@ class Test:
     kind: Literal["test"] = "test"
 
 
+InlineShape = Literal["compare", "equals", "member", "exists"]
+OperandType = Literal["number", "string", "boolean"]
+
+
+@dataclass(frozen=True)
+class Shortcut:
+    """A shared test written out over a Rego ref of its path, for the first body
+    of the rule that makes it (templates/policies.rego.j2).  It holds only where
+    the test, perhaps negated, holds, and only for a value that is no array: the
+    rule's `else` body, the shared rule's, decides whatever else the request
+    holds (arrays, a missing field, another type).  `shape` and `operand_type`
+    are the shared test's (SharedTest.inline)."""
+
+    path: tuple[str, ...]  # plain field names (rego.is_field_name)
+    shape: InlineShape
+    function: str
+    operand: JsonValue
+    operand_type: OperandType | None
+
+
 @dataclass(frozen=True)
 class SharedTestRef:
     """`conditions.<rule>`, perhaps negated: a test of the request's entities,
@@ -58,6 +78,7 @@ class SharedTestRef:
     rule: str
     negated: bool
     comment: str
+    shortcut: Shortcut | None = None
     kind: Literal["shared"] = "shared"
 
 
@@ -182,10 +203,6 @@ class SharedPath:
     path: tuple[str, ...]
     text: str  # the path as written, dotted
     plain: bool  # every segment a plain field name, so a Rego ref can read it
-
-
-InlineShape = Literal["compare", "equals", "member", "exists"]
-OperandType = Literal["number", "string", "boolean"]
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from compiler.ir import (
     SharedPath,
     SharedTest,
     SharedTestRef,
+    Shortcut,
     Test,
 )
 from compiler.rego import IDENTIFIER, RESERVED, is_field_name
@@ -92,6 +93,18 @@ def _inline(test: Test) -> tuple[InlineShape | None, OperandType | None]:
         if isinstance(operand, str):
             return "compare", "string"
     return None, None
+
+
+def _shortcut(test: Test) -> Shortcut | None:
+    """The test written out over a ref of its path (Shortcut), where a ref can
+    read the path and the test has a one-body shape.  Not `$exists` negated:
+    a ref cannot tell a missing field, which it holds for, from a failed read."""
+    shape, operand_type = _inline(test)
+    if shape is None or not all(map(is_field_name, test.path)):
+        return None
+    if shape == "exists" and test.negated:
+        return None
+    return Shortcut(test.path, shape, test.function, test.operand, operand_type)
 
 
 class _Names:
@@ -166,7 +179,7 @@ def share(ir: BundleIR) -> BundleIR:
 
     def body(exprs: Body) -> Body:
         return tuple(
-            SharedTestRef(rules[_key(e)], e.negated, e.comment)
+            SharedTestRef(rules[_key(e)], e.negated, e.comment, _shortcut(e))
             if isinstance(e, Test) and e.root is None
             else e
             for e in exprs

@@ -160,17 +160,28 @@ def test_a_module_imports_only_the_packages_it_uses(tmp_path, opa):
 
 
 # Tests whose library function the conditions module writes out (SharedTest.inline),
-# each with the library call it stands for; the last path is not plain field names
-# (`if` is a keyword), so no Rego ref reads it: the library walks it.
+# and a policy rule writes out again over a ref of its path (ir.Shortcut), each
+# with the library calls it stands for (one rule body each: `$or`); the keyword
+# path (`if`) is not plain field names, so no Rego ref reads it: the library walks it.
 INLINED = [
-    ("build.metadata.doc.n", {"$gte": 80}, "greater_or_equal(AT, 80)"),
-    ("build.metadata.doc.n", {"$lt": 10}, "less(AT, 10)"),
-    ("build.metadata.doc.s", {"$gt": "b"}, 'greater(AT, "b")'),
-    ("build.metadata.doc.b", {"$lte": False}, "less_or_equal(AT, false)"),
-    ("build.metadata.doc.n", {"$eq": {"a": 1}}, 'equals(AT, {"a": 1})'),
-    ("build.metadata.doc.s", {"$in": ["a", 1]}, 'is_in(AT, ["a", 1])'),
-    ("build.metadata.doc.n", {"$exists": True}, "exists(AT)"),
-    ("build.metadata.doc.if.data", {"$gte": 1}, "greater_or_equal(AT, 1)"),
+    ("build.metadata.doc.n", {"$gte": 80}, ["mongo.greater_or_equal(AT, 80)"]),
+    ("build.metadata.doc.n", {"$lt": 10}, ["mongo.less(AT, 10)"]),
+    ("build.metadata.doc.s", {"$gt": "b"}, ['mongo.greater(AT, "b")']),
+    ("build.metadata.doc.b", {"$lte": False}, ["mongo.less_or_equal(AT, false)"]),
+    ("build.metadata.doc.n", {"$eq": {"a": 1}}, ['mongo.equals(AT, {"a": 1})']),
+    ("build.metadata.doc.s", {"$in": ["a", 1]}, ['mongo.is_in(AT, ["a", 1])']),
+    ("build.metadata.doc.n", {"$exists": True}, ["mongo.exists(AT)"]),
+    ("build.metadata.doc.if.data", {"$gte": 1}, ["mongo.greater_or_equal(AT, 1)"]),
+    ("build.metadata.doc.n", {"$not": {"$lt": 10}}, ["not mongo.less(AT, 10)"]),
+    ("build.metadata.doc.s", {"$not": {"$gt": "b"}}, ['not mongo.greater(AT, "b")']),
+    ("build.metadata.doc.n", {"$not": {"$eq": 70}}, ["not mongo.equals(AT, 70)"]),
+    ("build.metadata.doc.s", {"$not": {"$in": ["a", 1]}}, ['not mongo.is_in(AT, ["a", 1])']),
+    ("build.metadata.doc.n", {"$not": {"$exists": True}}, ["not mongo.exists(AT)"]),
+    (
+        "build.metadata.doc.n",
+        {"$or": [{"$gte": 80}, {"$lt": 10}]},
+        ["mongo.greater_or_equal(AT, 80)", "mongo.less(AT, 10)"],
+    ),
 ]
 # Values of build.metadata.doc that tell the written-out bodies from wrong ones:
 # matches, misses, other types, arrays on the way and at the leaf, null, missing.
@@ -179,6 +190,7 @@ DOCUMENTS = [
     {"n": 70, "s": "a", "b": True, "if": {"data": 0}},
     {"n": "90", "s": 1, "b": 0, "if": [{"data": 2}]},
     {"n": [70, 90], "s": ["z", "a"], "b": [True, False], "if": {"data": [0, 3]}},
+    {"n": [5], "s": ["a"], "b": [False]},
     {"n": None, "s": None, "b": None, "if": None},
     {"n": {"a": 1}, "s": {"a": "b"}, "b": {}},
     {"n": [{"a": 1}], "s": [["a"]]},
@@ -188,36 +200,47 @@ DOCUMENTS = [
 ]
 
 
+def conditions(path: str, test: object) -> object:
+    """`{path: test}`, or for an `$or` of operators, an `$or` of such conditions."""
+    if isinstance(test, dict) and "$or" in test:
+        return {"$or": [{path: clause} for clause in test["$or"]]}
+    return {path: test}
+
+
 @pytest.mark.opa
 def test_written_out_tests_decide_like_the_library_calls(tmp_path, opa):
     files = compiled(
         tmp_path,
-        *((f"P{i}", {path: test}) for i, (path, test, _) in enumerate(INLINED)),
+        *((f"P{i}", conditions(path, test)) for i, (path, test, _) in enumerate(INLINED)),
     )
-    conditions = files["regate/conditions.rego"]
+    conditions_module = files["regate/conditions.rego"]
     # Every test is written out; the keyword path is walked by the library alone.
-    assert " if mongo." not in conditions
-    walked = [line for line in conditions.splitlines() if line.startswith("at_")]
+    assert " if mongo." not in conditions_module
+    walked = [line for line in conditions_module.splitlines() if line.startswith("at_")]
     assert [line.split(" ")[0] for line in walked if "{" not in line] == [
         "at_build_metadata_doc_if_data"
     ]
-    # The library calls, one rule each, in a module of the test's own.
-    calls = [
-        call.replace("AT", f"mongo.values_at(input.entities, {json.dumps(path.split('.'))})")
-        for path, _, call in INLINED
-    ]
-    probe = "package regate.probe\n\nimport data.regate.mongo\n" + "".join(
-        f"\nlibrary_p{i} if mongo.{call}\n" for i, call in enumerate(calls)
-    )
+    # The policy rules test plain paths first, and so do both bodies of the $or.
+    policies = files["regate/policies/policies.rego"]
+    assert policies.count("\tinput.entities.build.metadata.doc.n >= 80\n") == 2
+    assert policies.count("\tnot input.entities.build.metadata.doc.n < 10\n") == 1
+    assert policies.count("} else if {") == 13  # all but the keyword path and $not $exists
+    # The library calls, one rule body each, in a module of the test's own.
+    probe = "package regate.probe\n\nimport data.regate.mongo\n"
+    for i, (path, _, calls) in enumerate(INLINED):
+        for call in calls:
+            at = f"mongo.values_at(input.entities, {json.dumps(path.split('.'))})"
+            probe += f"\nlibrary_p{i} if {call.replace('AT', at)}\n"
     files["regate/probe.rego"] = probe
     bundle = tmp_path / "bundle"
     write_directory(str(bundle), {k: v.encode() for k, v in files.items()})
-    formatted = subprocess.run(
-        [opa, "fmt", "--list", str(bundle / "regate" / "conditions.rego")],
-        capture_output=True,
-        text=True,
-    )
-    assert formatted.stdout == "", "conditions.rego is not opa fmt-clean"
+    for module in ("conditions.rego", "policies/policies.rego"):
+        formatted = subprocess.run(
+            [opa, "fmt", "--list", str(bundle / "regate" / module)],
+            capture_output=True,
+            text=True,
+        )
+        assert formatted.stdout == "", f"{module} is not opa fmt-clean"
     for document in DOCUMENTS:
         done = subprocess.run(
             [opa, "eval", "-f", "json", "-b", str(bundle), "-I", "data.regate"],
