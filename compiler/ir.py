@@ -56,12 +56,12 @@ OperandType = Literal["number", "string", "boolean"]
 
 @dataclass(frozen=True)
 class Shortcut:
-    """A shared test written out over a Rego ref of its path, for the first body
-    of the rule that makes it (templates/policies.rego.j2).  It holds only where
-    the test, perhaps negated, holds, and only for a value that is no array: the
-    rule's `else` body, the shared rule's, decides whatever else the request
-    holds (arrays, a missing field, another type).  `shape` and `operand_type`
-    are the shared test's (SharedTest.inline)."""
+    """A shared test written out over a Rego ref of its path, the first body of
+    its rule in package regate.conditions (templates/conditions.rego.j2): it
+    holds only where the test holds, and decides a request whose value there is
+    plain (no array); the rule's `else` body, over what the path rule reached,
+    decides any other (arrays, a missing field, another type).  `shape` and
+    `operand_type` are the test's (SharedTest.inline)."""
 
     path: tuple[str, ...]  # plain field names (rego.is_field_name)
     shape: InlineShape
@@ -78,7 +78,6 @@ class SharedTestRef:
     rule: str
     negated: bool
     comment: str
-    shortcut: Shortcut | None = None
     kind: Literal["shared"] = "shared"
 
 
@@ -221,6 +220,7 @@ class SharedTest:
     # of `operand_type`), "equals", "member" ($in) or "exists"; None calls it.
     inline: InlineShape | None = None
     operand_type: OperandType | None = None
+    shortcut: Shortcut | None = None  # where a Rego ref reads the path
 
 
 @dataclass(frozen=True)

@@ -97,12 +97,9 @@ def _inline(test: Test) -> tuple[InlineShape | None, OperandType | None]:
 
 def _shortcut(test: Test) -> Shortcut | None:
     """The test written out over a ref of its path (Shortcut), where a ref can
-    read the path and the test has a one-body shape.  Not `$exists` negated:
-    a ref cannot tell a missing field, which it holds for, from a failed read."""
+    read the path and the test has a one-body shape."""
     shape, operand_type = _inline(test)
     if shape is None or not all(map(is_field_name, test.path)):
-        return None
-    if shape == "exists" and test.negated:
         return None
     return Shortcut(test.path, shape, test.function, test.operand, operand_type)
 
@@ -168,6 +165,7 @@ def _conditions(tests: dict[TestKey, Test]) -> tuple[Conditions, dict[TestKey, s
                 test.has_operand,
                 f"{path.text} {operator} {operand}",
                 *_inline(test),
+                _shortcut(test),
             )
         )
     return Conditions(tuple(paths.values()), tuple(shared)), rules
@@ -179,7 +177,7 @@ def share(ir: BundleIR) -> BundleIR:
 
     def body(exprs: Body) -> Body:
         return tuple(
-            SharedTestRef(rules[_key(e)], e.negated, e.comment, _shortcut(e))
+            SharedTestRef(rules[_key(e)], e.negated, e.comment)
             if isinstance(e, Test) and e.root is None
             else e
             for e in exprs

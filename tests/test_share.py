@@ -160,9 +160,9 @@ def test_a_module_imports_only_the_packages_it_uses(tmp_path, opa):
 
 
 # Tests whose library function the conditions module writes out (SharedTest.inline),
-# and a policy rule writes out again over a ref of its path (ir.Shortcut), each
-# with the library calls it stands for (one rule body each: `$or`); the keyword
-# path (`if`) is not plain field names, so no Rego ref reads it: the library walks it.
+# first over a ref of its path (ir.Shortcut), each with the library calls it stands
+# for (one rule body each: `$or`), negated too; the keyword path (`if`) is not plain
+# field names, so no Rego ref reads it: the library walks it.
 INLINED = [
     ("build.metadata.doc.n", {"$gte": 80}, ["mongo.greater_or_equal(AT, 80)"]),
     ("build.metadata.doc.n", {"$lt": 10}, ["mongo.less(AT, 10)"]),
@@ -220,11 +220,9 @@ def test_written_out_tests_decide_like_the_library_calls(tmp_path, opa):
     assert [line.split(" ")[0] for line in walked if "{" not in line] == [
         "at_build_metadata_doc_if_data"
     ]
-    # The policy rules test plain paths first, and so do both bodies of the $or.
-    policies = files["regate/policies/policies.rego"]
-    assert policies.count("\tinput.entities.build.metadata.doc.n >= 80\n") == 2
-    assert policies.count("\tnot input.entities.build.metadata.doc.n < 10\n") == 1
-    assert policies.count("} else if {") == 13  # all but the keyword path and $not $exists
+    # A test of a plain path reads its field with a ref first (ir.Shortcut).
+    assert conditions_module.count("\tinput.entities.build.metadata.doc.n >= 80\n") == 1
+    assert conditions_module.count("} else if {") == 8  # all tests but the keyword path's
     # The library calls, one rule body each, in a module of the test's own.
     probe = "package regate.probe\n\nimport data.regate.mongo\n"
     for i, (path, _, calls) in enumerate(INLINED):
@@ -234,13 +232,12 @@ def test_written_out_tests_decide_like_the_library_calls(tmp_path, opa):
     files["regate/probe.rego"] = probe
     bundle = tmp_path / "bundle"
     write_directory(str(bundle), {k: v.encode() for k, v in files.items()})
-    for module in ("conditions.rego", "policies/policies.rego"):
-        formatted = subprocess.run(
-            [opa, "fmt", "--list", str(bundle / "regate" / module)],
-            capture_output=True,
-            text=True,
-        )
-        assert formatted.stdout == "", f"{module} is not opa fmt-clean"
+    formatted = subprocess.run(
+        [opa, "fmt", "--list", str(bundle / "regate" / "conditions.rego")],
+        capture_output=True,
+        text=True,
+    )
+    assert formatted.stdout == "", "conditions.rego is not opa fmt-clean"
     for document in DOCUMENTS:
         done = subprocess.run(
             [opa, "eval", "-f", "json", "-b", str(bundle), "-I", "data.regate"],
