@@ -340,6 +340,9 @@ def _enforced(enforcement: str, outcome: str) -> dict[str, str]:
 def _catalog(program: Program, rules: Mapping[str, str], where: Mapping[str, str]) -> object:
     """data.regate.catalog: actions keyed by action name and NRN, waivers by policy rule."""
     sources = {p.name: _location(p.span, where) for p in program.policies}
+    # A failed policy looks for waivers in force only where it has waivers at all.
+    waivable = {"waivable": True}
+    waived = {waiver.policy.name for waiver in program.waivers}
     actions: dict[str, dict[str, list[object]]] = defaultdict(lambda: defaultdict(list))
     for action in sorted(program.actions, key=lambda a: a.id):
         reported: dict[str, object] = {
@@ -352,7 +355,12 @@ def _catalog(program: Program, rules: Mapping[str, str], where: Mapping[str, str
             {
                 **reported,
                 "policies": [
-                    {"name": p.name, "rule": rules[p.name], "source": sources[p.name]}
+                    {
+                        "name": p.name,
+                        "rule": rules[p.name],
+                        "source": sources[p.name],
+                        **(waivable if p.name in waived else {}),
+                    }
                     for p in action.policies
                 ],
                 "source": _location(action.span, where),
