@@ -69,6 +69,16 @@ class Percentiles:
 
 
 @dataclass(frozen=True)
+class BenchRun:
+    """`opa bench`'s figures for one query."""
+
+    times: Percentiles
+    # Go heap allocations per evaluation: a measure of OPA's work that, unlike
+    # the times, the machine's load does not move, so runs compare across days.
+    allocations: int
+
+
+@dataclass(frozen=True)
 class SizeResult:
     size: Size
     build: Build
@@ -76,7 +86,7 @@ class SizeResult:
     activation_cpu_s: float  # median
     applying: dict[str, int]  # request → how many actions applied
     sidecar: dict[str, Percentiles]  # request or "floor" → server-side eval time
-    opa_bench: dict[str, Percentiles]
+    opa_bench: dict[str, BenchRun]
 
 
 def _percentiles(samples_ns: list[float]) -> Percentiles:
@@ -237,7 +247,7 @@ def measure_sidecar(
 # --- opa bench ---
 
 
-def measure_opa_bench(bundle: Path, requests: dict[str, Path]) -> dict[str, Percentiles]:
+def measure_opa_bench(bundle: Path, requests: dict[str, Path]) -> dict[str, BenchRun]:
     runs = {name: ("data.regate.decision", path) for name, path in requests.items()}
     runs["floor"] = ("data.bench.noop", requests["none"])
     found, opa = {}, find_opa()
@@ -263,10 +273,14 @@ def measure_opa_bench(bundle: Path, requests: dict[str, Path]) -> dict[str, Perc
         )
         if completed.returncode != 0:
             raise SystemExit(f"opa bench {name} failed:\n{completed.stdout}{completed.stderr}")
-        extra = json.loads(completed.stdout)["Extra"]
-        found[name] = Percentiles(
-            extra["histogram_timer_rego_query_eval_ns_median"] / 1000,
-            extra["histogram_timer_rego_query_eval_ns_99%"] / 1000,
+        report = json.loads(completed.stdout)
+        extra = report["Extra"]
+        found[name] = BenchRun(
+            Percentiles(
+                extra["histogram_timer_rego_query_eval_ns_median"] / 1000,
+                extra["histogram_timer_rego_query_eval_ns_99%"] / 1000,
+            ),
+            report["MemAllocs"] // report["N"],
         )
     return found
 
@@ -478,7 +492,8 @@ def report(results: dict[str, SizeResult], machine: dict[str, str], run: Run) ->
         "applies to; *several* is a production deployment under actions at its organisation,",
         "account, namespace and application. The *floor* is `data.bench.noop := true` on the same",
         "OPA (bench/floor, a bundle of its own). Both run OPA with",
-        "`--optimize-store-for-read-speed`, as the README runs a sidecar.",
+        "`--optimize-store-for-read-speed`, as the README runs a sidecar. *Allocations*: Go heap",
+        "allocations per evaluation under `opa bench`, which the machine's load does not move.",
         "",
         _row(
             "size",
@@ -488,8 +503,9 @@ def report(results: dict[str, SizeResult], machine: dict[str, str], run: Run) ->
             "sidecar p99",
             "opa bench p50",
             "opa bench p99",
+            "allocations",
         ),
-        "|---|---|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results.values():
         for name in (*REQUESTS, "floor"):
@@ -502,8 +518,9 @@ def report(results: dict[str, SizeResult], machine: dict[str, str], run: Run) ->
                     applying,
                     _us(s.p50_us),
                     _us(s.p99_us),
-                    _us(o.p50_us),
-                    _us(o.p99_us),
+                    _us(o.times.p50_us),
+                    _us(o.times.p99_us),
+                    f"{o.allocations:,}",
                 )
             )
     targets = _targets(results)
