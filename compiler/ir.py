@@ -55,22 +55,6 @@ OperandType = Literal["number", "string", "boolean"]
 
 
 @dataclass(frozen=True)
-class Shortcut:
-    """A shared test written out over a Rego ref of its path, the first body of
-    its rule in package regate.conditions (templates/conditions.rego.j2): it
-    holds only where the test holds, and decides a request whose value there is
-    plain (no array); the rule's `else` body, over what the path rule reached,
-    decides any other (arrays, a missing field, another type).  `shape` and
-    `operand_type` are the test's (SharedTest.inline)."""
-
-    path: tuple[str, ...]  # plain field names (rego.is_field_name)
-    shape: InlineShape
-    function: str
-    operand: JsonValue
-    operand_type: OperandType | None
-
-
-@dataclass(frozen=True)
 class SharedTestRef:
     """`conditions.<rule>`, perhaps negated: a test of the request's entities,
     held once in package regate.conditions for every policy that makes it."""
@@ -220,7 +204,11 @@ class SharedTest:
     # of `operand_type`), "equals", "member" ($in) or "exists"; None calls it.
     inline: InlineShape | None = None
     operand_type: OperandType | None = None
-    shortcut: Shortcut | None = None  # where a Rego ref reads the path
+    # The path, where a Rego ref can read it (plain field names) and the test is
+    # written out: the rule then tests the field's ref first, which holds only
+    # where the test holds and decides a value that is no array; its `else` body,
+    # over what the path rule reached, decides any other (templates/conditions.rego.j2).
+    plain_path: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

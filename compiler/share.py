@@ -30,7 +30,6 @@ from compiler.ir import (
     SharedPath,
     SharedTest,
     SharedTestRef,
-    Shortcut,
     Test,
 )
 from compiler.rego import IDENTIFIER, RESERVED, is_field_name
@@ -95,15 +94,6 @@ def _inline(test: Test) -> tuple[InlineShape | None, OperandType | None]:
     return None, None
 
 
-def _shortcut(test: Test) -> Shortcut | None:
-    """The test written out over a ref of its path (Shortcut), where a ref can
-    read the path and the test has a one-body shape."""
-    shape, operand_type = _inline(test)
-    if shape is None or not all(map(is_field_name, test.path)):
-        return None
-    return Shortcut(test.path, shape, test.function, test.operand, operand_type)
-
-
 class _Names:
     """Unique rule names for package regate.conditions, taken in a fixed order."""
 
@@ -156,6 +146,7 @@ def _conditions(tests: dict[TestKey, Test]) -> tuple[Conditions, dict[TestKey, s
         base = "_".join(w for w in (_words(path.text), _words(operator), operand_words) if w)
         rule = names.take(base)
         rules[key] = rule
+        inline, operand_type = _inline(test)
         shared.append(
             SharedTest(
                 rule,
@@ -164,8 +155,9 @@ def _conditions(tests: dict[TestKey, Test]) -> tuple[Conditions, dict[TestKey, s
                 test.operand,
                 test.has_operand,
                 f"{path.text} {operator} {operand}",
-                *_inline(test),
-                _shortcut(test),
+                inline,
+                operand_type,
+                test.path if path.plain and inline else None,
             )
         )
     return Conditions(tuple(paths.values()), tuple(shared)), rules

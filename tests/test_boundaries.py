@@ -274,7 +274,7 @@ def test_a_compiled_policy_that_disagrees_fails_its_boundary_test(tmp_path):
     assert result.files is not None
     conditions = result.files["regate/conditions.rego"].decode()
     # The compiled gate drifts from the source: 81 instead of 80, in the test over
-    # the field's ref (ir.Shortcut) and over what the path rule reached alike.
+    # the field's ref (SharedTest.plain_path) and over what the path rule reached alike.
     for test in ("coverage.code.coverage >= 80\n", "candidate >= 80\n"):
         assert conditions.count(test) == 1, test
         conditions = conditions.replace(test, test.replace("80", "81"))

@@ -160,7 +160,7 @@ def test_a_module_imports_only_the_packages_it_uses(tmp_path, opa):
 
 
 # Tests whose library function the conditions module writes out (SharedTest.inline),
-# first over a ref of its path (ir.Shortcut), each with the library calls it stands
+# first over a ref of its path (SharedTest.plain_path), each with the library calls it stands
 # for (one rule body each: `$or`), negated too; the keyword path (`if`) is not plain
 # field names, so no Rego ref reads it: the library walks it.
 INLINED = [
@@ -220,7 +220,7 @@ def test_written_out_tests_decide_like_the_library_calls(tmp_path, opa):
     assert [line.split(" ")[0] for line in walked if "{" not in line] == [
         "at_build_metadata_doc_if_data"
     ]
-    # A test of a plain path reads its field with a ref first (ir.Shortcut).
+    # A test of a plain path reads its field with a ref first (SharedTest.plain_path).
     assert conditions_module.count("\tinput.entities.build.metadata.doc.n >= 80\n") == 1
     assert conditions_module.count("} else if {") == 8  # all tests but the keyword path's
     # The library calls, one rule body each, in a module of the test's own.
