@@ -341,7 +341,6 @@ def _catalog(program: Program, rules: Mapping[str, str], where: Mapping[str, str
     """data.regate.catalog: actions keyed by action name and NRN, waivers by policy rule."""
     sources = {p.name: _location(p.span, where) for p in program.policies}
     # A failed policy looks for waivers in force only where it has waivers at all.
-    waivable = {"waivable": True}
     waived = {waiver.policy.name for waiver in program.waivers}
     actions: dict[str, dict[str, list[object]]] = defaultdict(lambda: defaultdict(list))
     for action in sorted(program.actions, key=lambda a: a.id):
@@ -359,7 +358,7 @@ def _catalog(program: Program, rules: Mapping[str, str], where: Mapping[str, str
                         "name": p.name,
                         "rule": rules[p.name],
                         "source": sources[p.name],
-                        **(waivable if p.name in waived else {}),
+                        **({"waivable": True} if p.name in waived else {}),
                     }
                     for p in action.policies
                 ],
