@@ -11,7 +11,9 @@ For each size it generates a corpus (bench/corpus.py) and measures:
   (no action, one action, several actions) in that sidecar with ?metrics=true,
   and the same from `opa bench`; p50 and p99;
 - the floor: the same OPA, same run, answering `data.bench.noop` (bench/floor,
-  a bundle of its own beside regate's).
+  a bundle of its own beside regate's);
+- the ideal: the same decisions from a policy that knows them in advance
+  (bench/ideal.py), the least any emitted Rego could cost this OPA.
 
 Every decision is checked (how many actions applied) before it is timed.  Only
 127.0.0.1 is used; every OPA started here is stopped here.
@@ -38,6 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from corpus import REQUESTS, SIZES, Size, write_corpus
+from ideal import Decision, rule_name, write_ideal
 
 from compiler.opa import find_opa  # the OPA regate itself would use
 
@@ -46,11 +49,17 @@ REPO = BENCH.parent
 FLOOR = BENCH / "floor"
 DECISION = "regate/decision"
 FLOOR_QUERY = "bench/noop"
+IDEAL_PATH = "ideal/"  # bench/ideal.py's package
 # How the README runs a sidecar: OPA keeps bundle data as Rego values, instead of
 # converting what a decision reads of data.regate.catalog on every request.
 OPA_STORE = ("--optimize-store-for-read-speed",)
 # How many actions each sample request must find applying (bench/corpus.py).
 EXPECTED_ACTIONS = {"none": 0, "one": 1, "several": 4}
+
+
+def ideal(request: str) -> str:
+    """How the report names the ideal decision of a request (bench/ideal.py)."""
+    return f"{request} (ideal)"
 
 
 @dataclass(frozen=True)
@@ -85,7 +94,8 @@ class SizeResult:
     activation_s: float  # median over the repeats
     activation_cpu_s: float  # median
     applying: dict[str, int]  # request → how many actions applied
-    sidecar: dict[str, Percentiles]  # request or "floor" → server-side eval time
+    # request, "floor" or ideal(request) → server-side eval time
+    sidecar: dict[str, Percentiles]
     opa_bench: dict[str, BenchRun]
 
 
@@ -160,6 +170,15 @@ class Sidecar:
             raise SystemExit(f"OPA answered {response.status} to {path}: {answer}")
         return answer
 
+    def put_policy(self, name: str, module: str) -> None:
+        self.connection.request(
+            "PUT", f"/v1/policies/{name}", module.encode(), {"Content-Type": "text/plain"}
+        )
+        response = self.connection.getresponse()
+        answer = response.read()
+        if response.status != 200:
+            raise SystemExit(f"OPA answered {response.status} to policy {name}: {answer!r}")
+
 
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU time of a running process (Linux /proc; NaN elsewhere)."""
@@ -215,17 +234,30 @@ def _eval_ns(answer: dict[str, object]) -> float:
     return float(metrics["timer_rego_query_eval_ns"])
 
 
-def applying_actions(server: Sidecar, requests: dict[str, object]) -> dict[str, int]:
-    """How many actions each sample request finds; the corpus promises some numbers."""
-    applying = {}
+def decide(server: Sidecar, requests: dict[str, object]) -> dict[str, Decision]:
+    """Each sample request's decision, with as many actions applying as the corpus promises."""
+    decisions = {}
     for name, request in requests.items():
         decision = server.post(DECISION, request)["result"]
         assert isinstance(decision, dict)
-        applying[name] = len(decision["actions"])
-        wanted = EXPECTED_ACTIONS[name]
-        if applying[name] != wanted:
-            raise SystemExit(f"request {name!r}: {applying[name]} actions applied, not {wanted}")
-    return applying
+        applying, wanted = len(decision["actions"]), EXPECTED_ACTIONS[name]
+        if applying != wanted:
+            raise SystemExit(f"request {name!r}: {applying} actions applied, not {wanted}")
+        decisions[name] = decision
+    return decisions
+
+
+def serve_ideal(
+    server: Sidecar,
+    requests: dict[str, object],
+    decisions: dict[str, Decision],
+    module: Path,
+) -> None:
+    """Serve the ideal module beside regate's bundle, once it gives regate's decisions."""
+    server.put_policy("ideal", module.read_text())
+    for name, request in requests.items():
+        if server.post(IDEAL_PATH + rule_name(name), request)["result"] != decisions[name]:
+            raise SystemExit(f"the ideal decision of {name!r} is not regate's ({module})")
 
 
 def measure_sidecar(
@@ -235,6 +267,7 @@ def measure_sidecar(
     that load from elsewhere on the machine falls on all of them alike."""
     queries = {name: (DECISION, request) for name, request in requests.items()}
     queries["floor"] = (FLOOR_QUERY, requests["none"])
+    queries |= {ideal(name): (IDEAL_PATH + rule_name(name), r) for name, r in requests.items()}
     times: dict[str, list[float]] = {name: [] for name in queries}
     for round_ in range(samples + samples // 10):
         for name, (path, request) in queries.items():
@@ -247,9 +280,12 @@ def measure_sidecar(
 # --- opa bench ---
 
 
-def measure_opa_bench(bundle: Path, requests: dict[str, Path]) -> dict[str, BenchRun]:
+def measure_opa_bench(
+    bundle: Path, requests: dict[str, Path], ideal_module: Path
+) -> dict[str, BenchRun]:
     runs = {name: ("data.regate.decision", path) for name, path in requests.items()}
     runs["floor"] = ("data.bench.noop", requests["none"])
+    runs |= {ideal(name): (f"data.ideal.{rule_name(name)}", p) for name, p in requests.items()}
     found, opa = {}, find_opa()
     for name, (query, request) in runs.items():
         completed = subprocess.run(
@@ -263,6 +299,8 @@ def measure_opa_bench(bundle: Path, requests: dict[str, Path]) -> dict[str, Benc
                 str(bundle),
                 "-b",
                 str(FLOOR),
+                "-d",
+                str(ideal_module),
                 "-i",
                 str(request),
                 query,
@@ -292,6 +330,7 @@ def measure_size(size: Size, work: Path, repeat: int, samples: int) -> SizeResul
     corpus = work / size.name
     write_corpus(size, corpus)
     bundle = work / f"{size.name}.tar.gz"
+    ideal_module = work / f"{size.name}-ideal.rego"
     print(f"bench: {size.name}: building", file=sys.stderr)
     build = measure_build(corpus, bundle, repeat)
     request_files = {name: corpus / "requests" / f"{name}.json" for name in REQUESTS}
@@ -303,7 +342,9 @@ def measure_size(size: Size, work: Path, repeat: int, samples: int) -> SizeResul
             activations.append(server.activation_s)
             activation_cpus.append(server.activation_cpu_s)
             if attempt == repeat - 1:
-                applying = applying_actions(server, requests)
+                decisions = decide(server, requests)
+                write_ideal(bundle, decisions, ideal_module)
+                serve_ideal(server, requests, decisions, ideal_module)
                 sidecar_times = measure_sidecar(server, requests, samples)
     print(f"bench: {size.name}: opa bench", file=sys.stderr)
     return SizeResult(
@@ -311,9 +352,9 @@ def measure_size(size: Size, work: Path, repeat: int, samples: int) -> SizeResul
         build,
         statistics.median(activations),
         statistics.median(activation_cpus),
-        applying,
+        {name: len(decision["actions"]) for name, decision in decisions.items()},
         sidecar_times,
-        measure_opa_bench(bundle, request_files),
+        measure_opa_bench(bundle, request_files, ideal_module),
     )
 
 
@@ -376,17 +417,23 @@ def _targets(results: dict[str, SizeResult]) -> list[tuple[str, str, bool]]:
         floor = many.sidecar["floor"].p50_us
         for name in REQUESTS:
             ratio = many.sidecar[name].p50_us / floor
+            ideal_ratio = many.sidecar[ideal(name)].p50_us / floor
             rows.append(
                 (
                     f"decision p50 ({name}, {many.size.name}): <= 10x the floor",
-                    f"{ratio:.1f}x",
+                    f"{ratio:.1f}x (ideal {ideal_ratio:.1f}x)",
                     ratio <= 10,
                 )
             )
         worst = max(many.sidecar[name].p99_us for name in REQUESTS)
+        ideal_worst = max(many.sidecar[ideal(name)].p99_us for name in REQUESTS)
         build, activation = many.build, many.activation_s
         rows += [
-            (f"decision p99 ({many.size.name}, worst request) < 1 ms", _us(worst), worst < 1000),
+            (
+                f"decision p99 ({many.size.name}, worst request) < 1 ms",
+                f"{_us(worst)} (ideal {_us(ideal_worst)})",
+                worst < 1000,
+            ),
             (f"build wall ({many.size.name}) < 5 s", f"{build.wall_s:.2f} s", build.wall_s < 5),
             (
                 f"build peak ({many.size.name}) < 500 MB",
@@ -491,7 +538,9 @@ def report(results: dict[str, SizeResult], machine: dict[str, str], run: Run) ->
         "whose only candidate action wants production; *one* is the production deployment it",
         "applies to; *several* is a production deployment under actions at its organisation,",
         "account, namespace and application. The *floor* is `data.bench.noop := true` on the same",
-        "OPA (bench/floor, a bundle of its own). Both run OPA with",
+        "OPA (bench/floor, a bundle of its own). *(ideal)*: the same decision from a policy that",
+        "knows it in advance and only evaluates the applying actions' policies, by static",
+        "reference (bench/ideal.py): the least any emitted Rego could cost. Both run OPA with",
         "`--optimize-store-for-read-speed`, as the README runs a sidecar. *Allocations*: Go heap",
         "allocations per evaluation under `opa bench`, which the machine's load does not move.",
         "",
@@ -508,7 +557,7 @@ def report(results: dict[str, SizeResult], machine: dict[str, str], run: Run) ->
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results.values():
-        for name in (*REQUESTS, "floor"):
+        for name in (*REQUESTS, "floor", *map(ideal, REQUESTS)):
             s, o = r.sidecar[name], r.opa_bench[name]
             applying = r.applying.get(name, "-")
             lines.append(
@@ -525,7 +574,15 @@ def report(results: dict[str, SizeResult], machine: dict[str, str], run: Run) ->
             )
     targets = _targets(results)
     if targets:
-        lines += ["", "## Targets (issue 8)", "", "| target | measured | met |", "|---|---:|---|"]
+        lines += [
+            "",
+            "## Targets (issue 8)",
+            "",
+            "*(ideal …)*: the same measure of the ideal decisions, which no emitted Rego can beat.",
+            "",
+            "| target | measured | met |",
+            "|---|---:|---|",
+        ]
         lines += [_row(t, m, "yes" if ok else "**no**") for t, m, ok in targets]
     return "\n".join(lines) + "\n"
 

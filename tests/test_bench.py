@@ -4,6 +4,7 @@ the machine is shared; docs/performance.md holds the figures of a real run."""
 from __future__ import annotations
 
 import filecmp
+import json
 import re
 import subprocess
 import sys
@@ -11,10 +12,12 @@ import sys
 import pytest
 
 from compiler.driver import compile_sources
-from tests.conftest import REPO
+from compiler.opa import eval_bundle, run
+from tests.conftest import REPO, build
 
 sys.path.insert(0, str(REPO / "bench"))
-from corpus import SIZES, write_corpus
+from corpus import REQUESTS, SIZES, write_corpus
+from ideal import rule_name, write_ideal
 from run import measure_build
 
 
@@ -67,5 +70,51 @@ def test_the_benchmark_runs_end_to_end_and_writes_its_report(tmp_path):
     # Each sample request was decided by the real OPA, and applied as many actions as designed.
     applying = dict(re.findall(r"^\| tiny \| (none|one|several|floor) \| (\S+) \|", text, re.M))
     assert applying == {"none": "0", "one": "1", "several": "4", "floor": "-"}
-    decide = r"^\| tiny \| \w+ \| \S+ (\| [\d,.]+ µs ){4}\| [1-9][\d,]* \|$"
-    assert len(re.findall(decide, text, re.M)) == 4
+    decide = r"^\| tiny \| \w+( \(ideal\))? \| \S+ (\| [\d,.]+ µs ){4}\| [1-9][\d,]* \|$"
+    assert len(re.findall(decide, text, re.M)) == 7  # the requests, the floor, their ideals
+
+
+def _ideal_decisions(module, bundle, requests):
+    """What the ideal module's rules give (None: undefined), evaluated by the real OPA."""
+    answers = {}
+    for name, request in requests.items():
+        query = f"data.ideal.{rule_name(name)}"
+        arguments = ["eval", "-b", str(bundle), "-d", str(module), "--stdin-input", query]
+        done = run([*arguments, "--format", "json"], stdin=json.dumps(request))
+        assert done.returncode == 0, done.stderr
+        results = json.loads(done.stdout).get("result", [])
+        answers[name] = results[0]["expressions"][0]["value"] if results else None
+    return answers
+
+
+@pytest.mark.opa
+def test_the_ideal_gives_regates_decisions_by_evaluating_the_policies(tmp_path):
+    write_corpus(SIZES["small"], tmp_path / "corpus")
+    bundle = build([tmp_path / "corpus"], tmp_path)
+    requests = {
+        name: json.loads((tmp_path / "corpus" / "requests" / f"{name}.json").read_text())
+        for name in REQUESTS
+    }
+    decisions = {name: eval_bundle(str(bundle), request) for name, request in requests.items()}
+    failed = [p for a in decisions["several"]["actions"] for p in a["policies"] if not p["passed"]]
+    assert failed and all(p["failures"] for p in failed)
+    module = tmp_path / "ideal.rego"
+    write_ideal(bundle, decisions, module)
+    assert _ideal_decisions(module, bundle, requests) == decisions
+
+    # Its failures are OPA's explanations, not the decision's copy of them.
+    unexplained = json.loads(json.dumps(decisions))
+    for action in unexplained["several"]["actions"]:
+        action["policies"] = [
+            {**p, "failures": []} if "failures" in p else p for p in action["policies"]
+        ]
+    write_ideal(bundle, unexplained, module)
+    assert _ideal_decisions(module, bundle, requests)["several"] == decisions["several"]
+
+    # Written from a decision whose policies all passed, the ideal has no answer:
+    # it evaluates the policies, and OPA finds some fail.
+    flattered = json.loads(json.dumps(decisions))
+    for action in flattered["several"]["actions"]:
+        action["policies"] = [{**p, "passed": True} for p in action["policies"]]
+    write_ideal(bundle, flattered, module)
+    assert _ideal_decisions(module, bundle, requests)["several"] is None
