@@ -1,4 +1,4 @@
-"""The ideal: a lower bound on what any Rego policy costs OPA for regate's decisions.
+"""The ideal: a lower bound on what regate's decisions cost OPA, given its policy rules.
 
 For each sample request, bench/run.py takes regate's decision from the sidecar
 and writes a module (package `ideal`) whose rule `data.ideal.<request>` gives
@@ -11,9 +11,11 @@ helper; and undefined if a policy does not come out as the decision says.
 
 No compiler can emit that, since it would have to know the request in advance;
 the gap between regate's decision and the ideal is what regate's generality
-costs, and the ideal's own ratio to the floor is what no emitted Rego can beat
-on this OPA.  bench/run.py checks that the ideal gives regate's decision before
-timing it.
+costs (finding the actions, choosing policy rules at run time), and the ideal's
+own ratio to the floor is what no decision that evaluates these policy rules
+can beat on this OPA.  (One that tested the policies' conditions without their
+rules could do a little better: docs/performance.md measures by how much.)
+bench/run.py checks that the ideal gives regate's decision before timing it.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ For each size it generates a corpus (bench/corpus.py) and measures:
 - the floor: the same OPA, same run, answering `data.bench.noop` (bench/floor,
   a bundle of its own beside regate's);
 - the ideal: the same decisions from a policy that knows them in advance
-  (bench/ideal.py), the least any emitted Rego could cost this OPA.
+  (bench/ideal.py), the least a decision over the same policy rules can cost.
 
 Every decision is checked (how many actions applied) before it is timed.  Only
 127.0.0.1 is used; every OPA started here is stopped here.
@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from corpus import REQUESTS, SIZES, Size, write_corpus
-from ideal import Decision, rule_name, write_ideal
+from ideal import PACKAGE, Decision, rule_name, write_ideal
 
 from compiler.opa import find_opa  # the OPA regate itself would use
 
@@ -49,7 +49,7 @@ REPO = BENCH.parent
 FLOOR = BENCH / "floor"
 DECISION = "regate/decision"
 FLOOR_QUERY = "bench/noop"
-IDEAL_PATH = "ideal/"  # bench/ideal.py's package
+IDEAL_PATH = f"{PACKAGE}/"
 # How the README runs a sidecar: OPA keeps bundle data as Rego values, instead of
 # converting what a decision reads of data.regate.catalog on every request.
 OPA_STORE = ("--optimize-store-for-read-speed",)
@@ -254,7 +254,7 @@ def serve_ideal(
     module: Path,
 ) -> None:
     """Serve the ideal module beside regate's bundle, once it gives regate's decisions."""
-    server.put_policy("ideal", module.read_text())
+    server.put_policy(PACKAGE, module.read_text())
     for name, request in requests.items():
         if server.post(IDEAL_PATH + rule_name(name), request)["result"] != decisions[name]:
             raise SystemExit(f"the ideal decision of {name!r} is not regate's ({module})")
@@ -285,7 +285,7 @@ def measure_opa_bench(
 ) -> dict[str, BenchRun]:
     runs = {name: ("data.regate.decision", path) for name, path in requests.items()}
     runs["floor"] = ("data.bench.noop", requests["none"])
-    runs |= {ideal(name): (f"data.ideal.{rule_name(name)}", p) for name, p in requests.items()}
+    runs |= {ideal(name): (f"data.{PACKAGE}.{rule_name(name)}", p) for name, p in requests.items()}
     found, opa = {}, find_opa()
     for name, (query, request) in runs.items():
         completed = subprocess.run(
@@ -540,7 +540,8 @@ def report(results: dict[str, SizeResult], machine: dict[str, str], run: Run) ->
         "account, namespace and application. The *floor* is `data.bench.noop := true` on the same",
         "OPA (bench/floor, a bundle of its own). *(ideal)*: the same decision from a policy that",
         "knows it in advance and only evaluates the applying actions' policies, by static",
-        "reference (bench/ideal.py): the least any emitted Rego could cost. Both run OPA with",
+        "reference (bench/ideal.py): the least a decision over these policy rules can cost.",
+        "Both run OPA with",
         "`--optimize-store-for-read-speed`, as the README runs a sidecar. *Allocations*: Go heap",
         "allocations per evaluation under `opa bench`, which the machine's load does not move.",
         "",
@@ -578,7 +579,8 @@ def report(results: dict[str, SizeResult], machine: dict[str, str], run: Run) ->
             "",
             "## Targets (issue 8)",
             "",
-            "*(ideal …)*: the same measure of the ideal decisions, which no emitted Rego can beat.",
+            "*(ideal …)*: the same measure of the ideal decisions, which no decision over these",
+            "policy rules can beat.",
             "",
             "| target | measured | met |",
             "|---|---:|---|",
