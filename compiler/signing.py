@@ -5,6 +5,10 @@ The signature is a JWT (PyJWT) whose payload lists every file of the bundle
 with its SHA-256.  OPA hashes a data file (`.manifest`, `data.json`) over a
 canonical encoding of its value, and any other file over its bytes; `file_hash`
 does the same, and tests/test_signing.py checks it against `opa sign`.
+
+Every algorithm signs deterministically, so a signed bundle is as reproducible
+as an unsigned one: RS256 (PKCS#1 v1.5) and HS256 are by nature, and ES256
+takes its nonce from the key and the message (RFC 6979) instead of at random.
 """
 
 from __future__ import annotations
@@ -17,12 +21,32 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm, get_default_algorithms
+from jwt.utils import der_to_raw_signature
 
 from compiler.ast import JsonValue, Span
 from compiler.diagnostics import Diagnostic, error
 
 ALGORITHMS = ("RS256", "ES256", "HS256")
 SIGNATURES_FILE = ".signatures.json"
+
+
+class _DeterministicES256(ECAlgorithm):
+    """PyJWT's ES256, but with RFC 6979 nonces: the same key and payload give
+    the same signature, which verifies as any ECDSA signature does."""
+
+    def sign(self, msg: bytes, key: ec.EllipticCurvePrivateKey) -> bytes:
+        der = key.sign(msg, ec.ECDSA(self.hash_alg(), deterministic_signing=True))
+        return der_to_raw_signature(der, key.curve)
+
+
+def _signer() -> jwt.PyJWS:
+    """A JWS signer for ALGORITHMS, ES256 made deterministic."""
+    signer = jwt.PyJWS(algorithms=[a for a in ALGORITHMS if a in get_default_algorithms()])
+    signer.unregister_algorithm("ES256")
+    signer.register_algorithm("ES256", _DeterministicES256(ECAlgorithm.SHA256))
+    return signer
 
 
 @dataclass(frozen=True)
@@ -91,7 +115,9 @@ def signatures(files: Mapping[str, bytes], key: SigningKey) -> bytes | Diagnosti
             # PyJWT warns about HMAC secrets under 32 bytes; OPA accepts them and
             # docs/hardening.md says what to use.  A stray warning is noise on stderr.
             warnings.simplefilter("ignore")
-            token = jwt.encode(payload, key.secret, algorithm=key.algorithm)
+            # The claims encoded as jwt.encode encodes them, then signed.
+            claims = json.dumps(payload, separators=(",", ":")).encode()
+            token = _signer().encode(claims, key.secret, algorithm=key.algorithm)
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         return error(
             "RG060",

@@ -215,3 +215,14 @@ def test_signing_leaves_the_bundle_contents_unchanged(keys, tmp_path):
     assert [f["name"] for f in claims(signed)["files"]] == sorted(  # type: ignore[attr-defined]
         name.lstrip("/") for name in signed_files
     )
+
+
+@pytest.mark.parametrize("algorithm", ["RS256", "ES256", "HS256"])
+def test_a_signed_bundle_is_byte_identical_from_build_to_build(keys, tmp_path, algorithm):
+    """ES256 included: its nonce comes from the key and the message (RFC 6979)."""
+    first, second = tmp_path / "first.tar.gz", tmp_path / "second.tar.gz"
+    for bundle in (first, second):
+        signing = ["--signing-key", keys[algorithm][0], "--signing-alg", algorithm]
+        result = run_cli("build", str(QUALITY_GATES), "-o", str(bundle), *signing)
+        assert result.exit_code == 0, result.output
+    assert first.read_bytes() == second.read_bytes()
