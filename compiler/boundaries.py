@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from operator import ge, gt, le, lt
@@ -26,11 +27,13 @@ from compiler.ast import (
     FieldOperator,
     JsonValue,
     Logical,
+    Mod,
     NotOp,
     Nrn,
     Policy,
     Program,
     Query,
+    Size,
 )
 from compiler.check import Specifications, field_conditions
 from compiler.entities import entity_model
@@ -179,7 +182,20 @@ def _holds(operator: FieldOperator, items: list[_Item]) -> bool:
             return any(item.value is not _MISSING for item in items) == present
         case NotOp(operators=operators):
             return not all(_holds(inner, items) for inner in operators)
+        case Size(length=length):
+            return any(isinstance(item.value, list) and len(item.value) == length for item in items)
+        case Mod(divisor=divisor, remainder=remainder):
+            return any(
+                _class(v) == "number" and _remainder(math.trunc(v), divisor) == remainder
+                for v in _offered(items)
+            )
     raise UnknownOperator(_operator_name(operator))
+
+
+def _remainder(dividend: int, divisor: int) -> int:
+    """C's `%`: the sign of the dividend (Python's `%` takes the divisor's)."""
+    magnitude = abs(dividend) % abs(divisor)
+    return -magnitude if dividend < 0 else magnitude
 
 
 def _operator_name(operator: object) -> str:
@@ -261,8 +277,33 @@ def _operands(operator: FieldOperator) -> Iterator[JsonValue]:
                 yield from _operands(inner)
         case Exists():
             yield None
+        case Size() | Mod():
+            return  # no value to stand beside: _shaped builds theirs
         case _:
             raise UnknownOperator(_operator_name(operator))
+
+
+def _shaped(operator: FieldOperator) -> Iterator[Candidate]:
+    """Values at the edges of what an operator measures, rather than beside an operand:
+    arrays one element short of, at and past a $size; numbers with and without a
+    $mod's remainder, a fraction it truncates away, and the dividend's sign flipped."""
+    match operator:
+        case Size(length=length):
+            for size in (length - 1, length, length + 1):
+                if size >= 0:
+                    yield Candidate(f"{_shown([0] * size)}, an array of {size}", [0] * size)
+            yield Candidate(f"{length}, a number: wrong type", length)
+        case Mod(divisor=divisor, remainder=remainder):
+            twice = 2 * abs(divisor)
+            holding = remainder + twice if remainder >= 0 else remainder - twice
+            yield Candidate(f"{holding}, remainder {remainder} by {divisor}", holding)
+            yield Candidate(f"{holding + 1}, one past it", holding + 1)
+            yield Candidate(f"{holding + 0.5}, a fraction past it", holding + 0.5)
+            yield Candidate(f"{-holding}, its sign flipped", -holding)
+            yield Candidate(f'"{holding}", a string: wrong type', str(holding))
+        case NotOp(operators=operators):
+            for inner in operators:
+                yield from _shaped(inner)
 
 
 def _candidates_for(
@@ -275,6 +316,7 @@ def _candidates_for(
     for operand in operands:
         found.append(Candidate(_shown(operand), operand))
         found.extend(_neighbours(operand))
+    found.extend(shaped for c in conditions for o in c.operators for shaped in _shaped(o))
     found.append(Candidate("missing", _MISSING))
     for operand in operands:
         wrong = _wrong_type(operand)

@@ -121,6 +121,18 @@ READINGS = [
     ('{"$or": [{"a": 1}, {"b": 1}]}', {"b": 1}, True),
     ('{"$nor": [{"a": 1}, {"b": 1}]}', {"b": 1}, False),
     ('{"$and": [{"a": 1}, {"b": 1}]}', {"a": 1}, False),
+    ('{"a.b": {"$size": 2}}', {"a": {"b": [1, [2, 3]]}}, True),
+    ('{"a.b": {"$size": 2}}', {"a": [{"b": [1]}, {"b": [1, 2]}]}, True),
+    ('{"a.b": {"$size": 1}}', {"a": {"b": [[1, 2]]}}, True),
+    ('{"a.b": {"$size": 2}}', {"a": {"b": [[1, 2]]}}, False),
+    ('{"a.b": {"$size": 0}}', {}, False),
+    ('{"a.b": {"$mod": [4, 1]}}', {"a": {"b": 9.9}}, True),
+    ('{"a.b": {"$mod": [4, -1]}}', {"a": {"b": -9}}, True),
+    ('{"a.b": {"$mod": [4, 1]}}', {"a": {"b": -9}}, False),
+    ('{"a.b": {"$mod": [-4, 1]}}', {"a": {"b": 9}}, True),
+    ('{"a.b": {"$mod": [2, 0]}}', {"a": {"b": [3, 4]}}, True),
+    ('{"a.b": {"$mod": [2, 0]}}', {"a": {"b": "4"}}, False),
+    ('{"a.b": {"$mod": [2, 1]}}', {"a": {"b": True}}, False),
 ]
 
 
@@ -199,7 +211,8 @@ def test_array_cases_where_the_schema_allows_an_array(tmp_path):
 
 def test_an_operator_the_generator_does_not_know_skips_the_policy_with_a_reason(tmp_path):
     sized = RICH.replace(
-        '"build.metadata.release.tags": "stable"', '"build.metadata.release.tags": {"$size": 1}'
+        '"build.metadata.release.tags": "stable"',
+        '"build.metadata.release.tags": {"$type": "array"}',
     )
     result = compile_sources([str(write_sources(tmp_path, {"p.rg": sized}))], with_tests=True)
     assert result.files is not None and result.tests is not None
@@ -207,7 +220,7 @@ def test_an_operator_the_generator_does_not_know_skips_the_policy_with_a_reason(
     assert [(p.title, p.skipped, len(p.cases)) for p in module.policies] == [
         (
             "Release (p.rg:17)",
-            "the boundary generator does not know operator $size yet",
+            "the boundary generator does not know operator $type yet",
             0,
         ),
         ("Any (p.rg:31)", None, 1),
@@ -215,7 +228,7 @@ def test_an_operator_the_generator_does_not_know_skips_the_policy_with_a_reason(
     rego = result.files["regate/tests/boundaries/p_test.rego"].decode()
     assert (
         "# Release (p.rg:17): no boundary tests, "
-        "the boundary generator does not know operator $size yet"
+        "the boundary generator does not know operator $type yet"
     ) in rego
 
 
@@ -349,6 +362,12 @@ OPERATOR_FORMS = [
     '{"scope.capabilities.x": {"$exists": true}}',
     '{"scope.capabilities.x": {"$exists": false}}',
     '{"scope.capabilities.x": {"$not": {"$gte": 3, "$lt": 5}}}',
+    '{"scope.capabilities.x": {"$size": 2}}',
+    '{"scope.capabilities.x": {"$size": 0}}',
+    '{"scope.capabilities.x.y": {"$size": 1}}',
+    '{"scope.capabilities.x": {"$mod": [4, 1]}}',
+    '{"scope.capabilities.x": {"$mod": [3, -1]}}',
+    '{"scope.capabilities.x": {"$not": {"$mod": [2, 0]}, "$exists": true}}',
     '{"scope.capabilities.x": {"$gte": 1, "$lt": 3}, "scope.capabilities.y.z": "on"}',
     '{"$or": [{"scope.capabilities.x": 1}, {"scope.capabilities.y": {"$gt": 2}}]}',
     '{"$nor": [{"scope.capabilities.x": 1}, {"scope.capabilities.y": {"$exists": true}}]}',
