@@ -34,6 +34,7 @@ from compiler.ast import (
     Program,
     Query,
     Size,
+    TypeOp,
 )
 from compiler.check import Specifications, field_conditions
 from compiler.entities import entity_model
@@ -182,6 +183,8 @@ def _holds(operator: FieldOperator, items: list[_Item]) -> bool:
             return any(item.value is not _MISSING for item in items) == present
         case NotOp(operators=operators):
             return not all(_holds(inner, items) for inner in operators)
+        case TypeOp(aliases=aliases):
+            return any(_bson_type(v) in aliases for v in _offered(items))
         case Size(length=length):
             return any(isinstance(item.value, list) and len(item.value) == length for item in items)
         case Mod(divisor=divisor, remainder=remainder):
@@ -190,6 +193,26 @@ def _holds(operator: FieldOperator, items: list[_Item]) -> bool:
                 for v in _offered(items)
             )
     raise UnknownOperator(_operator_name(operator))
+
+
+# int and long: a number written without fraction or exponent (a Python int, as JSON
+# reads and writes it) in 32 and 64 bits; any other number is a double.
+INT32, INT64 = range(-(2**31), 2**31), range(-(2**63), 2**63)
+
+
+def _bson_type(value: JsonValue) -> str:
+    """The $type alias of a JSON value (docs/semantics.md); never `decimal`."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int" if value in INT32 else "long" if value in INT64 else "double"
+    if isinstance(value, float):
+        return "double"
+    return {type(None): "null", str: "string", list: "array", dict: "object"}[type(value)]
+
+
+# A value of each $type alias a JSON value can have.
+TYPE_SAMPLES: tuple[JsonValue, ...] = ("x", 7, 2**40, 7.5, True, None, {}, [])
 
 
 def _remainder(dividend: int, divisor: int) -> int:
@@ -277,7 +300,7 @@ def _operands(operator: FieldOperator) -> Iterator[JsonValue]:
                 yield from _operands(inner)
         case Exists():
             yield None
-        case Size() | Mod():
+        case Size() | Mod() | TypeOp():
             return  # no value to stand beside: _shaped builds theirs
         case _:
             raise UnknownOperator(_operator_name(operator))
@@ -285,9 +308,13 @@ def _operands(operator: FieldOperator) -> Iterator[JsonValue]:
 
 def _shaped(operator: FieldOperator) -> Iterator[Candidate]:
     """Values at the edges of what an operator measures, rather than beside an operand:
-    arrays one element short of, at and past a $size; numbers with and without a
-    $mod's remainder, a fraction it truncates away, and the dividend's sign flipped."""
+    a value of each $type; arrays one element short of, at and past a $size; numbers
+    with and without a $mod's remainder, a fraction it truncates away, and the
+    dividend's sign flipped."""
     match operator:
+        case TypeOp():
+            for sample in TYPE_SAMPLES:
+                yield Candidate(f"{_shown(sample)}, {_a(_bson_type(sample))}", sample)
         case Size(length=length):
             for size in (length - 1, length, length + 1):
                 if size >= 0:

@@ -133,6 +133,15 @@ READINGS = [
     ('{"a.b": {"$mod": [2, 0]}}', {"a": {"b": [3, 4]}}, True),
     ('{"a.b": {"$mod": [2, 0]}}', {"a": {"b": "4"}}, False),
     ('{"a.b": {"$mod": [2, 1]}}', {"a": {"b": True}}, False),
+    ('{"a.b": {"$type": "int"}}', {"a": {"b": 2147483647}}, True),
+    ('{"a.b": {"$type": "int"}}', {"a": {"b": 2147483648}}, False),
+    ('{"a.b": {"$type": "long"}}', {"a": {"b": 2147483648}}, True),
+    ('{"a.b": {"$type": "double"}}', {"a": {"b": 2**64}}, True),
+    ('{"a.b": {"$type": "double"}}', {"a": {"b": 5.0}}, True),
+    ('{"a.b": {"$type": "number"}}', {"a": {"b": True}}, False),
+    ('{"a.b": {"$type": "string"}}', {"a": {"b": [1, "x"]}}, True),
+    ('{"a.b": {"$type": "array"}}', {"a": {"b": []}}, True),
+    ('{"a.b": {"$type": "null"}}', {}, False),
 ]
 
 
@@ -210,17 +219,17 @@ def test_array_cases_where_the_schema_allows_an_array(tmp_path):
 
 
 def test_an_operator_the_generator_does_not_know_skips_the_policy_with_a_reason(tmp_path):
-    sized = RICH.replace(
+    unread = RICH.replace(
         '"build.metadata.release.tags": "stable"',
-        '"build.metadata.release.tags": {"$type": "array"}',
+        '"build.metadata.release.tags": {"$regex": "^s"}',
     )
-    result = compile_sources([str(write_sources(tmp_path, {"p.rg": sized}))], with_tests=True)
+    result = compile_sources([str(write_sources(tmp_path, {"p.rg": unread}))], with_tests=True)
     assert result.files is not None and result.tests is not None
     (module,) = result.tests.generated
     assert [(p.title, p.skipped, len(p.cases)) for p in module.policies] == [
         (
             "Release (p.rg:17)",
-            "the boundary generator does not know operator $type yet",
+            "the boundary generator does not know operator $regex yet",
             0,
         ),
         ("Any (p.rg:31)", None, 1),
@@ -228,7 +237,7 @@ def test_an_operator_the_generator_does_not_know_skips_the_policy_with_a_reason(
     rego = result.files["regate/tests/boundaries/p_test.rego"].decode()
     assert (
         "# Release (p.rg:17): no boundary tests, "
-        "the boundary generator does not know operator $type yet"
+        "the boundary generator does not know operator $regex yet"
     ) in rego
 
 
@@ -362,6 +371,11 @@ OPERATOR_FORMS = [
     '{"scope.capabilities.x": {"$exists": true}}',
     '{"scope.capabilities.x": {"$exists": false}}',
     '{"scope.capabilities.x": {"$not": {"$gte": 3, "$lt": 5}}}',
+    '{"scope.capabilities.x": {"$type": "string"}}',
+    '{"scope.capabilities.x": {"$type": ["int", "null"]}}',
+    '{"scope.capabilities.x": {"$type": "long"}}',
+    '{"scope.capabilities.x": {"$type": "number"}}',
+    '{"scope.capabilities.x": {"$not": {"$type": ["array", "object"]}}}',
     '{"scope.capabilities.x": {"$size": 2}}',
     '{"scope.capabilities.x": {"$size": 0}}',
     '{"scope.capabilities.x.y": {"$size": 1}}',
