@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from operator import ge, gt, le, lt
 
 from compiler.ast import (
+    All,
     Comparison,
     Exists,
     FieldCondition,
@@ -185,6 +186,8 @@ def _holds(operator: FieldOperator, items: list[_Item]) -> bool:
             return not all(_holds(inner, items) for inner in operators)
         case TypeOp(aliases=aliases):
             return any(_bson_type(v) in aliases for v in _offered(items))
+        case All(values=values, elem_matches=()):
+            return bool(values) and all(_equals(items, value) for value in values)
         case Size(length=length):
             return any(isinstance(item.value, list) and len(item.value) == length for item in items)
         case Mod(divisor=divisor, remainder=remainder):
@@ -225,6 +228,8 @@ def _operator_name(operator: object) -> str:
     """`$size` for Comparison("$size") or for a class Size (ElemMatch: `$elemMatch`)."""
     if hasattr(operator, "op"):
         return str(operator.op)
+    if isinstance(operator, All):
+        return "$all of $elemMatch"
     name = type(operator).__name__.removesuffix("Op")
     return f"${name[:1].lower()}{name[1:]}"
 
@@ -293,6 +298,8 @@ def _operands(operator: FieldOperator) -> Iterator[JsonValue]:
     match operator:
         case Comparison(op="$in" | "$nin", value=listed):
             yield from listed
+        case All(values=values, elem_matches=()):
+            yield from values
         case Comparison(value=value):
             yield value
         case NotOp(operators=operators):
@@ -315,6 +322,11 @@ def _shaped(operator: FieldOperator) -> Iterator[Candidate]:
         case TypeOp():
             for sample in TYPE_SAMPLES:
                 yield Candidate(f"{_shown(sample)}, {_a(_bson_type(sample))}", sample)
+        case All(values=values, elem_matches=()) if len(values) > 1:
+            yield Candidate(f"{_shown(list(values))}, an array of them all", list(values))
+            for n, value in enumerate(values):
+                others = [v for m, v in enumerate(values) if m != n]
+                yield Candidate(f"{_shown(others)}, an array without {_shown(value)}", others)
         case Size(length=length):
             for size in (length - 1, length, length + 1):
                 if size >= 0:

@@ -142,6 +142,11 @@ READINGS = [
     ('{"a.b": {"$type": "string"}}', {"a": {"b": [1, "x"]}}, True),
     ('{"a.b": {"$type": "array"}}', {"a": {"b": []}}, True),
     ('{"a.b": {"$type": "null"}}', {}, False),
+    ('{"a.b": {"$all": [1, 2]}}', {"a": {"b": [2, 3, 1]}}, True),
+    ('{"a.b": {"$all": [1, 2]}}', {"a": {"b": [1, 3]}}, False),
+    ('{"a.b": {"$all": [1]}}', {"a": {"b": 1}}, True),
+    ('{"a.b": {"$all": []}}', {"a": {"b": []}}, False),
+    ('{"a.b": {"$all": [[1, 2]]}}', {"a": {"b": [1, 2]}}, True),
 ]
 
 
@@ -376,6 +381,10 @@ OPERATOR_FORMS = [
     '{"scope.capabilities.x": {"$type": "long"}}',
     '{"scope.capabilities.x": {"$type": "number"}}',
     '{"scope.capabilities.x": {"$not": {"$type": ["array", "object"]}}}',
+    '{"scope.capabilities.x": {"$all": ["a", "b"]}}',
+    '{"scope.capabilities.x": {"$all": [1]}}',
+    '{"scope.capabilities.x": {"$all": [[1, 2]]}}',
+    '{"scope.capabilities.x": {"$not": {"$all": [true, null]}}}',
     '{"scope.capabilities.x": {"$size": 2}}',
     '{"scope.capabilities.x": {"$size": 0}}',
     '{"scope.capabilities.x.y": {"$size": 1}}',
