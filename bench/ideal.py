@@ -82,10 +82,9 @@ def ideal_decision(request: str, decision: Decision, rules: dict[str, list[str]]
         policies = []
         for policy, rule in zip(entry["policies"], rules[entry["id"]], strict=True):
             checks.append(PolicyCheck(rule, policy["passed"]))
-            if "failures" in policy:
-                explanation = Ref(f"data.regate.explanations.failures[{json.dumps(rule)}]")
-                policy = {**policy, "failures": explanation}
-            policies.append(policy)
+            explained = "failures" in policy
+            explanation = Ref(f"data.regate.explanations.failures[{json.dumps(rule)}]")
+            policies.append({**policy, "failures": explanation} if explained else policy)
         actions.append({**entry, "policies": policies})
     ideal = {**decision, "actions": actions, "revision": Ref("data.regate.catalog.revision")}
     return IdealDecision(rule_name(request), tuple(checks), ideal)
