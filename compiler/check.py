@@ -261,13 +261,13 @@ class Checker:
                         or f"approval actions are {', '.join(self.model.actions)}",
                     )
                 )
-            elif action.entity != action.action.split(":")[0]:
+            elif action.entity not in self.model.action_entities[action.action]:
                 self.report(
                     error(
                         "RG012",
                         action.entity_span,
                         f"the entity of a {action.action} action is "
-                        f'"{action.action.split(":")[0]}", not "{action.entity}"',
+                        f'"{self.model.entity_of(action.action)}", not "{action.entity}"',
                     )
                 )
             for reference in action.policies:
