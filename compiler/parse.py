@@ -48,6 +48,7 @@ from compiler.ast import (
     PolicyTest,
     Program,
     Query,
+    Result,
     Scalar,
     SourceFile,
     Span,
@@ -701,6 +702,7 @@ PAYLOAD_IGNORED = (
     "derived_expression",
 )
 CHECKLIST_OUTCOMES = ("deny", "pending", "manual")
+RESULTS = ("approve", "manual", "pending", "deny")  # what a decision can be
 EXECUTION_TRIGGERS = ("explicit", "automatic_approval", "any_approval")
 ITEM_TYPES = ("condition", "manual", "external")
 ITEM_BEHAVIORS = ("gate", "informational", "override")
@@ -1306,13 +1308,13 @@ def _policy_test(fields: Fields, name: str, name_span: Span, source: Source) -> 
                 "entities": _expand_paths(entities, fields.diagnostics) if entities else {},
             }
     expect = fields.text("expect", words=True)
-    if expect is not None and expect[0] not in ("approve", "manual", "deny"):
+    if expect is not None and expect[0] not in RESULTS:
         fields.diagnostics.append(
             error(
                 "RG012",
                 expect[1],
-                f'`expect` must be approve, manual or deny, not "{expect[0]}"',
-                help=did_you_mean(expect[0], ("approve", "manual", "deny")),
+                f'`expect` must be {alternatives(RESULTS)}, not "{expect[0]}"',
+                help=did_you_mean(expect[0], RESULTS),
             )
         )
         expect = None
@@ -1325,7 +1327,7 @@ def _policy_test(fields: Fields, name: str, name_span: Span, source: Source) -> 
     return PolicyTest(
         name=name,
         request=request,
-        expect=cast(Outcome, expect[0]),
+        expect=cast(Result, expect[0]),
         failing=tuple(PolicyRef(str(s.value), s.span) for s in failing)
         if failing is not None
         else None,

@@ -108,7 +108,7 @@ def test_a_bad_expectation_is_reported_with_a_suggestion(tmp_path):
         'test "t" {\n  action = "scope:create"\n  nrn = "organization=1"\n  expect = aprove\n}\n',
     )
     assert text == (
-        "project/tests.rg:4:12: error[RG012]: `expect` must be approve, manual or deny, "
+        "project/tests.rg:4:12: error[RG012]: `expect` must be approve, manual, pending or deny, "
         'not "aprove"\n'
         " 4 |   expect = aprove\n"
         "   |            ^^^^^^\n"
