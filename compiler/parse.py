@@ -670,6 +670,7 @@ TEST_FIELDS = (
     "action",
     "nrn",
     "entities",
+    "checklist",
     "expect",
     "failing",
     "actions",
@@ -1286,7 +1287,7 @@ def _policy_test(fields: Fields, name: str, name_span: Span, source: Source) -> 
             request = _json_file(node, source, fields.diagnostics)
         else:
             fields.wrong("request", node, 'a request object or file("request.json")')
-        for given in ("action", "nrn", "entities"):
+        for given in ("action", "nrn", "entities", "checklist"):
             if given in fields.values:
                 fields.diagnostics.append(
                     error(
@@ -1301,11 +1302,14 @@ def _policy_test(fields: Fields, name: str, name_span: Span, source: Source) -> 
         action = fields.text("action")
         nrn = _nrn(fields)
         entities = fields.object("entities", required=False)
+        checklist = fields.object("checklist", required=False)
         if action is not None and nrn is not None:
             request = {
                 "action": action[0],
                 "nrn": nrn.text,
                 "entities": _expand_paths(entities, fields.diagnostics) if entities else {},
+                # The states of checklist items a person or another system reports.
+                **({"checklist": to_json(checklist)} if checklist is not None else {}),
             }
     expect = fields.text("expect", words=True)
     if expect is not None and expect[0] not in RESULTS:

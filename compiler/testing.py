@@ -58,11 +58,17 @@ def _decision_text(decision: Any) -> str:
     failed, Security passed)`."""
     parts = [str(decision.get("result"))]
     for action in decision.get("actions", []):
-        policies = ", ".join(
-            f"{p['name']} {'passed' if p['passed'] else 'failed'}" for p in action["policies"]
-        )
-        parts.append(f"{action['id']}: {action['result']} ({policies or 'no policies'})")
+        items = action.get("checklist", {}).get("items", [])
+        states = [f"{p['name']} {_state(p)}" for p in action.get("policies", [])]
+        states += [f"item {i['id']} {i['state']}" for i in items]
+        parts.append(f"{action['id']}: {action['result']} ({', '.join(states) or 'no policies'})")
     return "; ".join(parts)
+
+
+def _state(policy: dict[str, object]) -> str:
+    if policy.get("selected") is False:
+        return "not selected"
+    return "passed" if policy.get("passed") else "failed"
 
 
 def _listed(names: Iterable[object]) -> str:
@@ -74,7 +80,12 @@ def _authored_failure(test: AuthoredTest, directory: str, opa_error: str | None)
         return error("RG082", test.span, f'test "{test.name}" failed: {opa_error}')
     decision = eval_bundle(directory, test.request)
     failing = sorted(
-        {p["name"] for a in decision.get("actions", []) for p in a["policies"] if not p["passed"]}
+        {
+            p["name"]
+            for a in decision.get("actions", [])
+            for p in a.get("policies", [])
+            if p.get("passed") is False
+        }
     )
     applying = sorted((a["id"] for a in decision.get("actions", [])), key=id_order)
     wrong: list[str] = []
