@@ -229,16 +229,6 @@ class Checker:
                         or f"approval actions are {', '.join(self.model.actions)}",
                     )
                 )
-            elif action.dimensions and not self.model.needs_scope(action.action):
-                self.report(
-                    error(
-                        "RG012",
-                        action.span,
-                        f"a {action.action} action cannot have dimensions: they are matched "
-                        f"against the scope's, and a {action.action} request has no scope",
-                        help="remove `dimensions`, or give the action an NRN that selects it",
-                    )
-                )
             elif action.entity not in self.model.action_entities[action.action]:
                 self.report(
                     error(

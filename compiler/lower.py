@@ -38,6 +38,7 @@ from compiler.ast import (
     TypeOp,
 )
 from compiler.bindings import Bindings, bind
+from compiler.entities import entity_model
 from compiler.ir import (
     Always,
     Body,
@@ -578,7 +579,12 @@ def _catalog(
                 "source": _location(waiver.span, where),
             }
         )
+    model = entity_model()
     return {
         "actions": {name: dict(by_nrn) for name, by_nrn in actions.items()},
+        # Where each action's requests carry the dimensions that select actions.
+        "dimensions_from": {
+            name: model.dimensions_from(name) for name in sorted(actions) if name in model.actions
+        },
         "waivers": dict(waivers),
     }

@@ -50,9 +50,11 @@ action "production scopes" {
   checklist  = "Production scope readiness"
 }
 
-# Reading a secret: only the organisation's own people, and a person decides.
-# The approved access lasts 8 hours; approvers have nullplatform's documented
-# 3 days to answer (time_to_reply, unset here).
+# Reading a production secret: only the organisation's own people, and a person
+# decides.  A request to reveal secret values carries the dimensions of the
+# values (the parameter's), which select the action.  The approved access lasts
+# 8 hours; approvers have nullplatform's documented 3 days to answer
+# (time_to_reply, unset here).
 policy "Company accounts" {
   id         = 2002
   nrn        = "organization=1"
@@ -66,6 +68,7 @@ action "secret readers" {
   entity                  = parameter
   action                  = "parameter:read-secrets"
   nrn                     = "organization=1"
+  dimensions              = {"environment": "production"}
   on_policy_success       = manual
   on_policy_fail          = deny
   policies                = ["Company accounts"]

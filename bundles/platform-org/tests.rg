@@ -106,7 +106,7 @@ test "a production scope without auto-scaling is left to its requester" {
 test "a colleague may ask a person for a secret" {
   action   = "parameter:read-secrets"
   nrn      = "organization=1:account=2:namespace=21:application=211"
-  entities = {"user.email": "alice@example.com"}
+  entities = {"user.email": "alice@example.com", "parameter.dimensions.environment": "production"}
   expect   = manual
   failing  = []
   actions  = [1002]
@@ -115,7 +115,21 @@ test "a colleague may ask a person for a secret" {
 test "anyone else is denied a secret" {
   action   = "parameter:read-secrets"
   nrn      = "organization=1:account=2:namespace=21:application=211"
-  entities = {"user.email": "eve@example.com.evil.test"}
-  expect   = deny
-  failing  = ["Company accounts"]
+  entities = {
+    "user.email": "eve@example.com.evil.test",
+    "parameter.dimensions.environment": "production"
+  }
+  expect  = deny
+  failing = ["Company accounts"]
+}
+
+test "a development secret is not gated" {
+  action   = "parameter:read-secrets"
+  nrn      = "organization=1:account=2:namespace=21:application=211"
+  entities = {
+    "user.email": "eve@example.com.evil.test",
+    "parameter.dimensions.environment": "development"
+  }
+  expect  = approve
+  actions = []
 }
