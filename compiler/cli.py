@@ -16,6 +16,7 @@ from compiler.ast import Span
 from compiler.bundle import tar_gz, write_atomically
 from compiler.diagnostics import Diagnostic, error, render
 from compiler.diff import diff_command
+from compiler.editor.commands import lsp_command
 from compiler.driver import Compilation, check_sources, compile_sources
 from compiler.evidence.commands import gate_command, metadata_group
 from compiler.fmt import fmt_command
@@ -183,5 +184,6 @@ for command in (
     fmt_command,
     import_command,
     diff_command,
+    lsp_command,
 ):
     main.add_command(command)
