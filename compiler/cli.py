@@ -16,8 +16,8 @@ from compiler.ast import Span
 from compiler.bundle import tar_gz, write_atomically
 from compiler.diagnostics import Diagnostic, error, render
 from compiler.diff import diff_command
-from compiler.editor.commands import lsp_command
 from compiler.driver import Compilation, check_sources, compile_sources
+from compiler.editor.commands import lsp_command
 from compiler.evidence.commands import gate_command, metadata_group
 from compiler.fmt import fmt_command
 from compiler.importer import import_command
@@ -170,10 +170,22 @@ def decide_command(bundle: str | None, opa_url: str | None, request: str) -> Non
 
 @main.command("explain")
 @decision_options
-def explain_command(bundle: str | None, opa_url: str | None, request: str) -> None:
-    """Decide one request; print the decision as text a person reads."""
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "html"]),
+    default="text",
+    help="Text for a log, or a self-contained HTML page (docs/editor.md).",
+)
+def explain_command(bundle: str | None, opa_url: str | None, request: str, fmt: str) -> None:
+    """Decide one request; print the decision as text or HTML a person reads."""
     decision = decide(bundle, opa_url, read_request(request))
-    click.echo(explain.render(decision), nl=False)
+    if fmt == "html":
+        from compiler.editor.html import decision_page
+
+        click.echo(decision_page(decision, None if request == "-" else request), nl=False)
+    else:
+        click.echo(explain.render(decision), nl=False)
 
 
 # Commands that live in their own modules.
