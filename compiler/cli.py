@@ -17,7 +17,7 @@ from compiler.bundle import tar_gz, write_atomically
 from compiler.diagnostics import Diagnostic, error, render
 from compiler.diff import diff_command
 from compiler.driver import Compilation, check_sources, compile_sources
-from compiler.editor.commands import lsp_command
+from compiler.editor.commands import lsp_command, playground_command
 from compiler.evidence.commands import gate_command, metadata_group
 from compiler.fmt import fmt_command
 from compiler.importer import import_command
@@ -197,5 +197,6 @@ for command in (
     import_command,
     diff_command,
     lsp_command,
+    playground_command,
 ):
     main.add_command(command)
