@@ -10,6 +10,7 @@ or an OPA that fails give diagnostics and no decision, never the last one.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import os
@@ -104,8 +105,8 @@ class Playground:
         self.lock = threading.Lock()  # one compilation and one OPA at a time
         self.baseline: dict[str, str] | None = None  # the example's Rego, once compiled
         first = self.evaluate(project.sources, next(iter(project.requests.values()), "{}"))
-        self.baseline: dict[str, str] = first["rego"]
-        self.first = {**first, "rego_diff": ""}
+        self.baseline = first["rego"]
+        self.first = first
 
     def evaluate(self, edited: dict[str, str], request_text: str) -> dict[str, Any]:
         """Compile the sources, decide the request with a real OPA: the decision, its
@@ -279,7 +280,5 @@ def serve(root: Path, port: int) -> None:
     with PlaygroundServer(playground, port) as server:
         print(f"regate playground: http://{HOST}:{server.server_address[1]}/", file=sys.stderr)
         sys.stderr.flush()
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             server.serve_forever()
-        except KeyboardInterrupt:
-            pass
