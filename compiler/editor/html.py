@@ -330,7 +330,7 @@ def diff_page(changes: list[Any], total: int, old: str, new: str) -> str:
 class LineView:
     number: int
     text: str
-    status: str  # "pass", "fail" or "" (no policy or condition on it)
+    status: str  # "pass", "warn" (partly), "fail" or "" (no policy or condition on it)
     label: str  # what the marker says, for screen readers too
 
 
@@ -352,6 +352,8 @@ def _file_coverage(name: str, text: str, marks: list[Any]) -> FileCoverage:
             lines.append(LineView(number, line, "", ""))
         elif all(found):
             lines.append(LineView(number, line, "pass", "✓ exercised"))
+        elif any(found):  # several conditions on one line
+            lines.append(LineView(number, line, "warn", "◐ partly exercised"))
         else:
             lines.append(LineView(number, line, "fail", "✗ not exercised"))
     rows = tuple((m.policy, m.condition or "(the policy)", m.span.line, m.exercised) for m in marks)
