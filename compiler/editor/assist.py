@@ -220,7 +220,9 @@ def complete(scan: Scan, cursor: Cursor, model: Model | None) -> list[Completion
         return found
     if where.kind == "operators":
         return _operator_items(model, where, start, cursor.offset, in_string)
-    quoted = in_string or where.kind == "entity" or where.kind == "outcome"
+    # Entities and outcomes are bare words in .rg files; every other value is a JSON string.
+    bare = in_string or (not scan.is_json and where.kind in ("entity", "outcome"))
+    end = cursor.offset
     if where.kind == "policy":
         return [
             _keyed(
@@ -229,35 +231,22 @@ def complete(scan: Scan, cursor: Cursor, model: Model | None) -> list[Completion
                 f"policy at {p.nrn.text}",
                 _policy_markdown(model, p),
                 start,
-                cursor.offset,
-                quoted or scan.is_json,
+                end,
+                bare,
             )
             for name, p in sorted(model.policies.items())
         ]
     if where.kind == "entity":
-        names = model.entities.entities
         return [
-            _keyed(e, "entity", "entity", "", start, cursor.offset, in_string or scan.is_json)
-            for e in names
+            _keyed(e, "entity", "entity", "", start, end, bare) for e in model.entities.entities
         ]
     if where.kind == "action":
         return [
-            _keyed(
-                a,
-                "action",
-                "approval action",
-                "sees " + ", ".join(seen),
-                start,
-                cursor.offset,
-                in_string or not scan.is_json,
-            )
+            _keyed(a, "action", "approval action", "sees " + ", ".join(seen), start, end, bare)
             for a, seen in model.entities.actions.items()
         ]
     if where.kind == "outcome" and where.key is not None:
-        return [
-            _keyed(v, "value", where.key, "", start, cursor.offset, in_string or scan.is_json)
-            for v in OUTCOMES[where.key]
-        ]
+        return [_keyed(v, "value", where.key, "", start, end, bare) for v in OUTCOMES[where.key]]
     return []
 
 
@@ -266,10 +255,11 @@ def _word(label: str, kind: ItemKind, detail: str, start: int, end: int) -> Comp
 
 
 def _keyed(
-    label: str, kind: ItemKind, detail: str, documentation: str, start: int, end: int, quoted: bool
+    label: str, kind: ItemKind, detail: str, documentation: str, start: int, end: int, bare: bool
 ) -> Completion:
-    """An item inserted in the string being typed, or as a whole JSON string."""
-    insert = label if quoted else json.dumps(label, ensure_ascii=False)
+    """An item inserted as it is (in the string being typed, or a bare word), or as a
+    whole JSON string."""
+    insert = label if bare else json.dumps(label, ensure_ascii=False)
     return Completion(label, kind, detail, documentation, insert, (start, end))
 
 
@@ -351,7 +341,7 @@ def _hovered_path(cursor: Cursor, where: Place) -> tuple[str, ...] | None:
     return (*base, *segments[: index + 1])
 
 
-def _policy_named(scan: Scan, cursor: Cursor, where: Place, model: Model) -> Policy | None:
+def _policy_named(cursor: Cursor, where: Place, model: Model) -> Policy | None:
     token = cursor.token
     if token is None:
         return None
@@ -376,7 +366,7 @@ def hover(scan: Scan, cursor: Cursor, model: Model | None) -> Hover | None:
     if where.kind in ("query", "operators", "element") and token.value in {**OPERATORS, **LOGICAL}:
         meaning = OPERATORS[token.value][0] if token.value in OPERATORS else LOGICAL[token.value]
         return Hover(f"**{token.value}** (MongoDB): {meaning}", span)
-    policy = _policy_named(scan, cursor, where, model)
+    policy = _policy_named(cursor, where, model)
     if policy is not None:
         return Hover(_policy_markdown(model, policy), span)
     return None
@@ -399,7 +389,7 @@ def definition(scan: Scan, cursor: Cursor, model: Model | None) -> list[Location
     if cursor.token is None or model is None:
         return []
     where = place(scan, cursor)
-    policy = _policy_named(scan, cursor, where, model)
+    policy = _policy_named(cursor, where, model)
     if policy is not None:
         return [Location.of(policy.span)]
     path = _hovered_path(cursor, where)

@@ -364,3 +364,37 @@ def test_document_symbols(lsp: Session) -> None:
         )
     )
     assert api is not None and [s.kind for s in api] == [types.SymbolKind.Event]  # type: ignore[union-attr]
+
+
+def inserted(lsp: Session, name: str, text: str, marker: str, after: int) -> dict[str, str]:
+    """Each item's label → the text it inserts."""
+    result = lsp.run(
+        lsp.client.text_document_completion_async(
+            types.CompletionParams(
+                types.TextDocumentIdentifier(lsp.uri(name)), position(text, marker, after)
+            )
+        )
+    )
+    assert isinstance(result, types.CompletionList)
+    return {
+        item.label: item.text_edit.new_text
+        for item in result.items
+        if isinstance(item.text_edit, types.TextEdit)
+    }
+
+
+def test_values_are_inserted_as_the_file_writes_them(lsp: Session) -> None:
+    actions = "quality-gates/actions.rg"
+    text = lsp.open(actions)
+    assert inserted(lsp, actions, text, "entity            = deployment", 20)["build"] == "build"
+    assert inserted(lsp, actions, text, "on_policy_fail    = manual", 20)["deny"] == "deny"
+    in_string = inserted(lsp, actions, text, '"deployment:create"', 1)
+    assert in_string["scope:create"] == "scope:create"
+    payload = "api/deployment-action.json"
+    json_text = lsp.open(payload)
+    listed = inserted(lsp, payload, json_text, '"policies": [', len('"policies": ['))
+    assert listed["No Leaked Secrets"] == '"No Leaked Secrets"'
+    outcomes = inserted(
+        lsp, payload, json_text, '"on_policy_fail": "manual"', len('"on_policy_fail": "')
+    )
+    assert outcomes["deny"] == "deny"

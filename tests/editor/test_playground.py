@@ -62,8 +62,15 @@ def test_an_edit_to_a_policy_updates_the_decision(
     expect(decision.get_by_label("Rego changes")).to_contain_text("+", timeout=DECIDE_TIMEOUT)
     expect(decision.get_by_label("Rego changes")).to_contain_text("60")
 
-    # A syntax error: diagnostics, and no decision (never the last one).
+    # A syntax error: diagnostics, and no decision (never the last one).  What the page
+    # shows the moment the edit is made, read by a listener that runs after the page's own:
+    policies.evaluate(
+        """(area) => area.addEventListener("input", () => {
+            window.shownAfterEdit = document.getElementById("decision-body").textContent;
+        })"""
+    )
     policies.fill(text.replace('{"$gte": 80}', '{"$gte": }'))
+    assert page.evaluate("window.shownAfterEdit") == ""  # the approval is gone at once
     expect(headline).to_have_text("✗ No decision", timeout=DECIDE_TIMEOUT)
     expect(decision.get_by_label("diagnostics")).to_contain_text("error[RG002]")
     expect(decision.get_by_label("diagnostics")).to_contain_text("policies.rg:8:")
