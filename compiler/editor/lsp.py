@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from lsprotocol import types
@@ -24,7 +23,7 @@ from compiler.diagnostics import Diagnostic
 from compiler.driver import check_loaded
 from compiler.editor import assist
 from compiler.editor.model import Location, Model
-from compiler.editor.scan import scan
+from compiler.editor.scan import Cursor, Scan, scan
 from compiler.fmt import format_text
 from compiler.sources import Source, load
 
@@ -94,6 +93,8 @@ class RegateServer(LanguageServer):
             self.models[root] = Model(result.program, result.texts)
         model = self.models.get(root)
         for diagnostic in result.diagnostics:
+            if Path(diagnostic.span.file).is_dir():
+                continue  # RG004, a directory without sources: nothing an editor shows
             uri = Path(diagnostic.span.file).absolute().as_uri()
             by_uri.setdefault(uri, []).append(self.to_lsp(diagnostic, model))
         for uri in self.published.get(root, set()) - set(by_uri):
@@ -149,7 +150,9 @@ class RegateServer(LanguageServer):
             related_information=related or None,
         )
 
-    def at(self, uri: str, position: types.Position, typing: bool = False) -> Any:
+    def at(
+        self, uri: str, position: types.Position, typing: bool = False
+    ) -> tuple[TextDocument, Scan, Cursor, Model | None] | None:
         """The document's scan, the cursor at `position` and the model, or None."""
         file = path_of(uri)
         if file is None or file.suffix not in SOURCE_SUFFIXES:
