@@ -5,6 +5,7 @@ One browser for the whole session; each test gets a fresh page."""
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import time
 from collections.abc import Iterator
@@ -87,8 +88,12 @@ class Served:
         deadline = time.monotonic() + 60
         line = ""
         while "http://" not in line:
-            line = self.process.stderr.readline()
-            if (not line and self.process.poll() is not None) or time.monotonic() > deadline:
+            # Wait for a line only as long as the deadline allows: a server that neither
+            # prints nor exits must not hang the test run.
+            ready, _, _ = select.select([self.process.stderr], [], [], 1)
+            line = self.process.stderr.readline() if ready else ""
+            started = self.process.poll() is None
+            if (ready and not line and not started) or time.monotonic() > deadline:
                 stop_process(self.process)  # type: ignore[arg-type]
                 raise RuntimeError(f"regate playground did not start: {line}")
         self.url = line.split()[-1]
