@@ -398,3 +398,31 @@ def test_values_are_inserted_as_the_file_writes_them(lsp: Session) -> None:
         lsp, payload, json_text, '"on_policy_fail": "manual"', len('"on_policy_fail": "')
     )
     assert outcomes["deny"] == "deny"
+
+
+SCOPE_GATE = """policy "Tier" {
+  nrn        = "organization=1"
+  conditions = {"scope.tier": "gold"}
+}
+
+action "scopes" {
+  action   = "scope:create"
+  nrn      = "organization=1"
+  policies = ["Tier"]
+}
+"""
+
+
+def test_paths_offer_only_the_entities_the_bound_actions_see(lsp: Session) -> None:
+    """An unsaved document joins its project: its policy, bound to a scope:create action,
+    is offered only what scope actions can read."""
+    name = "quality-gates/scopes.rg"
+    lsp.open(name, SCOPE_GATE)
+    lsp.wait_for(name, lambda found: found == [])
+    assert set(complete(lsp, name, SCOPE_GATE, '"scope.tier"', 1)) == {
+        "scope", "application", "namespace", "account", "organization", "$and", "$or", "$nor",
+    }  # fmt: skip
+    assert "tier" in complete(lsp, name, SCOPE_GATE, '"scope.tier"', len('"scope.'))
+    lsp.client.text_document_did_close(
+        types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(lsp.uri(name)))
+    )
