@@ -219,13 +219,20 @@ def read_requests(path: str) -> dict[str, Any] | None:
     return requests
 
 
+# Results from the least strict to the strictest, as a decision combines its actions'.
+STRICTNESS = ("approve", "manual", "pending", "deny")
+
+
 def fail_status(decisions: list[Any], fail_on: str) -> int:
-    """`--fail-on`: 4 when a decision denies (or is missing), 3 when one asks a human and
-    `manual` fails too, else 0 (the exit statuses of `regate gate`)."""
-    results = [d.get("result") if isinstance(d, dict) else "deny" for d in decisions]
-    if any(r not in ("approve", "manual") for r in results):
-        return EXIT_STATUS["deny"]
-    return EXIT_STATUS["manual"] if fail_on == "manual" and "manual" in results else 0
+    """`--fail-on`: the exit status of `regate gate` for the strictest decision when it is
+    at least as strict as `fail_on`, else 0.  A decision that is missing or unreadable
+    counts as a denial."""
+    results = [d.get("result") if isinstance(d, dict) else None for d in decisions]
+    ranked = [r if r in STRICTNESS else "deny" for r in results]
+    strictest = max(ranked, key=STRICTNESS.index, default="approve")
+    if STRICTNESS.index(strictest) < STRICTNESS.index(fail_on):
+        return 0
+    return EXIT_STATUS.get(strictest, EXIT_STATUS["deny"])
 
 
 @main.command("decide")
@@ -233,7 +240,7 @@ def fail_status(decisions: list[Any], fail_on: str) -> int:
 @click.option(
     "--fail-on",
     type=click.Choice(["manual", "deny"]),
-    help="Exit 4 when a decision denies, and with `manual` 3 when one asks a human.",
+    help="Exit as `regate gate` does (3 manual, 4 deny) when a decision is at least this strict.",
 )
 def decide_command(
     bundle: str | None, opa_url: str | None, request: str, fail_on: str | None

@@ -35,7 +35,7 @@ DECISION_KEYS = frozenset({"result", "actions", "revision", "errors"})
 ACTION_KEYS = frozenset(
     {"id", "action", "nrn", "dimensions", "result", "policies", "enforcement", "would_be"}
 )
-SYMBOLS = {"approve": "✓", "manual": "⚠", "deny": "✗"}
+SYMBOLS = {"approve": "✓", "manual": "⚠", "deny": "✗", "pending": "⧗"}
 
 
 @cache

@@ -199,3 +199,15 @@ def test_shell_completion_is_generated_by_click() -> None:
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert "explain" in done.stdout
+
+
+def test_fail_on_ranks_results_as_decisions_do() -> None:
+    from compiler.cli import fail_status
+
+    assert fail_status([{"result": "approve"}, {"result": "manual"}], "deny") == 0
+    assert fail_status([{"result": "manual"}, {"result": "approve"}], "manual") == 3
+    assert fail_status([{"result": "pending"}], "deny") == 0
+    assert fail_status([{"result": "pending"}, {"result": "manual"}], "manual") not in (0, 3)
+    assert fail_status([None], "deny") == 4  # no decision: never a pass
+    assert fail_status([{"result": "something new"}], "deny") == 4
+    assert fail_status([], "manual") == 0
