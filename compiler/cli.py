@@ -18,6 +18,7 @@ from compiler.diagnostics import Diagnostic, error, render
 from compiler.diff import diff_command
 from compiler.driver import Compilation, check_sources, compile_sources
 from compiler.evidence.commands import gate_command, metadata_group
+from compiler.evidence.record import record_group
 from compiler.fmt import fmt_command
 from compiler.importer import import_command
 from compiler.opa import OpaError, ask_sidecar, eval_bundle
@@ -179,6 +180,7 @@ def explain_command(bundle: str | None, opa_url: str | None, request: str) -> No
 for command in (
     metadata_group,
     gate_command,
+    record_group,
     test_command,
     fmt_command,
     import_command,
