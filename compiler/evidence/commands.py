@@ -163,7 +163,8 @@ def findings_list(read: list[ReadReport]) -> list[dict[str, Any]]:
             }
             entry |= {name: value for name, value in optional.items() if value is not None}
             listed.append(entry)
-    return sorted(listed, key=lambda e: json.dumps(e, sort_keys=True))
+    order = ("format", "category", "id", "package", "target", "fingerprint", "severity")
+    return sorted(listed, key=lambda e: tuple(str(e.get(name, "")) for name in order))
 
 
 def build_metadata(

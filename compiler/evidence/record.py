@@ -103,6 +103,9 @@ def _write_new(directory: str, name: str, content: bytes) -> str:
     """Write `content` to DIR/name, which must not exist, all at once, read-only."""
     target = Path(directory, name)
     where = Span(directory, 1, 1, 1, 1)
+    if target.parent.exists() and not target.parent.is_dir():
+        message = f"cannot write a decision record in {directory}: it is not a directory"
+        raise EvidenceError([error("RG077", where, message)])
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(prefix=f".{name}.", dir=target.parent)

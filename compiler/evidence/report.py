@@ -215,12 +215,17 @@ def read_text(path: str) -> Report:
         raise EvidenceError([error("RG070", where, message)]) from None
 
 
+def _ends_early(exc: json.JSONDecodeError) -> bool:
+    """Whether the JSON text ended inside a value: a string runs to the end (Python
+    reports an unterminated string only then), or the error is at the very end."""
+    return exc.msg.startswith("Unterminated string") or exc.pos >= len(exc.doc.rstrip())
+
+
 def parse_json(report: Report, expected: str) -> Any:
     try:
         return json.loads(report.text)
     except json.JSONDecodeError as exc:
-        truncated = exc.pos >= len(report.text.rstrip())
-        reason = "it ends too early (truncated?)" if truncated else exc.msg
+        reason = "it ends too early (truncated?)" if _ends_early(exc) else exc.msg
         raise report.fail(
             "RG071",
             f"{report.path} is not valid JSON: {reason}",
@@ -244,8 +249,7 @@ def parse_json_seq(report: Report, expected: str) -> JsonSeq:
         try:
             value, position = decoder.raw_decode(text, position)
         except json.JSONDecodeError as exc:
-            truncated = exc.pos >= len(text.rstrip())
-            reason = "it ends too early (truncated?)" if truncated else exc.msg
+            reason = "it ends too early (truncated?)" if _ends_early(exc) else exc.msg
             raise report.fail(
                 "RG071",
                 f"{report.path} is not valid JSON: {reason}",

@@ -116,6 +116,7 @@ def measure_issues(document: Any, reading: Reading) -> Measured:
         )
     findings = []
     for issue in issues:
+        level = _level(issue)  # read for every issue: a malformed one is an error
         resolution = issue.get("resolution", "string")
         if resolution is not None or issue.need("status", "string").value in RESOLVED:
             continue
@@ -124,7 +125,7 @@ def measure_issues(document: Any, reading: Reading) -> Measured:
             Finding(
                 "findings",
                 issue.need("rule", "string").value,
-                _level(issue),
+                level,
                 target=issue.need("component", "string").value,
                 fingerprint=hash_.value if hash_ is not None else None,
             )
