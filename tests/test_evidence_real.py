@@ -213,18 +213,20 @@ def _set(path: str, value: Any) -> Mutation:
 
 DELETE = object()
 
-BAD: list[tuple[str, str, Mutation, str]] = [
+BAD: list[tuple[str, str, Mutation, str, str]] = [
     (
         "osv-scanner",
         "osv-scanner/max-severity.json",
         _set("results.0.packages.0.groups.0.max_severity", "HIGH"),
         'results[0].packages[0].groups[0].max_severity is "HIGH"; expected a CVSS score',
+        "23:31",
     ),
     (
         "osv-scanner",
         "osv-scanner/max-severity.json",
         _set("results.0.source", DELETE),
         'results[0] has no "source" (expected an object)',
+        "3:5",
     ),
     (
         "npm-audit",
@@ -232,90 +234,105 @@ BAD: list[tuple[str, str, Mutation, str]] = [
         _set("vulnerabilities.mem.via.0.severity", "severe"),
         'vulnerabilities.mem.via[0].severity is "severe"; expected one of critical, high, '
         "moderate, low, info",
+        "12:23",
     ),
     (
         "npm-audit",
         "npm-audit/gatsby.json",
         _set("vulnerabilities.yargs.via.0", "left-pad"),
         'vulnerabilities.yargs.via[0] names "left-pad", which is not in vulnerabilities',
+        "65:9",
     ),
     (
         "npm-audit",
         "npm-audit/gatsby.json",
         lambda d: {"advisories": {}, "muted": [], "actions": [], "metadata": d["metadata"]},
         "it is an npm 6 report; regate reads npm 7+ (auditReportVersion 2)",
+        "1:1",
     ),
     (
         "npm-audit",
         "npm-audit/gatsby.json",
         lambda d: {"error": {"code": "ENOLOCK", "summary": "This command requires a lockfile."}},
         "it is npm's error report (ENOLOCK), not an audit",
+        "1:1",
     ),
     (
         "pip-audit",
         "pip-audit/vulnerabilities.json",
         _set("dependencies.0.vulns.1.id", DELETE),
         'dependencies[0].vulns[1] has no "id" (expected a string)',
+        "18:9",
     ),
     (
         "govulncheck",
         "govulncheck/source-call.json",
         lambda d: [{"config": {**d[0]["config"], "scan_level": "deep"}}, *d[1:]],
         'scan_level is "deep"; expected module, package or symbol',
+        "2:13",
     ),
     (
         "govulncheck",
         "govulncheck/source-call.json",
         lambda d: [m for m in d if m.get("osv", {}).get("id") != "GO-2021-0054"],
         "a finding names GO-2021-0054, but no osv entry describes it",
+        "1:1",
     ),
     (
         "checkov",
         "checkov/head.json",
         _set("results.failed_checks.0.severity", "SEVERE"),
         'results.failed_checks[0].severity is "SEVERE"; expected one of CRITICAL, HIGH',
+        "34:21",
     ),
     (
         "zap",
         "zap/basic-traditional-json.json",
         _set("site.0.alerts.0.riskcode", "4"),
         'site[0].alerts[0].riskcode is "4"; expected one of 3, 2, 1, 0',
+        "17:23",
     ),
     (
         "zap",
         "zap/basic-traditional-json.json",
         _set("site.0.alerts.0.riskcode", 3),
         "site[0].alerts[0].riskcode is 3; expected a string",
+        "17:23",
     ),
     (
         "sonarqube-gate",
         "sonarqube/project_status-example.json",
         _set("projectStatus.status", "NONE"),
         "projectStatus.status is NONE: the project has no quality gate status",
+        "3:15",
     ),
     (
         "sonarqube-issues",
         "sonarqube/search-example.json",
         _set("paging.total", 250),
         "is incomplete: it holds 1 of 250 issues (one page of the response)",
+        "1:1",
     ),
     (
         "sonarqube-issues",
         "sonarqube/search-example.json",
         lambda d: _set("issues.0.impacts", [])(_set("issues.0.severity", DELETE)(d)),
         'issues[0] has no "severity" and no "impacts"',
+        "8:5",
     ),
     (
         "cyclonedx",
         "cyclonedx/vex-affected.json",
         _set("vulnerabilities.0.analysis.state", "unaffected"),
         'vulnerabilities[0].analysis.state is "unaffected"; expected one of not_affected',
+        "34:18",
     ),
     (
         "cyclonedx",
         "cyclonedx/vex-affected.json",
         _set("vulnerabilities", DELETE),
         'it has no "vulnerabilities": an SBOM that was not scanned for them',
+        "1:1",
     ),
     (
         "sarif",
@@ -323,6 +340,7 @@ BAD: list[tuple[str, str, Mutation, str]] = [
         _set("runs.0.results.1.locations.0.physicalLocation.artifactLocation.index", 5),
         "runs[0].results[1].locations[0].physicalLocation.artifactLocation.index is 5; "
         "the run has 2 artifacts",
+        "67:28",
     ),
 ]
 
@@ -347,13 +365,16 @@ def _write(path: Path, name: str, document: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("format", "name", "mutate", "message"), BAD, ids=[f"{b[0]}-{i}" for i, b in enumerate(BAD)]
+    ("format", "name", "mutate", "message", "at"),
+    BAD,
+    ids=[f"{b[0]}-{i}" for i, b in enumerate(BAD)],
 )
-def test_bad_real_reports_are_located_errors(tmp_path, format, name, mutate, message):
+def test_bad_real_reports_are_located_errors(tmp_path, format, name, mutate, message, at):
+    """At the offending value, or its owner; 1:1 for what concerns the whole report."""
     report = tmp_path / Path(name).name
     _write(report, name, mutate(_load(name)))
     stderr = failure(format, str(report))
-    assert stderr.startswith(f"{report}:"), stderr
+    assert stderr.startswith(f"{report}:{at}: error["), stderr
     assert message in stderr
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import json.decoder
 import os
+import re
 import xml.etree.ElementTree as StdET
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -345,7 +347,8 @@ class At:
     report: Report
 
     def wrong(self, detail: str) -> EvidenceError:
-        return self.format.not_this(self.report, detail)
+        """An error about this value, at its line and column in the report."""
+        return self.format.not_this(self.report, detail, locate(self.report.text, self.where))
 
     def _path(self, key: str) -> str:
         return f"{self.where}.{key}" if self.where else key
@@ -399,6 +402,69 @@ class At:
             known = ", ".join(table)
             raise child.wrong(f'{child.where} is "{child.value}"; expected one of {known}')
         return found
+
+
+_STEP = re.compile(r"message (\d+)|\[(\d+)\]|\.?([^.\[\]]+)")
+_DECODER = json.JSONDecoder()
+
+
+def _skip_space(text: str, position: int) -> int:
+    while position < len(text) and text[position] in " \t\r\n":
+        position += 1
+    return position
+
+
+def _member(text: str, start: int, step: str | int) -> int | None:
+    """Where the value of member `step` (a key or an index) of the value at `start` begins."""
+    opening = text[start : start + 1]
+    if opening not in ("{", "[") or (opening == "{") != isinstance(step, str):
+        return None
+    position, index = _skip_space(text, start + 1), 0
+    while position < len(text) and text[position] not in "}]":
+        key: str | int = index
+        if opening == "{":
+            key, position = json.decoder.scanstring(text, position + 1)  # type: ignore[attr-defined]
+            position = _skip_space(text, _skip_space(text, position) + 1)  # past ":"
+        if key == step:
+            return position
+        position = _skip_space(text, _DECODER.raw_decode(text, position)[1])
+        position = (
+            _skip_space(text, position + 1) if text[position : position + 1] == "," else position
+        )
+        index += 1
+    return None
+
+
+def locate(text: str, where: str) -> tuple[int, int] | None:
+    """The line and column of the value at a path ("Results[1].Severity", "message 3.osv")
+    of a JSON report, as far down the path as the text goes: where a member is
+    missing, its owner.  Only called for an error, on a report already parsed."""
+    position = _skip_space(text, 0)
+    try:
+        steps = [
+            (int(m[1]) - 1, True) if m[1] else (int(m[2]), False) if m[2] else (m[3], False)
+            for m in _STEP.finditer(where)
+        ]
+        pending = ""
+        for step, in_stream in steps:
+            if in_stream:  # the n-th value of a stream of JSON values
+                for _ in range(int(step)):
+                    position = _skip_space(text, _DECODER.raw_decode(text, position)[1])
+                continue
+            key = f"{pending}.{step}" if pending else step
+            found = _member(text, position, key)
+            if found is None and isinstance(key, str):
+                pending = key  # a key with a dot in it ("@gatsbyjs/x.y"): join the next step
+                continue
+            if found is None:
+                break
+            position, pending = found, ""
+    except (ValueError, RecursionError):
+        pass
+    if position >= len(text):
+        return None
+    line = text.count("\n", 0, position) + 1
+    return line, position - text.rfind("\n", 0, position)
 
 
 def _shown(value: Any) -> str:
