@@ -67,7 +67,7 @@ CODES: dict[str, str] = {
     "RG072": "a report is not in the expected format",
     "RG073": "a metadata document does not fit its specification",
     "RG074": "invalid evidence mapping",
-    "RG075": "a baseline does not fit the reports it is compared with",
+    "RG075": "a baseline or VEX document does not fit the reports it applies to",
     "RG076": "a public key or signing key cannot be read or used",
     "RG077": "a decision record cannot be written",
     "RG078": "a decision record does not verify",

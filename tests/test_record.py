@@ -21,6 +21,7 @@ from tests.conftest import build, run_cli
 from tests.test_evidence_real import REAL
 from tests.test_gate_evidence import BASE, HEAD, SOURCES, gate
 from tests.test_provenance import public_pem
+from tests.test_vex import SBOM, VEX
 
 pytestmark = pytest.mark.opa
 
@@ -67,6 +68,7 @@ def test_a_decision_is_recorded_once_read_only_and_verifies(bundle, tmp_path):
         {"key": "build.new_security", "path": str(BASE), "format": "checkov",
          "sha256": hashlib.sha256(BASE.read_bytes()).hexdigest()},
     ]  # fmt: skip
+    assert content["vex"] == []
     assert content["exceptions"] == []
     assert record.name.endswith(f"-{content['id'][:12]}.json")
     checked = verify(record, "--check-files")
@@ -185,7 +187,7 @@ def test_waivers_the_decision_used_are_recorded(tmp_path):
 def test_a_record_is_never_written_over(tmp_path):
     now = datetime(2026, 5, 14, 9, 30, tzinfo=UTC)
     decision = {"result": "deny", "actions": [], "revision": "r1"}
-    files: dict[str, list[dict[str, str]]] = {"evidence": [], "baselines": []}
+    files: dict[str, list[dict[str, str]]] = {"evidence": [], "baselines": [], "vex": []}
     first = write_record(str(tmp_path), {"action": "a"}, decision, files, None, now)
     with pytest.raises(EvidenceError) as raised:
         write_record(str(tmp_path), {"action": "a"}, decision, files, None, now)
@@ -211,3 +213,23 @@ def test_a_file_that_is_no_record(tmp_path):
     result = verify(record)
     assert result.exit_code == 1
     assert "does not verify: it lacks record, time, regate, revision" in result.stderr
+
+
+def test_the_vex_a_decision_used_is_recorded(tmp_path):
+    vex = tmp_path / "vex.cdx.json"
+    vex.write_text(json.dumps(VEX))
+    result = run_cli(
+        "gate", "--bundle", str(build([SOURCES], tmp_path)), "--action", "deployment:create",
+        "--nrn", "organization=1", "--dimension", "environment=review",
+        "--record", str(tmp_path / "records"),
+        "--evidence", f"build.new_security={SBOM}", "--vex", f"build.new_security={vex}",
+        "--evidence", f"build.security={HEAD}",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stdout + result.stderr
+    (record,) = (tmp_path / "records").glob("*.json")
+    content = json.loads(record.read_text())
+    assert content["vex"] == [
+        {"key": "build.new_security", "path": str(vex), "format": "cyclonedx",
+         "sha256": hashlib.sha256(vex.read_bytes()).hexdigest()},
+    ]  # fmt: skip
+    assert verify(record, "--check-files").exit_code == 0

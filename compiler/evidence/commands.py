@@ -14,6 +14,7 @@ from compiler import __version__, explain
 from compiler.bundle import write_atomically
 from compiler.diagnostics import Diagnostic, render
 from compiler.evidence import formats
+from compiler.evidence.cyclonedx import CYCLONEDX, without_vex
 from compiler.evidence.keys import PublicKey, load_public_key
 from compiler.evidence.mapping import (
     FINDINGS_LIST,
@@ -76,6 +77,7 @@ class Metadata:
     kinds: tuple[Kind, ...]
     reports: tuple[ReadReport, ...]
     baselines: tuple[ReadReport, ...] = ()
+    vex: tuple[ReadReport, ...] = ()
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -147,6 +149,34 @@ def _compared(read: list[ReadReport], baselines: list[ReadReport]) -> list[ReadR
     ]
 
 
+def _with_vex(
+    read: list[ReadReport], paths: Sequence[str]
+) -> tuple[list[ReadReport], list[ReadReport]]:
+    """The reports with the vulnerabilities VEX documents say do not affect removed,
+    and the VEX documents as read."""
+    if not paths:
+        return read, []
+    documents = [read_text(path) for path in paths]
+    statements = [s for document in documents for s in formats.vex_statements(document)]
+    if not any(r.format is CYCLONEDX for r in read):
+        names = ", ".join(r.report.path for r in read)
+        raise documents[0].fail(
+            "RG075",
+            f"{documents[0].path} is a VEX document, and VEX applies to CycloneDX SBOMs; "
+            f"no report it would apply to is a CycloneDX SBOM ({names})",
+            help="give the SBOM the VEX speaks of: cyclonedx:sbom.cdx.json",
+        )
+    applied = [
+        replace(
+            r, measured=replace(r.measured, findings=without_vex(r.measured.findings, statements))
+        )
+        if r.format is CYCLONEDX
+        else r
+        for r in read
+    ]
+    return applied, [ReadReport(document, CYCLONEDX, Measured()) for document in documents]
+
+
 def findings_list(read: list[ReadReport]) -> list[dict[str, Any]]:
     """The counted findings with their identities (docs/evidence.md, "The findings list")."""
     listed = []
@@ -173,11 +203,13 @@ def build_metadata(
     baselines: Sequence[ReportArgument] = (),
     with_findings: bool = False,
     key: Key | None = None,
+    vex: Sequence[str] = (),
 ) -> Metadata:
-    """Read every report, count what its baselines lack, add the counts up, and shape
-    them by the mapping or the default."""
+    """Read every report, drop what VEX says does not affect, count what the baselines
+    lack, add the counts up, and shape them by the mapping or the default."""
     read = [read_report(argument, key) for argument in reports]
     _whole_alone(read)
+    read, vex_read = _with_vex(read, vex)
     base = [read_report(argument) for argument in baselines]
     compared = _compared(read, base)
     values = measures(add(*(r.measured.measures() for r in compared)))
@@ -189,7 +221,7 @@ def build_metadata(
             kinds.append(r.format.kind)
     template = load_mapping(mapping) if mapping else default_template(kinds, values, with_findings)
     document = fill(template, values) or {}
-    return Metadata(document, tuple(kinds), tuple(compared), tuple(base))
+    return Metadata(document, tuple(kinds), tuple(compared), tuple(base), tuple(vex_read))
 
 
 def _fail(exc: EvidenceError) -> NoReturn:
@@ -225,6 +257,12 @@ def metadata_group() -> None:
     help="Count only findings this report of the same tool lacks (repeatable; default FORMAT).",
 )
 @click.option(
+    "--vex",
+    multiple=True,
+    metavar="VEX",
+    help="A CycloneDX VEX document: what it says does not affect is not counted (repeatable).",
+)
+@click.option(
     "--with-findings",
     is_flag=True,
     help='Add the counted findings, with their identities, as "findings".',
@@ -248,6 +286,7 @@ def metadata_from_command(
     report: str,
     more: tuple[str, ...],
     baselines: tuple[str, ...],
+    vex: tuple[str, ...],
     with_findings: bool,
     key: str | None,
     mapping: str | None,
@@ -271,6 +310,7 @@ def metadata_from_command(
             [ReportArgument.parse(b, format) for b in baselines],
             with_findings,
             Key.load(key),
+            vex,
         )
         target: Target | None = None
         if schema:
@@ -362,6 +402,13 @@ def _once(grouped: dict[tuple[str, str], list[str]], option: str) -> dict[tuple[
     help="Count only the findings of a key's reports that this report lacks (repeatable).",
 )
 @click.option(
+    "--vex",
+    "vex",
+    multiple=True,
+    metavar="ENTITY.KEY=VEX",
+    help="A CycloneDX VEX document for a key's CycloneDX SBOM (repeatable).",
+)
+@click.option(
     "--mapping",
     "mappings",
     multiple=True,
@@ -394,6 +441,7 @@ def gate_command(
     dimensions: tuple[str, ...],
     evidence: tuple[str, ...],
     baselines: tuple[str, ...],
+    vex: tuple[str, ...],
     mappings: tuple[str, ...],
     keys: tuple[str, ...],
     with_findings: bool,
@@ -414,6 +462,7 @@ def gate_command(
     base_of = _with_evidence(
         _by_key(baselines, "--baseline", "ENTITY.KEY=[FORMAT:]BASE"), "--baseline", reports
     )
+    vex_of = _with_evidence(_by_key(vex, "--vex", "ENTITY.KEY=VEX"), "--vex", reports)
     mapping_of = _once(_by_key(mappings, "--mapping", "ENTITY.KEY=FILE"), "--mapping")
     key_of = _once(
         _with_evidence(_by_key(keys, "--key", "ENTITY.KEY=PEM"), "--key", reports), "--key"
@@ -431,6 +480,7 @@ def gate_command(
                 [ReportArgument.parse(b) for b in base_of.get((entity, key), [])],
                 with_findings,
                 Key.load(key_of.get((entity, key))),
+                vex_of.get((entity, key), []),
             )
             if declared is not None:
                 validate(metadata.document, declared.target(entity, key, nrn), metadata.paths)
@@ -462,4 +512,5 @@ def _evidence_of(built: dict[str, Metadata]) -> dict[str, list[dict[str, str]]]:
         "baselines": [
             {"key": key, **r.described()} for key, m in built.items() for r in m.baselines
         ],
+        "vex": [{"key": key, **r.described()} for key, m in built.items() for r in m.vex],
     }

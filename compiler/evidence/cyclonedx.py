@@ -12,6 +12,11 @@ them and is refused: it would count zero.
 
 A vulnerability is told apart by its `id` (the ids of its `references` as aliases)
 and the affected component's group and name, never its version.
+
+A separate VEX document (`--vex`, a CycloneDX document of vulnerabilities with their
+analysis, as Trivy takes one) applies its statements the same way to the SBOM's
+vulnerabilities: a statement names a vulnerability and a component by its bom-ref,
+a BOM-Link (`urn:cdx:SERIAL/VERSION#bom-ref`) or a purl.
 """
 
 from __future__ import annotations
@@ -87,7 +92,9 @@ def _severity(vulnerability: At) -> str:
     return "unknown"
 
 
-def measure(document: Any, reading: Reading) -> Measured:
+def _statements(document: Any, reading: Reading) -> list[tuple[Finding, bool]]:
+    """Each vulnerability of each affected component, and whether its VEX analysis says
+    it does not affect the component."""
     top = reading.at(document)
     if top.get("vulnerabilities", "array") is None:
         raise reading.wrong(
@@ -102,7 +109,7 @@ def measure(document: Any, reading: Reading) -> Measured:
         if ref is not None:
             names[ref.value] = _named(subject)
     _components(top, names)
-    findings = []
+    found = []
     for vulnerability in top.items("vulnerabilities"):
         vid = vulnerability.need("id", "string").value
         analysis = vulnerability.get("analysis", "object")
@@ -110,22 +117,32 @@ def measure(document: Any, reading: Reading) -> Measured:
         if state is not None and state.value not in REMOVED + KEPT:
             known = ", ".join(REMOVED + KEPT)
             raise state.wrong(f'{state.where} is "{state.value}"; expected one of {known}')
-        if state is not None and state.value in REMOVED:
-            continue
         aliases = tuple(r.need("id", "string").value for r in vulnerability.items("references"))
         severity = _severity(vulnerability)
         affected = [a.need("ref", "string").value for a in vulnerability.items("affects")]
         for ref in affected or [None]:
-            findings.append(
-                Finding(
-                    "vulnerabilities",
-                    vid,
-                    severity,
-                    package=_package(ref, names) if ref is not None else None,
-                    aliases=aliases,
-                )
-            )
-    return Measured(findings=tuple(findings), scales={"vulnerabilities": VULNERABILITY_LEVELS})
+            package = _package(ref, names) if ref is not None else None
+            finding = Finding("vulnerabilities", vid, severity, package=package, aliases=aliases)
+            found.append((finding, state is not None and state.value in REMOVED))
+    return found
+
+
+def measure(document: Any, reading: Reading) -> Measured:
+    findings = tuple(f for f, removed in _statements(document, reading) if not removed)
+    return Measured(findings=findings, scales={"vulnerabilities": VULNERABILITY_LEVELS})
+
+
+def not_affecting(document: Any, reading: Reading) -> list[Finding]:
+    """The statements of a VEX document that a component is not affected (or fixed)."""
+    return [f for f, removed in _statements(document, reading) if removed]
+
+
+def without_vex(findings: tuple[Finding, ...], statements: list[Finding]) -> tuple[Finding, ...]:
+    """The findings no statement says do not affect their component: a statement names
+    the vulnerability (or an alias) and the component by group and name."""
+    return tuple(
+        f for f in findings if not any(s.place == f.place and s.ids & f.ids for s in statements)
+    )
 
 
 CYCLONEDX = Format(

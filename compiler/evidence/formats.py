@@ -7,7 +7,7 @@ from typing import Any
 from compiler.evidence.checkov import CHECKOV
 from compiler.evidence.cobertura import COBERTURA
 from compiler.evidence.coveragepy import COVERAGEPY
-from compiler.evidence.cyclonedx import CYCLONEDX
+from compiler.evidence.cyclonedx import CYCLONEDX, not_affecting
 from compiler.evidence.gitleaks import GITLEAKS
 from compiler.evidence.govulncheck import GOVULNCHECK
 from compiler.evidence.grype import GRYPE
@@ -19,6 +19,7 @@ from compiler.evidence.pip_audit import PIP_AUDIT
 from compiler.evidence.provenance import PROVENANCE
 from compiler.evidence.report import (
     EvidenceError,
+    Finding,
     Format,
     JsonSeq,
     Measured,
@@ -142,3 +143,13 @@ def measure(
         # A gate must not pass on a coverage run that measured nothing.
         raise format.not_this(report, "it measures no lines; expected at least one")
     return measured
+
+
+def vex_statements(report: Report) -> list[Finding]:
+    """The not-affected statements of a CycloneDX VEX document (`--vex`)."""
+    if not report.text.strip() or _syntax_of(report) != "json":
+        raise CYCLONEDX.not_this(report, f"expected {CYCLONEDX.shape} (a VEX document)")
+    document = parse_json(report, "a CycloneDX VEX document")
+    if not CYCLONEDX.recognise(document):
+        raise CYCLONEDX.not_this(report, f"expected {CYCLONEDX.shape} (a VEX document)")
+    return not_affecting(document, Reading(CYCLONEDX, report))

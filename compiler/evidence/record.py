@@ -34,7 +34,7 @@ from compiler.signing import ALGORITHMS, SigningKey, load_key
 
 RECORD_VERSION = 1
 BODY = ("record", "time", "regate", "revision", "request", "decision")
-LISTS = ("evidence", "baselines", "exceptions")
+LISTS = ("evidence", "baselines", "vex", "exceptions")
 PUBLIC_KEY_ALGORITHMS = ("RS256", "ES256")
 
 
@@ -146,6 +146,7 @@ def write_record(
         "decision": decision,
         "evidence": files["evidence"],
         "baselines": files["baselines"],
+        "vex": files["vex"],
         "exceptions": exceptions_used(decision),
     }
     digest = hashlib.sha256(canonical(body)).hexdigest()
@@ -203,7 +204,7 @@ def _signature_problems(signature: Any, key: str, digest: Any) -> list[str]:
 
 def _file_problems(record: dict[str, Any]) -> list[str]:
     problems = []
-    for entry in [*record["evidence"], *record["baselines"]]:
+    for entry in [*record["evidence"], *record["baselines"], *record["vex"]]:
         path = entry.get("path") if isinstance(entry, dict) else None
         if not isinstance(path, str):
             problems.append(f"an evidence entry names no file: {entry!r}")
@@ -262,7 +263,8 @@ def verify_command(path: str, verification_key: str | None, check_files: bool) -
     if verification_key is not None:
         checked.append("its signature")
     if check_files:
-        checked.append(f"{len(record['evidence']) + len(record['baselines'])} files")
+        files = sum(len(record[name]) for name in ("evidence", "baselines", "vex"))
+        checked.append(f"{files} files")
     click.echo(
         f"{path}: verified ({', '.join(checked)}): {result} at {record['time']} "
         f"(bundle revision {record['revision']})"
