@@ -270,3 +270,11 @@ def test_a_key_that_is_no_public_key_is_an_error(tmp_path):
     assert failure("provenance", str(ENVELOPE), "--key", str(key)).startswith(
         f"{key}:1:1: error[RG076]: {key} is not a public key regate can use"
     )
+
+
+def test_a_key_for_reports_without_provenance_is_an_error(signer_key):
+    report = REAL / "grype/chainguard-ruby.json"
+    assert failure("grype", str(report), "--key", str(signer_key)).startswith(
+        f"{signer_key}:1:1: error[RG076]: {signer_key} is a key provenance is verified with, "
+        f"but none of {report} is provenance"
+    )

@@ -98,5 +98,4 @@ CHECKOV = Format(
     kind="security",
     recognise=recognise,
     measure=measure,
-    identity="check_id, file_path, resource",
 )

@@ -11,8 +11,9 @@ from typing import Any, NoReturn
 import click
 
 from compiler import __version__, explain
+from compiler.ast import Span
 from compiler.bundle import write_atomically
-from compiler.diagnostics import Diagnostic, render
+from compiler.diagnostics import Diagnostic, error, render
 from compiler.evidence import formats
 from compiler.evidence.cyclonedx import CYCLONEDX, without_vex
 from compiler.evidence.keys import PublicKey, load_public_key
@@ -209,6 +210,18 @@ def build_metadata(
     lack, add the counts up, and shape them by the mapping or the default."""
     read = [read_report(argument, key) for argument in reports]
     _whole_alone(read)
+    if key is not None and not any(r.format.kind == "provenance" for r in read):
+        raise EvidenceError(
+            [
+                error(
+                    "RG076",
+                    Span(key.path, 1, 1, 1, 1),
+                    f"{key.path} is a key provenance is verified with, but none of "
+                    f"{', '.join(r.report.path for r in read)} is provenance",
+                    help="give --key with a provenance envelope",
+                )
+            ]
+        )
     read, vex_read = _with_vex(read, vex)
     base = [read_report(argument) for argument in baselines]
     compared = _compared(read, base)

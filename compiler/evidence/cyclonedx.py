@@ -155,5 +155,4 @@ CYCLONEDX = Format(
     kind="security",
     recognise=recognise,
     measure=measure,
-    identity="id (references as aliases), the affected component's group and name",
 )

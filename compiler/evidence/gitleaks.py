@@ -44,5 +44,4 @@ GITLEAKS = Format(
     kind="security",
     recognise=recognise,
     measure=measure,
-    identity="RuleID, File, Fingerprint (made as Gitleaks makes it when missing)",
 )

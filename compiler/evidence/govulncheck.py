@@ -94,5 +94,4 @@ GOVULNCHECK = Format(
     kind="security",
     recognise=recognise,
     measure=measure,
-    identity="the OSV id (the osv entry's aliases too), module path",
 )

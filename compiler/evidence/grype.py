@@ -61,5 +61,4 @@ GRYPE = Format(
     kind="security",
     recognise=recognise,
     measure=measure,
-    identity="vulnerability.id (relatedVulnerabilities as aliases), artifact.name, artifact.type",
 )

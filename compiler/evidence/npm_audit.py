@@ -91,5 +91,4 @@ NPM_AUDIT = Format(
     kind="security",
     recognise=recognise,
     measure=measure,
-    identity="the advisory's id (the end of its url, else its source number), package name",
 )

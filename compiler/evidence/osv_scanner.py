@@ -108,6 +108,4 @@ OSV_SCANNER = Format(
     kind="security",
     recognise=recognise,
     measure=measure,
-    identity="the group's ids (aliases of one vulnerability), package ecosystem and name, "
-    "source.path",
 )

@@ -79,5 +79,4 @@ PIP_AUDIT = Format(
     kind="security",
     recognise=recognise,
     measure=measure,
-    identity="id (aliases too), package name",
 )

@@ -89,7 +89,6 @@ class Format:
     kind: Kind
     recognise: Callable[[Any], bool]  # on the parsed document: is it this format?
     measure: Callable[[Any, Reading], Measured]
-    identity: str = ""  # how its findings are told apart, for baselines (docs/evidence.md)
 
     def not_this(
         self, report: Report, detail: str, at: tuple[int, int] | None = None

@@ -172,5 +172,4 @@ SARIF = Format(
     kind="security",
     recognise=recognise,
     measure=measure,
-    identity="ruleId, the first location's URI, partialFingerprints (else fingerprints)",
 )

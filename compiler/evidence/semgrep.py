@@ -70,5 +70,4 @@ SEMGREP = Format(
     kind="security",
     recognise=recognise,
     measure=measure,
-    identity='check_id, path, extra.fingerprint (unless "requires login")',
 )

@@ -153,5 +153,4 @@ SONARQUBE_ISSUES = Format(
     kind="security",
     recognise=recognise_issues,
     measure=measure_issues,
-    identity="rule, component, hash",
 )

@@ -102,7 +102,4 @@ TRIVY = Format(
     kind="security",
     recognise=recognise,
     measure=measure,
-    identity="vulnerability: VulnerabilityID (VendorIDs as aliases), PkgName, Target "
-    "(for OS packages the result's Type); secret: RuleID, Target; "
-    "misconfiguration: ID, CauseMetadata.Resource, Target",
 )

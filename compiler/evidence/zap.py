@@ -54,5 +54,4 @@ ZAP = Format(
     kind="security",
     recognise=recognise,
     measure=measure,
-    identity="alertRef (else pluginid), the site's @name",
 )
