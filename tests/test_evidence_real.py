@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from compiler.evidence import formats
-from compiler.evidence.report import read_text
+from compiler.evidence.report import EvidenceError, Report, read_text
 from tests.test_evidence import REPORTS, counts, failure, metadata, rendered, vulnerabilities
 
 REAL = REPORTS / "real"
@@ -384,3 +386,67 @@ def test_a_truncated_govulncheck_stream_is_located(tmp_path):
     stderr = failure("govulncheck", str(report))
     assert stderr.startswith(f"{report}:132:19: error[RG071]: ")
     assert "is not valid JSON: it ends too early (truncated?)" in stderr
+
+
+# --- any change to a real report: a document or a located error, never a traceback ---
+
+JSON_FILES = [
+    (format, name)
+    for format, name in EXPECTED
+    if not name.endswith((".xml", ".info")) and not name.startswith("govulncheck/")
+] + [("provenance", "provenance/slsa-github-generator-v1.2.1.intoto.jsonl")]
+
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 10**6),
+    st.floats(allow_nan=False),
+    st.text(max_size=8),
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+def _paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [path]
+    if isinstance(value, dict):
+        for key, child in value.items():
+            found += _paths(child, (*path, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            found += _paths(child, (*path, index))
+    return found
+
+
+def _replace(document: Any, path: tuple[Any, ...], value: Any) -> Any:
+    if not path:
+        return value
+    copy = json.loads(json.dumps(document))
+    owner = copy
+    for step in path[:-1]:
+        owner = owner[step]
+    owner[path[-1]] = value
+    return copy
+
+
+@pytest.mark.parametrize(("format", "name"), JSON_FILES, ids=[n for _, n in JSON_FILES])
+@settings(max_examples=15, derandomize=True, deadline=None, database=None)
+@given(data=st.data())
+def test_changed_real_reports_never_crash(tmp_path_factory, format, name, data):
+    document = json.loads((REAL / name).read_text())
+    paths = _paths(document)
+    path = data.draw(st.sampled_from(paths), label="path")
+    changed = _replace(document, path, data.draw(VALUES, label="value"))
+    report = Report(
+        str(tmp_path_factory.getbasetemp() / "changed.json"), json.dumps(changed, indent=1)
+    )
+    try:
+        formats.measure(report, formats.FORMATS[format])
+    except EvidenceError as error:
+        (diagnostic,) = error.diagnostics
+        assert diagnostic.code in ("RG071", "RG072", "RG110"), diagnostic
