@@ -161,3 +161,19 @@ def test_provenance_is_one_report_per_document(bundle):
 )
 def test_usage_errors_exit_2(bundle, arguments):
     assert gate(bundle, "review", *arguments).exit_code == 2
+
+
+def test_a_vex_statement_lifts_the_new_critical_it_covers(bundle, tmp_path):
+    from tests.test_vex import SBOM, VEX
+
+    common = ["--evidence", f"build.new_security={SBOM}", "--evidence", f"build.security={BASE}"]
+    denied = gate(bundle, "review", *common)
+    assert denied.exit_code == 4
+    assert (
+        "      build.metadata.new_security.security.vulnerabilities.critical is 1, needs not > 0 "
+        "(policies.rg:6)" in explanation(denied)
+    )
+    vex = tmp_path / "vex.cdx.json"
+    vex.write_text(json.dumps(VEX))
+    approved = gate(bundle, "review", *common, "--vex", f"build.new_security={vex}")
+    assert (approved.exit_code, approved.stderr) == (0, "")

@@ -215,13 +215,11 @@ def test_a_file_that_is_no_record(tmp_path):
     assert "does not verify: it lacks record, time, regate, revision" in result.stderr
 
 
-def test_the_vex_a_decision_used_is_recorded(tmp_path):
+def test_the_vex_a_decision_used_is_recorded(bundle, tmp_path):
     vex = tmp_path / "vex.cdx.json"
     vex.write_text(json.dumps(VEX))
-    result = run_cli(
-        "gate", "--bundle", str(build([SOURCES], tmp_path)), "--action", "deployment:create",
-        "--nrn", "organization=1", "--dimension", "environment=review",
-        "--record", str(tmp_path / "records"),
+    result = gate(
+        bundle, "review", "--record", str(tmp_path / "records"),
         "--evidence", f"build.new_security={SBOM}", "--vex", f"build.new_security={vex}",
         "--evidence", f"build.security={HEAD}",
     )  # fmt: skip
