@@ -28,6 +28,7 @@ from compiler.diagnostics import Diagnostic, error, has_errors, render, warning
 from compiler.driver import Compilation, compile_sources
 from compiler.lower import rule_names
 from compiler.opa import OpaError, eval_bundle, run
+from compiler.rego import id_order
 from compiler.tests_gen import AuthoredTest, BoundaryPolicy, BundleTests
 
 # Written tests only: `--coverage` reports what the authors' tests exercise.
@@ -57,14 +58,20 @@ def _decision_text(decision: Any) -> str:
     failed, Security passed)`."""
     parts = [str(decision.get("result"))]
     for action in decision.get("actions", []):
-        policies = ", ".join(
-            f"{p['name']} {'passed' if p['passed'] else 'failed'}" for p in action["policies"]
-        )
-        parts.append(f"{action['id']}: {action['result']} ({policies or 'no policies'})")
+        items = action.get("checklist", {}).get("items", [])
+        states = [f"{p['name']} {_state(p)}" for p in action.get("policies", [])]
+        states += [f"item {i['id']} {i['state']}" for i in items]
+        parts.append(f"{action['id']}: {action['result']} ({', '.join(states) or 'no policies'})")
     return "; ".join(parts)
 
 
-def _listed(names: Iterable[str]) -> str:
+def _state(policy: dict[str, object]) -> str:
+    if policy.get("selected") is False:
+        return "not selected"
+    return "passed" if policy.get("passed") else "failed"
+
+
+def _listed(names: Iterable[object]) -> str:
     return json.dumps(list(names), ensure_ascii=False)
 
 
@@ -73,9 +80,14 @@ def _authored_failure(test: AuthoredTest, directory: str, opa_error: str | None)
         return error("RG082", test.span, f'test "{test.name}" failed: {opa_error}')
     decision = eval_bundle(directory, test.request)
     failing = sorted(
-        {p["name"] for a in decision.get("actions", []) for p in a["policies"] if not p["passed"]}
+        {
+            p["name"]
+            for a in decision.get("actions", [])
+            for p in a.get("policies", [])
+            if p.get("passed") is False
+        }
     )
-    applying = sorted(a["id"] for a in decision.get("actions", []))
+    applying = sorted((a["id"] for a in decision.get("actions", [])), key=id_order)
     wrong: list[str] = []
     if decision.get("result") != test.expect:
         wrong.append(f"expected {test.expect}, got {decision.get('result')}")
@@ -208,7 +220,7 @@ def coverage(result: Compilation, directory: str) -> Coverage:
     assert result.files is not None and result.program is not None
     report = _opa_test(directory, "--coverage", "--run", AUTHORED_TESTS)
     names = rule_names(result.program.policies)
-    policies = {names[policy.name]: policy for policy in result.program.policies}
+    policies = {names[policy.span]: policy for policy in result.program.policies}
     where = {s.name: s.path for s in result.sources}
     gaps: list[Diagnostic] = []
     exercised_policies: list[bool] = []
