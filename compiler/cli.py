@@ -20,6 +20,7 @@ from compiler.driver import Compilation, check_sources, compile_sources
 from compiler.editor import terminal
 from compiler.editor.commands import lsp_command, playground_command
 from compiler.evidence.commands import EXIT_STATUS, gate_command, metadata_group
+from compiler.evidence.record import record_group
 from compiler.fmt import fmt_command
 from compiler.importer import import_command
 from compiler.opa import OpaError, ask_sidecar, decide_all, eval_bundle
@@ -291,6 +292,7 @@ def explain_command(bundle: str | None, opa_url: str | None, request: str, fmt: 
 for command in (
     metadata_group,
     gate_command,
+    record_group,
     test_command,
     fmt_command,
     import_command,
