@@ -15,6 +15,7 @@ from compiler.schema import Resolved, Unresolved, resolve
 class EntityModel:
     attributes: dict[str, dict[str, Any]]  # entity → attribute → JSON Schema
     actions: dict[str, tuple[str, ...]]  # approval action → entities its policies may read
+    nrn_keys: tuple[str, ...] = ()  # an NRN's segment keys, outermost first
     _resolved: dict[tuple[str, tuple[str, ...]], Resolved | Unresolved] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -22,6 +23,11 @@ class EntityModel:
     @property
     def entities(self) -> tuple[str, ...]:
         return tuple(self.attributes)
+
+    def required_entities(self, action: str) -> tuple[str, ...]:
+        """The entities a request for `action` must carry: the scope, when the action
+        sees one, since its dimensions decide which approval actions apply."""
+        return ("scope",) if "scope" in self.actions.get(action, ()) else ()
 
     def resolve_attribute(self, entity: str, segments: tuple[str, ...]) -> Resolved | Unresolved:
         """A path below an entity, outside `metadata`: its attributes form a closed object."""
@@ -38,4 +44,5 @@ def entity_model() -> EntityModel:
     return EntityModel(
         attributes={name: spec["attributes"] for name, spec in raw["entities"].items()},
         actions={action: tuple(entities) for action, entities in raw["actions"].items()},
+        nrn_keys=tuple(raw["nrn"]),
     )

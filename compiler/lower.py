@@ -4,7 +4,8 @@ Conditions become rule bodies: a query is a conjunction (one body); `$or`
 becomes a helper rule with one body per clause; `$nor` and `$not` the negation
 of such a helper; `$elemMatch` a helper that binds each array element and tests
 it (helpers inside it are functions of that element).  Actions become data,
-keyed for direct lookup by action name and NRN (see templates/decision.rego.j2).
+keyed for direct lookup by action name and NRN (see templates/decision.rego.j2),
+and what a request must be is data too (compiler/request.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from compiler import request
 from compiler.ast import (
     All,
     Comparison,
@@ -35,6 +37,7 @@ from compiler.ast import (
     Span,
     TypeOp,
 )
+from compiler.entities import entity_model
 from compiler.ir import (
     Always,
     Body,
@@ -318,7 +321,12 @@ def lower(program: Program, where: Mapping[str, str]) -> BundleIR:
                 )
             )
         modules.append(PolicyModule(_module_path("policies", source), source, tuple(lowered)))
-    return BundleIR(tuple(modules), Conditions((), ()), _catalog(program, rules, where))
+    return BundleIR(
+        tuple(modules),
+        Conditions((), ()),
+        _catalog(program, rules, where),
+        request.rules(program, entity_model()),
+    )
 
 
 def _location(span: Span, where: Mapping[str, str]) -> str:

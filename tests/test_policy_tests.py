@@ -210,7 +210,7 @@ test "low coverage approves" {
 test "gold tier approves" {
   action   = "scope:create"
   nrn      = "organization=1"
-  entities = {"scope.tier": "gold"}
+  entities = {"scope.tier": "gold", "scope.dimensions": {}}
   expect   = manual
 }
 """,
@@ -312,7 +312,7 @@ action "a" { action = "scope:create"  nrn = "organization=1"  policies = ["Range
 test "one replica asks a human" {
   action   = "scope:create"
   nrn      = "organization=1"
-  entities = {"scope.capabilities.replicas": 1}
+  entities = {"scope.capabilities.replicas": 1, "scope.dimensions": {}}
   expect   = manual
 }
 """
