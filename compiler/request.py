@@ -54,7 +54,7 @@ NUMBER = (
 # suspicion), then for whole numbers holding it once strings are blanked out.
 NUMBER_BEYOND_FORM = f"[0-9]{{{MAX_NUMBER_DIGITS + 1}}}|[eE][+-]?(?:[02-9][0-9]{{2}}|[0-9]{{4}})"
 # A whole number holding such a run, in JSON whose strings are blanked out.
-NUMBER_TOKEN_BEYOND_FORM = f"-?[0-9][-+.0-9eE]*?(?:{NUMBER_BEYOND_FORM})[-+.0-9eE]*"
+NUMBER_TOKEN_BEYOND_FORM = f"-?[-+.0-9eE]*?(?:{NUMBER_BEYOND_FORM})[-+.0-9eE]*"
 
 
 def nrn_pattern(model: EntityModel) -> str:

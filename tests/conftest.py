@@ -77,8 +77,10 @@ class Sidecar:
                 "--bundle",
                 str(bundle),
             ],
+            # Not a pipe: OPA logs every request, and a pipe nobody reads fills
+            # up after a few hundred, and then OPA blocks.
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
         )
         self.client = OpaClient(host="127.0.0.1", port=self.port, timeout=10)
         deadline = time.monotonic() + 30
