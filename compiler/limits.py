@@ -29,6 +29,10 @@ MAX_REGEX_LENGTH = 1000  # RG022: characters in a $regex pattern
 # 256 KiB nested 9,000 deep (docs/hardening.md).
 MAX_REQUEST_SIZE = 256 * 1024
 # The digits of an id in an NRN: nullplatform writes them as positive integers.
+# The body a sidecar accepts (server.decoding.max_length, and gzip.max_length
+# decompressed; docs/ci/opa-config.yaml, README): twice the request, so that
+# indentation and {"input": ...} fit.  OPA refuses a larger body before parsing it.
+MAX_SIDECAR_BODY = 2 * MAX_REQUEST_SIZE
 MAX_NRN_ID_DIGITS = 19
 MAX_DIMENSIONS = 64  # RQ012: dimensions in a scope
 MAX_DIMENSION_LENGTH = 256  # RQ012: characters of a dimension's key or value

@@ -69,18 +69,96 @@ def nrn_pattern(model: EntityModel) -> str:
 # --- data.regate.request: what the bundle's checks read ---
 
 
-def _attributes_schema(attributes: dict[str, Any]) -> dict[str, Any]:
-    """An entity's attributes, as the bundle validates them: known attributes typed,
-    others free (nullplatform's entities carry more than regate models).  The scope's
-    dimensions and every entity's metadata have checks of their own."""
-    typed = {name: schema for name, schema in attributes.items() if name != "dimensions"}
-    return {"type": "object", "properties": typed}
+# Keywords that say nothing about validity.
+_ANNOTATIONS = frozenset({"description", "title", "$comment", "examples", "default"})
+
+
+def _type_checks(schema: Any, path: list[str]) -> list[dict[str, Any]] | None:
+    """A schema of `type`, `properties` and `additionalProperties` (true, or a schema of
+    `type` alone) as flat checks the bundle makes in Rego, `{"path", "types", "each",
+    "except"}` (`each`: of every value of the object at `path` but those `except`
+    names); None for any other schema, which json.match_schema applies instead.  The
+    entity model's attributes are of this kind, and validating them in Rego keeps
+    OPA from converting each entity for a JSON Schema validator on every request."""
+    if not isinstance(schema, dict) or "type" not in schema:
+        return None
+    if set(schema) - _ANNOTATIONS - {"type", "properties", "additionalProperties"}:
+        return None
+    types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+    checks: list[dict[str, Any]] = [{"path": path, "types": types, "each": False}]
+    properties = schema.get("properties", {})
+    for name, property_schema in properties.items():
+        found = _type_checks(property_schema, [*path, name])
+        if found is None:
+            return None
+        checks.extend(found)
+    others = schema.get("additionalProperties", True)
+    if others is not True:
+        each = _type_checks(others, path) if isinstance(others, dict) else None
+        if each is None or len(each) != 1:
+            return None
+        checks.append({**each[0], "each": True, "except": sorted(properties)})
+    return checks
+
+
+def _attributes(attributes: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """An entity's attributes as the bundle validates them: for each, its `types`, the
+    `checks` below it (paths relative to it) and the `code` a failure is, made in
+    Rego, metadata included (an object); and a schema for the attributes they cannot
+    express, or None.  Attributes the model does not name are free (nullplatform's
+    entities carry more than regate models); the scope's dimensions and the
+    metadata documents have checks of their own."""
+    shapes: dict[str, dict[str, Any]] = {
+        "metadata": {"types": ["object"], "checks": [], "code": "RQ014"}
+    }
+    others: dict[str, Any] = {}
+    for name, schema in attributes.items():
+        if name == "dimensions":
+            continue
+        found = _type_checks(schema, [])
+        if found is None:
+            others[name] = schema
+        else:
+            root, *below = found
+            shapes[name] = {"types": root["types"], "checks": below, "code": "RQ013"}
+    return shapes, {"type": "object", "properties": others} if others else None
+
+
+# Keywords whose value maps names to schemas, and keywords whose value is data.
+_SCHEMA_MAPS = frozenset(
+    {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas", "dependencies"}
+)
+_DATA = frozenset({"enum", "const", "examples", "default"})
+
+
+def _local(schema: Any) -> Any:
+    """A specification's schema as the bundle applies it: without references outside
+    the document (OPA would fetch them on every decision; regate's checker reads them
+    as unconstrained, and so does this), nor `$id` or `$schema`, which could point a
+    local reference or the validator elsewhere."""
+    if isinstance(schema, list):
+        return [_local(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    reference = schema.get("$ref")
+    if isinstance(reference, str) and not reference.startswith("#"):
+        return {}
+    local: dict[str, Any] = {}
+    for keyword, value in schema.items():
+        if keyword in ("$id", "$schema"):
+            continue
+        if keyword in _SCHEMA_MAPS and isinstance(value, dict):
+            local[keyword] = {name: _local(item) for name, item in value.items()}
+        else:
+            local[keyword] = value if keyword in _DATA else _local(value)
+    return local
 
 
 def rules(program: Program, model: EntityModel) -> dict[str, JsonValue]:
     """data.regate.request: the actions a request may name (and the entities each
     needs), the NRN grammar, each entity's attributes, the metadata specifications
     by entity, key and NRN, and the limits."""
+    attributes = {entity: _attributes(found) for entity, found in sorted(model.attributes.items())}
     specifications: dict[str, dict[str, dict[str, JsonValue]]] = defaultdict(
         lambda: defaultdict(dict)
     )
@@ -89,7 +167,9 @@ def rules(program: Program, model: EntityModel) -> dict[str, JsonValue]:
             by_nrn = specifications[specification.entity][specification.metadata]
             by_nrn[specification.nrn.text] = {
                 "name": specification.name,
-                "schema": specification.schema,
+                # As JSON text: OPA's json.match_schema reads it without converting
+                # a Rego value on every decision.
+                "schema": json.dumps(_local(specification.schema), sort_keys=True),
             }
     return {
         "actions": {
@@ -97,9 +177,10 @@ def rules(program: Program, model: EntityModel) -> dict[str, JsonValue]:
             for action in sorted(model.actions)
         },
         "nrn": nrn_pattern(model),
-        "entities": {
-            entity: _attributes_schema(attributes)
-            for entity, attributes in sorted(model.attributes.items())
+        "entities": {entity: checks for entity, (checks, _) in attributes.items()},
+        # The entities some of whose attributes only a JSON Schema can check.
+        "entity_schemas": {
+            entity: schema for entity, (_, schema) in attributes.items() if schema is not None
         },
         "specifications": {
             entity: {key: dict(by_nrn) for key, by_nrn in by_key.items()}

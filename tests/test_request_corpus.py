@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import requests
 
-from compiler.opa import decide_all, run
+from compiler.opa import decide_all, eval_bundle, run
 from compiler.request import RequestDocument, parse_request
 from tests.conftest import QUALITY_GATES, REPO, build, run_cli
 
@@ -129,6 +129,29 @@ def test_opa_eval_decides_every_case(bundle):
     decisions = decide_all(str(bundle), {c.id: RequestDocument(c.text, None) for c in readable})
     failures = {c.id: mismatch(c, decisions.get(c.id)) for c in readable}
     assert {k: v for k, v in failures.items() if v} == {}
+
+
+# For each request: whether the bundle finds it valid, and how many errors it finds.
+CONSISTENCY = (
+    "{name: [valid, count(errors)] | some name, r in input.requests; "
+    "valid := data.regate.request.valid with input as r; "
+    "errors := data.regate.request.errors with input as r}"
+)
+
+
+def test_valid_and_errors_agree_on_every_case(bundle):
+    """The decision decides a request `valid` finds well formed and lists `errors` for
+    any other: the two are written apart (the first is the fast path), so they are
+    held to each other here."""
+    readable = [c for c in CASES if c.want != "refused" and c.text is not None]
+    batch = RequestDocument(
+        '{"requests": {' + ", ".join(f"{json.dumps(c.id)}: {c.text}" for c in readable) + "}}",
+        None,
+    )
+    found = eval_bundle(str(bundle), batch, CONSISTENCY)
+    disagreeing = {name: v for name, v in found.items() if v[0] != (v[1] == 0)}
+    assert disagreeing == {}
+    assert len(found) == len(readable)
 
 
 def test_opa_eval_without_input_denies(bundle):
