@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from typing import Any
 import pytest
 import requests
 
+from compiler.limits import MAX_REQUEST_ERRORS
 from compiler.opa import decide_all, eval_bundle, run
 from compiler.request import RequestDocument, parse_request
 from tests.conftest import QUALITY_GATES, REPO, build, run_cli
@@ -115,6 +117,15 @@ def mismatch(case: Case, decision: Any) -> str | None:
     return None if applying == want["actions"] else f"actions {applying}, wanted {want['actions']}"
 
 
+def test_every_error_code_is_documented_and_in_the_corpus():
+    emitted = set(re.findall(r'"(RQ\d{3})"', (REPO / "templates/request.rego.j2").read_text()))
+    emitted |= {"RQ013", "RQ014"}  # written as data by compiler/request.py
+    hardening = (REPO / "docs/hardening.md").read_text()
+    assert set(re.findall(r"^\| (RQ\d{3}) \|", hardening, re.M)) == emitted
+    wanted = {e[0] for c in CASES if c.want != "refused" for e in c.want.get("errors", [])}
+    assert emitted - wanted == {"RQ017"}  # 33 errors make a long case: the test below
+
+
 def test_the_corpus_is_well_made():
     assert len(CASES) >= 150
     assert len({c.id for c in CASES}) == len(CASES), "two cases with the same note"
@@ -152,6 +163,46 @@ def test_valid_and_errors_agree_on_every_case(bundle):
     disagreeing = {name: v for name, v in found.items() if v[0] != (v[1] == 0)}
     assert disagreeing == {}
     assert len(found) == len(readable)
+
+
+def test_errors_past_the_limit_are_counted_not_listed(bundle):
+    request = {
+        "action": "deployment:create",
+        "nrn": "organization=1",
+        "entities": {
+            "scope": {"dimensions": {}},
+            "application": {"tags": {f"t{i:02}": i for i in range(MAX_REQUEST_ERRORS + 8)}},
+        },
+        **{f"x{i:02}": 1 for i in range(MAX_REQUEST_ERRORS + 3)},
+    }
+    (decision,) = decide_all(str(bundle), {"r": request}).values()
+    errors = decision["errors"]
+    assert len(errors) == MAX_REQUEST_ERRORS + 1
+    # Each source is cut at the limit and says how many more it had ...
+    assert {"code": "RQ017", "path": "input",
+            "message": "3 more unknown fields not listed"} in errors  # fmt: skip
+    # ... and the list, how many errors it leaves out: 32 + 1 + 32 + 1 found.
+    assert errors[-1] == {
+        "code": "RQ017",
+        "path": "input",
+        "message": f"{MAX_REQUEST_ERRORS + 2} more errors not listed",
+    }
+
+
+def test_a_document_with_many_faults_says_how_many_are_not_listed(bundle):
+    extra = {f"x{i:02}": 1 for i in range(MAX_REQUEST_ERRORS + 5)}
+    request = {
+        "action": "deployment:create",
+        "nrn": "organization=1",
+        "entities": {
+            "scope": {"dimensions": {}},
+            "build": {"metadata": {"coverage": {"code": {"coverage": 1}, **extra}}},
+        },
+    }
+    errors = eval_bundle(str(bundle), request, "data.regate.request.errors")
+    path = "input.entities.build.metadata.coverage"
+    assert sum(e["code"] == "RQ015" and e["path"] == path for e in errors) == MAX_REQUEST_ERRORS
+    assert {"code": "RQ017", "path": path, "message": "5 more faults not listed"} in errors
 
 
 def test_opa_eval_without_input_denies(bundle):

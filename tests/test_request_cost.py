@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import gzip
 import json
-import time
+import os
+import resource
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,7 +27,14 @@ from tests.conftest import QUALITY_GATES, REPO, build, load_request
 pytestmark = pytest.mark.opa
 
 BASE = load_request("01-coverage-70.json")
-SECONDS = 1.0  # the most one request may take, HTTP round trip included
+# What one request may cost the sidecar, in CPU seconds (OPA's user and system time,
+# /proc/<pid>/stat: on this shared machine, wall time under load runs 3-8 times
+# longer and says more about the neighbours than about OPA).  Refused before OPA
+# parses it (a body past the sidecar's limit): nothing to speak of; parsed and
+# decided: 0.4-0.5 s at worst (metadata nested 9,000 deep; docs/hardening.md).
+REFUSED_CPU = 0.1
+DECIDED_CPU = 1.0
+WALL = 30.0  # a bound on the loop, not a measure
 PEAK = 512 * 1024 * 1024  # the most memory the sidecar may hold at its peak, bytes
 
 
@@ -76,11 +84,23 @@ def hostile(size: int) -> dict[str, str]:
         "huge array": request_text(
             set_at("entities", "build", "metadata", "security", value=list(range(size // 7))), {}
         ),
+        "typed values of the wrong type": request_text(
+            set_at(
+                "entities", "application", value={"tags": {f"t{i}": i for i in range(size // 17)}}
+            ),
+            {},
+        ),
         "numbers past the form": request_text(
             set_at("entities", "scope", "capabilities", value="MANY"),
             {"MANY": "[" + ", ".join(["1e400"] * (size // 7)) + "]"},
         ),
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()  # after the command name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def peak_memory(pid: int) -> int:
@@ -115,20 +135,21 @@ def test_large_requests_are_refused_or_denied_quickly_in_bounded_memory(bundle, 
     figures = {}
     with requests.Session() as session:
         for name, body, headers in cases:  # a fixed list: the loop is bounded
-            started = time.monotonic()
+            before = cpu_seconds(server.process.pid)
             response = session.post(
                 f"{server.url}/v1/data/regate/decision",
                 data=body,
                 headers={"Content-Type": "application/json", **headers},
-                timeout=30,
+                timeout=WALL,
             )
-            elapsed = time.monotonic() - started
-            figures[name] = round(elapsed, 3)
-            assert elapsed < SECONDS, f"{name}: {elapsed:.2f} s"
+            cost = cpu_seconds(server.process.pid) - before
+            figures[name] = round(cost, 2)
             if len(body) > MAX_SIDECAR_BODY or "Content-Encoding" in headers:
+                assert cost <= REFUSED_CPU, f"{name}: {cost:.2f} CPU s"
                 assert response.status_code == 400, name
                 assert "request body too large" in response.json()["message"], name
                 continue
+            assert cost <= DECIDED_CPU, f"{name}: {cost:.2f} CPU s"
             decision = response.json()["result"]
             assert decision["result"] == "deny", name
             assert decision["actions"] == []
@@ -136,22 +157,25 @@ def test_large_requests_are_refused_or_denied_quickly_in_bounded_memory(bundle, 
             if len(body) > 2 * MAX_REQUEST_SIZE * 0.8:
                 assert "RQ018" in {e["code"] for e in decision["errors"]}, name
     peak = peak_memory(server.process.pid)
-    print(f"seconds per request: {figures}; sidecar peak RSS {peak // 2**20} MiB")
+    print(f"CPU seconds per request: {figures}; sidecar peak RSS {peak // 2**20} MiB")
     assert peak < PEAK, f"the sidecar peaked at {peak // 2**20} MiB"
     # Still serving, and deciding as before.
     assert server.decide(BASE)["result"] == "manual"
 
 
 def test_opa_eval_decides_a_long_nrn_in_linear_time(bundle, tmp_path):
-    """No request size limit applies to `opa eval`: the bundle's own checks bound it."""
+    """No body limit applies to `opa eval`: the bundle's own checks bound it.  The
+    120 KB NRN took 37 s before; both now cost OPA well under a second of CPU (its
+    start and the bundle's loading included)."""
     for length in (120_000, 1_400_000):
         path = tmp_path / "request.json"
         path.write_text(request_text(set_at("nrn", value="organization=1:" * (length // 15)), {}))
-        started = time.monotonic()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         done = run(["eval", "--bundle", str(bundle), "--input", str(path), "--format", "json",
                     "data.regate.decision"])  # fmt: skip
-        elapsed = time.monotonic() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cost = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
         decision = json.loads(done.stdout)["result"][0]["expressions"][0]["value"]
-        codes = {e["code"] for e in decision["errors"]}
-        assert decision["result"] == "deny" and "RQ006" in codes
-        assert elapsed < 5 * SECONDS, f"{length}: {elapsed:.2f} s (OPA's start included)"
+        assert decision["result"] == "deny"
+        assert "RQ006" in {e["code"] for e in decision["errors"]}
+        assert cost < DECIDED_CPU, f"{length}: {cost:.2f} CPU s"
