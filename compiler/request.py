@@ -128,14 +128,17 @@ def _attributes(attributes: dict[str, Any]) -> tuple[dict[str, Any], dict[str, A
 _SCHEMA_MAPS = frozenset(
     {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas", "dependencies"}
 )
-_DATA = frozenset({"enum", "const", "examples", "default"})
+_DATA = frozenset({"enum", "const", "examples", "default", "dependentRequired"})
+_DEPENDENT = ("dependentRequired", "dependentSchemas")
 
 
 def _local(schema: Any) -> Any:
-    """A specification's schema as the bundle applies it: without references outside
-    the document (OPA would fetch them on every decision; regate's checker reads them
-    as unconstrained, and so does this), nor `$id` or `$schema`, which could point a
-    local reference or the validator elsewhere."""
+    """A specification's schema as the bundle applies it, with OPA's validator
+    (gojsonschema, JSON Schema drafts 4 to 7): without references outside the
+    document (OPA would fetch them on every decision; regate's checker reads them as
+    unconstrained, and so does this), nor `$id` or `$schema`, which could point a
+    local reference or the validator elsewhere; and with the keywords of later
+    drafts that draft 7 can say written as draft 7 says them, so they are enforced."""
     if isinstance(schema, list):
         return [_local(item) for item in schema]
     if not isinstance(schema, dict):
@@ -151,7 +154,28 @@ def _local(schema: Any) -> Any:
             local[keyword] = {name: _local(item) for name, item in value.items()}
         else:
             local[keyword] = value if keyword in _DATA else _local(value)
-    return local
+    return _as_draft_7(local)
+
+
+def _as_draft_7(schema: dict[str, Any]) -> dict[str, Any]:
+    """`dependentRequired` and `dependentSchemas` (2019-09) are draft 7's
+    `dependencies`; `prefixItems`, with `items` for the rest (2020-12), are draft 7's
+    array `items` and `additionalItems`."""
+    dependent = {
+        **schema.get("dependentRequired", {}),
+        **schema.get("dependentSchemas", {}),
+    }
+    if dependent and "dependencies" not in schema:
+        schema = {k: v for k, v in schema.items() if k not in _DEPENDENT}
+        schema["dependencies"] = dependent
+    prefix = schema.get("prefixItems")
+    if isinstance(prefix, list) and "additionalItems" not in schema:
+        rest = schema.get("items")
+        schema = {k: v for k, v in schema.items() if k not in ("prefixItems", "items")}
+        schema["items"] = prefix
+        if rest is not None:
+            schema["additionalItems"] = rest
+    return schema
 
 
 def rules(program: Program, model: EntityModel) -> dict[str, JsonValue]:
