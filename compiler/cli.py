@@ -23,7 +23,9 @@ from compiler.evidence.commands import EXIT_STATUS, gate_command, metadata_group
 from compiler.evidence.record import record_group
 from compiler.fmt import fmt_command
 from compiler.importer import import_command
+from compiler.limits import MAX_REQUEST_SIZE
 from compiler.opa import OpaError, ask_sidecar, decide_all, eval_bundle
+from compiler.request import RequestDocument, parse_request, too_large
 from compiler.signing import ALGORITHMS, SIGNATURES_FILE, load_key, signatures
 from compiler.sources import read_text
 from compiler.testing import test_command
@@ -52,22 +54,28 @@ def _fail_opa(exc: OpaError) -> NoReturn:
     sys.exit(1)
 
 
-def read_request(path: str) -> Any:
-    """A request document from a file or `-` (stdin); bad JSON is a diagnostic."""
+def read_request(path: str) -> RequestDocument:
+    """A request document from a file or `-` (stdin), read as compiler/request.py
+    reads every request; what it refuses is a located diagnostic."""
     shown = "<stdin>" if path == "-" else path
-    if path == "-":
-        text = sys.stdin.read()
-    else:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc)
-            _fail(error("RG001", Span(shown, 1, 1, 1, 1), f"cannot read {shown}: {reason}"))
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        span = Span(shown, exc.lineno, exc.colno, exc.lineno, exc.colno + 1)
-        _fail(error("RG002", span, f"the request is not valid JSON: {exc.msg}"), {shown: text})
+        if path == "-":
+            # One byte past the limit is enough to know the request is too large.
+            raw = sys.stdin.buffer.read(MAX_REQUEST_SIZE + 1)
+        else:
+            with open(path, "rb") as handle:
+                raw = handle.read(MAX_REQUEST_SIZE + 1)
+        if len(raw) > MAX_REQUEST_SIZE:
+            _fail(too_large(shown, None))
+        text = raw.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        _fail(error("RG001", Span(shown, 1, 1, 1, 1), f"cannot read {shown}: {reason}"))
+    read = parse_request(text, shown)
+    if isinstance(read, list):
+        sys.stderr.write(render(read, {shown: text}, "text", __version__))
+        sys.exit(1)
+    return read
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -95,6 +95,12 @@ CODES: dict[str, str] = {
     "RG090": "the formatter could not keep a file's meaning",
     "RG091": "a Terraform value regate cannot import",
     "RG092": "an association refers to an action or policy not imported",
+    # Requests read on the command line, and `regate gate` (docs/hardening.md, "Requests").
+    "RG100": "a request gives a key twice in one object",
+    "RG101": "a request holds a number past the form requests may use",
+    "RG102": "a request is too large",
+    "RG103": "the request `regate gate` would send is malformed",
+    "RG104": "the request matches no approval action of the bundle",
 }
 
 

@@ -25,11 +25,11 @@ from typing import Any
 import click
 
 from compiler import __version__, explain
-from compiler.ast import Span
 from compiler.bundle import tar_gz
 from compiler.diagnostics import Diagnostic, error, render
 from compiler.driver import compile_sources
 from compiler.opa import OpaError, decide_all
+from compiler.request import parse_request
 from compiler.sources import file_span, read_text
 
 
@@ -89,7 +89,8 @@ def materialize(version: str, scratch: Path) -> str:
 
 
 def load_requests(directory: str) -> tuple[dict[str, Any], list[Diagnostic], dict[str, str]]:
-    """Every `*.json` request below `directory`, by path; bad JSON is a diagnostic."""
+    """Every `*.json` request below `directory`, by path; what a request may not be
+    (bad JSON, a duplicate key, ...) is a diagnostic."""
     root = Path(directory)
     if not root.is_dir():
         return {}, [error("RG001", file_span(directory), f"{directory} is not a directory")], {}
@@ -103,11 +104,11 @@ def load_requests(directory: str) -> tuple[dict[str, Any], list[Diagnostic], dic
             diagnostics.append(text)
             continue
         texts[shown] = text
-        try:
-            requests[shown] = json.loads(text)
-        except json.JSONDecodeError as exc:
-            span = Span(shown, exc.lineno, exc.colno, exc.lineno, exc.colno + 1)
-            diagnostics.append(error("RG002", span, f"the request is not valid JSON: {exc.msg}"))
+        read = parse_request(text, shown)  # as `regate decide` reads one (compiler/request.py)
+        if isinstance(read, list):
+            diagnostics.extend(read)
+        else:
+            requests[shown] = read
     if not requests and not diagnostics:
         diagnostics.append(
             error("RG004", file_span(directory), f"no *.json requests in {directory}")

@@ -74,6 +74,8 @@ def emit(ir: BundleIR) -> dict[str, bytes]:
     interpreted = {rule: nodes for rule, nodes in explained.items() if rule not in plain}
     files: dict[str, bytes] = {
         "regate/decision.rego": render("decision.rego.j2").encode(),
+        "regate/request/request.rego": render("request.rego.j2").encode(),
+        "regate/request/rules/data.json": _compact(ir.request_rules),
         "regate/mongo.rego": render(
             "mongo.rego.j2",
             max_segments=MAX_PATH_SEGMENTS,

@@ -19,6 +19,7 @@ class EntityModel:
     # documentation uses for it (`parameters` for `parameter`)
     action_entities: dict[str, tuple[str, ...]] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)  # entity or action → its page
+    nrn_keys: tuple[str, ...] = ()  # an NRN's segment keys, outermost first
     _resolved: dict[tuple[str, tuple[str, ...]], Resolved | Unresolved] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -40,6 +41,11 @@ class EntityModel:
         scope where the action sees one, else the action's own entity (a parameter's
         values being revealed carry their dimensions)."""
         return "scope" if self.needs_scope(action) else self.entity_of(action)
+
+    def required_entities(self, action: str) -> tuple[str, ...]:
+        """The entities a request for `action` must carry: the scope, when the action
+        sees one, since its dimensions decide which approval actions apply."""
+        return ("scope",) if "scope" in self.actions.get(action, ()) else ()
 
     def resolve_attribute(self, entity: str, segments: tuple[str, ...]) -> Resolved | Unresolved:
         """A path below an entity, outside `metadata`: its attributes form a closed object."""
@@ -64,4 +70,5 @@ def entity_model() -> EntityModel:
             **{name: spec["source"] for name, spec in entities.items()},
             **{name: spec["source"] for name, spec in actions.items()},
         },
+        nrn_keys=tuple(raw["nrn"]),
     )

@@ -1,6 +1,7 @@
 """A decision as text a person reads in a CI log (`regate explain`).
 
-A failed policy lists the failures the bundle explained (its interpreter,
+A malformed request lists its errors (docs/hardening.md, "Requests").  A failed
+policy lists the failures the bundle explained (its interpreter,
 package regate.explanations, over each policy's conditions as data:
 docs/decisions.md): one line per failed condition, what the path holds and
 what the condition needs, nested logic indented below it.
@@ -198,12 +199,22 @@ def _time_lines(action: dict[str, Any]) -> list[str]:
     return [f"    {'; '.join(found)}"] if found else []
 
 
+def _error_line(error: Any) -> str:
+    """A request error as a diagnostic reads: `input.nrn: error[RQ006]: ...`.  (A
+    bundle built before errors had codes gives the message alone.)"""
+    if isinstance(error, dict):
+        return f"{error.get('path', 'input')}: error[{error.get('code')}]: {error.get('message')}"
+    return str(error)
+
+
 def render(decision: dict[str, Any]) -> str:
     result = decision.get("result", "deny")
     revision = decision.get("revision", "?")
     lines = [f"{HEADLINES.get(result, result)} (bundle revision {revision})"]
-    for reason in decision.get("errors", []):
-        lines.append(f"  the request is malformed: {reason}")
+    errors = decision.get("errors", [])
+    if errors:
+        lines.append("  the request is malformed, so no approval action was looked at:")
+        lines.extend(f"    {_error_line(e)}" for e in errors)
     actions = decision.get("actions", [])
     if not actions and not decision.get("errors"):
         lines.append("  no approval action applies to this request")

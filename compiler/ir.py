@@ -228,3 +228,4 @@ class BundleIR:
     modules: tuple[PolicyModule, ...]
     conditions: Conditions  # the tests of the request's entities, shared by policy rules
     catalog: JsonValue  # data.regate.catalog without its revision
+    request_rules: JsonValue = None  # data.regate.request.rules: what a request must be

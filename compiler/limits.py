@@ -19,3 +19,28 @@ MAX_CLAUSES = 256
 # the tool.
 MAX_EXACT_INTEGER = 2**53
 MAX_REGEX_LENGTH = 1000  # RG022: characters in a $regex pattern
+
+# --- Requests (OPA's input), checked by the bundle and by the command line (docs/hardening.md) ---
+# The request's JSON: bytes of a file the command line reads (RG102), characters of
+# the request as OPA encodes it in the bundle (RQ018), bytes of a body the shipped
+# sidecar configuration accepts (docs/ci/opa-config.yaml).  Every check the bundle
+# makes is linear in the request, so this bounds the time a request can take: a
+# real request is a few KB, and OPA alone spends about 0.2 s and 200 MB parsing
+# 256 KiB nested 9,000 deep (docs/hardening.md).
+MAX_REQUEST_SIZE = 256 * 1024
+# The digits of an id in an NRN: nullplatform writes them as positive integers.
+# The body a sidecar accepts (server.decoding.max_length, and gzip.max_length
+# decompressed; docs/ci/opa-config.yaml, README): twice the request, so that
+# indentation and {"input": ...} fit.  OPA refuses a larger body before parsing it.
+MAX_SIDECAR_BODY = 2 * MAX_REQUEST_SIZE
+MAX_NRN_ID_DIGITS = 19
+MAX_DIMENSIONS = 64  # RQ012: dimensions in a scope
+MAX_DIMENSION_LENGTH = 256  # RQ012: characters of a dimension's key or value
+# RQ016, RG101: how a number may be written.  Every number so written is a finite
+# 64-bit float of magnitude between 1e-300 and 1e300 (or zero), so JSON tools that
+# read floats never see infinity or a number rounded to zero.
+MAX_NUMBER_DIGITS = 100  # before the point, and after it
+MAX_NUMBER_EXPONENT = 199  # absolute value of the exponent
+MAX_REQUEST_ERRORS = 32  # errors a decision lists; RQ017 says how many more there are
+MAX_SHOWN_VALUE = 64  # characters of a request's value quoted in an error message
+MAX_ERROR_TEXT = 256  # characters of an error's path or message in a decision

@@ -4,7 +4,8 @@ Conditions become rule bodies: a query is a conjunction (one body); `$or`
 becomes a helper rule with one body per clause; `$nor` and `$not` the negation
 of such a helper; `$elemMatch` a helper that binds each array element and tests
 it (helpers inside it are functions of that element).  Actions become data,
-keyed for direct lookup by action name and NRN (see templates/decision.rego.j2).
+keyed for direct lookup by action name and NRN (see templates/decision.rego.j2),
+and what a request must be is data too (compiler/request.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from compiler import request
 from compiler.ast import (
     Action,
     All,
@@ -405,7 +407,9 @@ def lower(program: Program, where: Mapping[str, str]) -> BundleIR:
                 path = _module_path(package, source)
                 modules.append(PolicyModule(path, source, lowered, package))
     catalog = _catalog(program, bindings, rules, items, where)
-    return BundleIR(tuple(modules), Conditions((), ()), catalog)
+    return BundleIR(
+        tuple(modules), Conditions((), ()), catalog, request.rules(program, entity_model())
+    )
 
 
 def _location(span: Span, where: Mapping[str, str]) -> str:
@@ -579,12 +583,7 @@ def _catalog(
                 "source": _location(waiver.span, where),
             }
         )
-    model = entity_model()
     return {
         "actions": {name: dict(by_nrn) for name, by_nrn in actions.items()},
-        # Where each action's requests carry the dimensions that select actions.
-        "dimensions_from": {
-            name: model.dimensions_from(name) for name in sorted(actions) if name in model.actions
-        },
         "waivers": dict(waivers),
     }

@@ -16,6 +16,7 @@ from opa_client import OpaClient
 from compiler.bundle import tar_gz
 from compiler.cli import main
 from compiler.driver import compile_sources
+from compiler.limits import MAX_SIDECAR_BODY
 from compiler.opa import find_opa
 
 REPO = Path(__file__).resolve().parent.parent
@@ -74,11 +75,17 @@ class Sidecar:
                 "--optimize-store-for-read-speed",
                 "--addr",
                 f"127.0.0.1:{self.port}",
+                "--set",
+                f"server.decoding.max_length={MAX_SIDECAR_BODY}",
+                "--set",
+                f"server.decoding.gzip.max_length={MAX_SIDECAR_BODY}",
                 "--bundle",
                 str(bundle),
             ],
+            # Not a pipe: OPA logs every request, and a pipe nobody reads fills
+            # up after a few hundred, and then OPA blocks.
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
         )
         self.client = OpaClient(host="127.0.0.1", port=self.port, timeout=10)
         deadline = time.monotonic() + 30

@@ -122,9 +122,12 @@ def test_items_not_yet_known_never_approve(tmp_path):
     staging = eval_bundle(str(bundle), request(90, {"human_sign_off": "passed"}, "staging"))
     assert staging["result"] == "approve"
     assert states(staging)["pentest"] == "skipped"
-    # A state regate does not know is not a pass.
+    # A state regate does not know is no pass: the request is refused, saying why.
     odd = eval_bundle(str(bundle), request(90, {"pentest": "passed", "human_sign_off": "ok"}))
-    assert odd["result"] == "manual"
+    assert odd["result"] == "deny"
+    assert [(e["code"], e["path"]) for e in odd["errors"]] == [
+        ("RQ019", "input.checklist.human_sign_off")
+    ]
 
 
 @pytest.mark.parametrize(

@@ -80,7 +80,7 @@ def test_type_reads_the_number_as_written_in_a_sidecar_request(number, types, si
     request = {
         "action": "deployment:create",
         "nrn": "organization=1",
-        "entities": {entity: {metadata: {key: {"n": number}}}},
+        "entities": {"scope": {"dimensions": {}}, entity: {metadata: {key: {"n": number}}}},
     }
     decision = sidecar(build([source], tmp_path)).decide(request)
     [action] = decision["actions"]

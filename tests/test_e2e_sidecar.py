@@ -135,7 +135,13 @@ def test_malformed_request_is_denied_with_the_reason(bundle, sidecar):
     del request["nrn"]
     decision = sidecar(bundle).decide(request)
     assert decision["result"] == "deny"
-    assert decision["errors"] == ["input.nrn must be a string"]
+    assert decision["errors"] == [
+        {
+            "code": "RQ005",
+            "path": "input.nrn",
+            "message": 'is missing; it must be a string such as "organization=1:account=2"',
+        }
+    ]
 
 
 def test_decision_names_the_bundle_revision(bundle, sidecar, opa):

@@ -37,6 +37,8 @@ def test_bundle_layout(files):
         "regate/explanations/plain/data.json",
         "regate/mongo.rego",
         "regate/policies/policies.rego",
+        "regate/request/request.rego",
+        "regate/request/rules/data.json",
         "schemas/input.json",
     ]
     with_tests = compile_sources([str(QUALITY_GATES)], with_tests=True).files
@@ -54,6 +56,7 @@ def test_bundle_layout(files):
         "regate/conditions.rego",
         "regate/policies/policies.rego",
         "regate/decision.rego",
+        "regate/request/request.rego",
         "regate/explanations/explanations.rego",
     ],
 )

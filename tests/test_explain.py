@@ -28,8 +28,9 @@ def test_explain_a_malformed_request(bundle):
     result = run_cli("explain", "--bundle", str(bundle), "--input", "-", input='{"action": 1}')
     assert result.exit_code == 0
     assert result.stdout.splitlines()[1:] == [
-        "  the request is malformed: input.action must be a string",
-        "  the request is malformed: input.entities must be an object",
-        "  the request is malformed: input.nrn must be a string",
+        "  the request is malformed, so no approval action was looked at:",
+        '    input.action: error[RQ003]: must be a string such as "deployment:create", not a number',
+        "    input.entities: error[RQ007]: is missing; it must be an object",
+        '    input.nrn: error[RQ005]: is missing; it must be a string such as "organization=1:account=2"',
     ]
     assert result.stdout.startswith("denied (bundle revision ")

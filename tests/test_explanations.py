@@ -396,7 +396,7 @@ def source(cases: list[tuple[str, dict[str, Any], Any, list[Any], list[str]]]) -
         )
     for i in range(len(cases)):
         lines.append(
-            f'action "case {i}" {{ action = "deployment:create"  nrn = "organization=1:account={i}"'
+            f'action "case {i}" {{ action = "deployment:create"  nrn = "organization=1:account={i + 1}"'
             f'  policies = ["case {i}"] }}'
         )
     return "\n".join(lines) + "\n"
@@ -405,8 +405,8 @@ def source(cases: list[tuple[str, dict[str, Any], Any, list[Any], list[str]]]) -
 def request(i: int, document: Any) -> dict[str, Any]:
     return {
         "action": "deployment:create",
-        "nrn": f"organization=1:account={i}",
-        "entities": {"scope": {}, "build": {"metadata": {"doc": document}}},
+        "nrn": f"organization=1:account={i + 1}",  # ids start at 1
+        "entities": {"scope": {"dimensions": {}}, "build": {"metadata": {"doc": document}}},
     }
 
 

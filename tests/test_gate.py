@@ -89,15 +89,83 @@ def test_a_sidecar_decides_the_same(sidecar, bundle):
     )
 
 
-def test_no_applying_action_approves(opa, bundle):
-    result = run_cli(
-        "gate", "--bundle", str(bundle), "--action", "deployment:create", "--nrn", NRN,
-        "--dimension", "environment=staging",
-        "--evidence", f"build.coverage={REPORTS / 'lcov.info'}",
-    )  # fmt: skip
+UNMATCHED = [
+    "gate", "--action", "deployment:create", "--nrn", NRN, "--dimension", "environment=staging",
+    "--evidence", f"build.coverage={REPORTS / 'lcov.info'}",
+]  # fmt: skip
+
+
+def test_a_request_no_action_applies_to_is_refused(opa, bundle):
+    result = run_cli(*UNMATCHED, "--bundle", str(bundle))
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (
+        "<command line>:1:1: error[RG104]: no approval action of the bundle applies to "
+        f"deployment:create at {NRN}, environment=staging: the gate would open\n"
+        f"help: at {NRN}, deployment-create-production needs environment=production; "
+        "deployment-create-production-secrets needs environment=production\n"
+        "\n"
+        "1 error, 0 warnings\n"
+    )
+
+
+def test_allow_unmatched_approves_and_says_no_action_applies(opa, bundle):
+    result = run_cli(*UNMATCHED, "--bundle", str(bundle), "--allow-unmatched")
     assert result.exit_code == 0
     assert without_revision(result.stdout) == (
         "approved (bundle revision <revision>)\n  no approval action applies to this request\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "help"),
+    [
+        pytest.param(
+            ["--nrn", "organization=2"],
+            "the bundle's deployment:create actions are at organization=1, "
+            'organization=1:account=2:namespace=3; did you mean "organization=1"?',
+            id="nrn",
+        ),
+        pytest.param(
+            ["--nrn", NRN],
+            f"at {NRN}, deployment-create-production needs environment=production; "
+            "deployment-create-production-secrets needs environment=production; "
+            "give --dimension environment=...",
+            id="forgotten-dimension",
+        ),
+        pytest.param(
+            ["--nrn", NRN, "--action", "scope:create"],
+            "the bundle has no scope:create action (it has deployment:create)",
+            id="action",
+        ),
+    ],
+)
+def test_the_refusal_says_what_the_bundle_has(sidecar, bundle, arguments, help):
+    server = sidecar(bundle)
+    common = ["gate", "--opa-url", server.url, "--action", "deployment:create"]
+    evidence = ["--evidence", f"build.coverage={REPORTS / 'lcov.info'}"]
+    result = run_cli(*common, *evidence, *arguments)
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr.splitlines()[1] == f"help: {help}"
+
+
+def test_a_malformed_action_or_nrn_is_refused_before_any_report_is_read(bundle):
+    result = run_cli(
+        "gate", "--bundle", str(bundle), "--action", "deployment:creat",
+        "--nrn", "organization=1::account=2", "--evidence", "build.coverage=missing.xml",
+    )  # fmt: skip
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (
+        '--action:1:1: error[RG103]: "deployment:creat" is not an approval action\n'
+        " 1 | deployment:creat\n"
+        "   | ^^^^^^^^^^^^^^^^\n"
+        'help: did you mean "deployment:create"?\n'
+        "\n"
+        '--nrn:1:16: error[RG103]: "organization=1::account=2" is not an NRN: an empty '
+        "segment: segments are joined by a single ':'\n"
+        " 1 | organization=1::account=2\n"
+        "   |                ^\n"
+        "\n"
+        "2 errors, 0 warnings\n"
     )
 
 

@@ -190,7 +190,10 @@ def test_2_to_the_53_compiles_and_opa_compares_it_exactly(tmp_path):
         request = {
             "action": "deployment:create",
             "nrn": "organization=1",
-            "entities": {"build": {"metadata": {"coverage": {"n": n}}}},
+            "entities": {
+                "scope": {"dimensions": {}},
+                "build": {"metadata": {"coverage": {"n": n}}},
+            },
         }
         return str(eval_bundle(str(bundle), request)["result"])
 

@@ -198,7 +198,7 @@ def test_the_two_team_organisation_passes_its_tests_with_full_coverage():
     result = run_cli("test", "--coverage", str(REPO / "bundles" / "platform-org"))
     assert (result.exit_code, result.stderr) == (0, "")
     assert result.stdout == (
-        "45 passed, 0 failed (13 from test blocks, 32 generated boundary cases)\n"
+        "46 passed, 0 failed (14 from test blocks, 32 generated boundary cases)\n"
         "coverage: 4/4 policies, 4/4 conditions exercised by the test blocks\n"
     )
 
@@ -220,7 +220,7 @@ test "low coverage approves" {
 test "gold tier approves" {
   action   = "scope:create"
   nrn      = "organization=1"
-  entities = {"scope.tier": "gold"}
+  entities = {"scope.tier": "gold", "scope.dimensions": {}}
   expect   = manual
 }
 """,
@@ -322,7 +322,7 @@ action "a" { action = "scope:create"  nrn = "organization=1"  policies = ["Range
 test "one replica asks a human" {
   action   = "scope:create"
   nrn      = "organization=1"
-  entities = {"scope.capabilities.replicas": 1}
+  entities = {"scope.capabilities.replicas": 1, "scope.dimensions": {}}
   expect   = manual
 }
 """

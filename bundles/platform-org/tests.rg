@@ -133,3 +133,11 @@ test "a development secret is not gated" {
   expect  = approve
   actions = []
 }
+
+test "a secret request without dimensions covers every value, production's too" {
+  action   = "parameter:read-secrets"
+  nrn      = "organization=1:account=2:namespace=21:application=211"
+  entities = {"user.email": "eve@example.com.evil.test", "parameter.name": "DB_PASSWORD"}
+  expect   = deny
+  actions  = [1002]
+}

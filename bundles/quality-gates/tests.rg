@@ -67,6 +67,7 @@ test "a leaked secret denies in any namespace, whatever the other gates say" {
   nrn      = "organization=1:account=7"
   entities = {
     "scope.dimensions.environment": "production",
+    "build.metadata.security.security.vulnerabilities": {"critical": 0, "high": 0},
     "build.metadata.security.security.secrets.total": 1
   }
   expect  = deny
@@ -75,10 +76,11 @@ test "a leaked secret denies in any namespace, whatever the other gates say" {
 }
 
 test "scope actions are not gated" {
-  action  = "scope:create"
-  nrn     = "organization=1:account=2:namespace=3"
-  expect  = approve
-  actions = []
+  action   = "scope:create"
+  nrn      = "organization=1:account=2:namespace=3"
+  entities = {"scope.dimensions.environment": "production"}
+  expect   = approve
+  actions  = []
 }
 
 test "a request without an NRN is denied" {

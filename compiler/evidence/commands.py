@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, NoReturn
@@ -13,7 +14,8 @@ import click
 from compiler import __version__, explain
 from compiler.ast import Span
 from compiler.bundle import write_atomically
-from compiler.diagnostics import Diagnostic, error, render
+from compiler.diagnostics import Diagnostic, did_you_mean, error, render
+from compiler.entities import entity_model
 from compiler.evidence import formats
 from compiler.evidence.cyclonedx import CYCLONEDX, without_vex
 from compiler.evidence.keys import PublicKey, load_public_key
@@ -36,7 +38,8 @@ from compiler.evidence.report import (
     read_text,
 )
 from compiler.evidence.specification import Declared, Target, from_schema_file, validate
-from compiler.opa import OpaError, ask_sidecar, eval_bundle
+from compiler.opa import OpaError, ask_data, ask_sidecar, eval_bundle
+from compiler.request import nrn_fault, unmatched_help
 
 # `regate gate` exit statuses; 1 (errors) and 2 (usage) are every command's.
 EXIT_STATUS = {"approve": 0, "manual": 3, "deny": 4, "pending": 5}
@@ -446,6 +449,12 @@ def _once(grouped: dict[tuple[str, str], list[str]], option: str) -> dict[tuple[
     help="Validate the evidence against the specifications in these sources.",
 )
 @record_options
+@click.option(
+    "--allow-unmatched",
+    is_flag=True,
+    help="Decide a request no approval action of the bundle applies to (approve) "
+    "instead of refusing it.",
+)
 def gate_command(
     bundle: str | None,
     opa_url: str | None,
@@ -462,10 +471,16 @@ def gate_command(
     record: str | None,
     signing_key: str | None,
     signing_alg: str,
+    allow_unmatched: bool,
 ) -> None:
-    """Assemble a request from evidence, decide it, explain; exit 0 approve, 3 manual, 4 deny."""
+    """Assemble a request from evidence, decide it, explain; exit 0 approve, 3 manual, 4 deny.
+
+    A request no approval action applies to is approved by the bundle, as nullplatform
+    does; gate refuses it (exit 1) unless --allow-unmatched, since a mistyped action,
+    NRN or dimension would otherwise open the gate."""
     if (bundle is None) == (opa_url is None):
         raise click.UsageError("give exactly one of --bundle and --opa-url")
+    _check_arguments(action, nrn)
     if signing_key is not None and record is None:
         raise click.UsageError("--signing-key signs decision records: give --record DIR")
     reports = {
@@ -508,6 +523,12 @@ def gate_command(
     except OpaError as exc:
         click.echo(f"regate: error: {exc}", err=True)
         sys.exit(1)
+    if not decision.get("actions") and not decision.get("errors") and not allow_unmatched:
+        catalog = catalog_actions(bundle, opa_url)
+        help = unmatched_help(action, nrn, scope, catalog) if catalog is not None else None
+        where = f"{action} at {nrn}" + "".join(f", {k}={v}" for k, v in sorted(scope.items()))
+        message = f"no approval action of the bundle applies to {where}: the gate would open"
+        _fail_with(error("RG104", Span("<command line>", 1, 1, 1, 1), message, help), {})
     click.echo(explain.render(decision), nl=False)
     if record is not None:
         try:
@@ -527,3 +548,49 @@ def _evidence_of(built: dict[str, Metadata]) -> dict[str, list[dict[str, str]]]:
         ],
         "vex": [{"key": key, **r.described()} for key, m in built.items() for r in m.vex],
     }
+
+
+def _check_arguments(action: str, nrn: str) -> None:
+    """An action the entity model has and an NRN that is one (RG103), before any report
+    is read: the bundle would deny the request, and a person needs the why."""
+    model = entity_model()
+    found: list[Diagnostic] = []
+    if action not in model.actions:
+        found.append(
+            error(
+                "RG103",
+                Span("--action", 1, 1, 1, len(action) + 1),
+                f"{json.dumps(action)} is not an approval action",
+                help=did_you_mean(action, model.actions)
+                or f"approval actions are {', '.join(sorted(model.actions))}",
+            )
+        )
+    fault = nrn_fault(nrn, model)
+    if fault is not None:
+        offset, length, reason = fault
+        span = Span("--nrn", 1, offset + 1, 1, offset + length + 1)
+        found.append(error("RG103", span, f"{json.dumps(nrn)} is not an NRN: {reason}"))
+    if found:
+        sys.stderr.write(render(found, {"--action": action, "--nrn": nrn}, "text", __version__))
+        sys.exit(1)
+
+
+def catalog_actions(bundle: str | None, opa_url: str | None) -> dict[str, Any] | None:
+    """The bundle's approval actions (data.regate.catalog.actions), for suggestions;
+    None when they cannot be had (the refusal stands without them)."""
+    try:
+        if bundle is not None:
+            with tarfile.open(bundle) as archive:
+                member = archive.extractfile("/regate/catalog/data.json")
+                catalog = json.load(member) if member is not None else {}
+        else:
+            catalog = {"actions": ask_data(str(opa_url), "regate/catalog/actions")}
+    except (OSError, tarfile.TarError, KeyError, ValueError, OpaError):
+        return None
+    actions = catalog.get("actions") if isinstance(catalog, dict) else None
+    return actions if isinstance(actions, dict) else None
+
+
+def _fail_with(diagnostic: Diagnostic, texts: dict[str, str]) -> NoReturn:
+    sys.stderr.write(render([diagnostic], texts, "text", __version__))
+    sys.exit(1)

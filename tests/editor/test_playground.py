@@ -125,7 +125,13 @@ def test_the_server_refuses_what_it_should_not_run(playground: type[Served]) -> 
     # A good request decides with the sources on disk.
     body = {
         "sources": {},
-        "request": json.dumps({"action": "scope:create", "nrn": "organization=1", "entities": {}}),
+        "request": json.dumps(
+            {
+                "action": "scope:create",
+                "nrn": "organization=1",
+                "entities": {"scope": {"dimensions": {}}},
+            }
+        ),
     }
     status, answer = post(server.url, json.dumps(body).encode(), json_type)
     assert status == 200 and answer["decision"]["result"] == "approve"
