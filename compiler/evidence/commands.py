@@ -496,7 +496,9 @@ def gate_command(
         _with_evidence(_by_key(keys, "--key", "ENTITY.KEY=PEM"), "--key", reports), "--key"
     )
     scope = dict(_pair(d, "--dimension", "KEY=VALUE") for d in dimensions)
-    entities: dict[str, Any] = {"scope": {"dimensions": scope}}
+    # The dimensions go where the bundle reads them: the scope's, or for an action that
+    # sees no scope its own entity's (`_check_arguments` has checked the action).
+    entities: dict[str, Any] = {entity_model().dimensions_from(action): {"dimensions": scope}}
     built: dict[str, Metadata] = {}
     try:
         signer = load_signer(signing_key, signing_alg)
