@@ -191,8 +191,11 @@ def _holds(operator: FieldOperator, items: list[_Item]) -> bool:
         case Size(length=length):
             return any(isinstance(item.value, list) and len(item.value) == length for item in items)
         case Mod(divisor=divisor, remainder=remainder):
+            # A number beyond the 64-bit integers never matches (mod_special_values.js).
             return any(
-                _class(v) == "number" and _remainder(math.trunc(v), divisor) == remainder
+                _class(v) == "number"
+                and -(2**63) <= v < 2**63
+                and _remainder(math.trunc(v), divisor) == remainder
                 for v in _offered(items)
             )
     raise UnknownOperator(_operator_name(operator))

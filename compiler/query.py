@@ -376,7 +376,7 @@ class _Reader:
                     option_value.span,
                     f"unknown $options letter {unknown[0]!r}",
                     help="regate supports i (case), m (multi-line), s (dot matches newline), "
-                    "x (extended)",
+                    "x (extended), u (UTF-8, always on)",
                 )
                 return None
         translated = translate(value.value, flags)
@@ -432,8 +432,17 @@ class _Reader:
                 help='e.g. {"$mod": [4, 0]}',
             )
             return None
-        # MongoDB truncates both towards zero.
+        # MongoDB truncates both towards zero, into 64-bit integers: a number
+        # beyond them is an error (BadValue), as MongoDB's mod_special_values.js expects.
         divisor, remainder = (int(n) for n in literal)
+        for name, value in (("divisor", divisor), ("remainder", remainder)):
+            if not -(2**63) <= value < 2**63:
+                self.fail(
+                    "RG022",
+                    member.value.span,
+                    f"$mod {name} {value} is beyond the 64-bit integers MongoDB truncates it to",
+                )
+                return None
         if divisor == 0:
             self.fail("RG022", member.value.span, "$mod divisor cannot be 0")
             return None

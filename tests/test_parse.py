@@ -312,6 +312,17 @@ def test_regex_rejections_name_the_construct(pattern, construct):
     [
         ('{"$mod": [0, 1]}', "$mod divisor cannot be 0"),
         ('{"$mod": [2]}', "$mod takes exactly two numbers: [divisor, remainder]"),
+        # MongoDB's mod_special_values.js: an operand beyond int64 is a BadValue error.
+        (
+            '{"$mod": [1e19, 1]}',
+            "$mod divisor 10000000000000000000 is beyond the 64-bit integers MongoDB "
+            "truncates it to",
+        ),
+        (
+            '{"$mod": [1, -1e19]}',
+            "$mod remainder -10000000000000000000 is beyond the 64-bit integers MongoDB "
+            "truncates it to",
+        ),
         ('{"$size": -1}', "$size takes a whole number of elements, >= 0"),
         ('{"$type": "date"}', '$type "date" is not a type a JSON value can have'),
         ('{"$options": "i"}', "$options needs a $regex beside it"),
@@ -322,6 +333,10 @@ def test_regex_rejections_name_the_construct(pattern, construct):
 def test_operand_errors_of_the_other_operators(operand, message):
     rendered = _rendered_condition(operand)
     assert f": error[RG022]: {message}\n" in rendered
+
+
+def test_regex_option_u_is_accepted_as_mongodb_5_1_does():
+    assert _rendered_condition('{"$regex": "^a", "$options": "iu"}') == ""
 
 
 def _rendered_condition(operand: str) -> str:
