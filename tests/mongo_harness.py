@@ -30,14 +30,31 @@ class Verdict:
 
 
 def rooted(condition: dict[str, Any]) -> dict[str, Any]:
-    """The condition with every top-level path under ROOT ($elemMatch queries stay relative)."""
+    """The condition with every top-level path, and every `$expr` field reference,
+    under ROOT ($elemMatch queries stay relative)."""
     out: dict[str, Any] = {}
     for key, value in condition.items():
         if key in LOGICAL:
             out[key] = [rooted(clause) for clause in value]
+        elif key == "$expr":
+            out[key] = _rooted_expression(value)
+        elif isinstance(value, dict) and list(value) == ["$expr"]:  # nullplatform's form
+            out[f"{ROOT}.{key}"] = {"$expr": _rooted_expression(value["$expr"])}
         else:
             out[f"{ROOT}.{key}"] = value
     return out
+
+
+def _rooted_expression(expression: Any) -> Any:
+    if isinstance(expression, str) and expression[:1] == "$" and expression[:2] != "$$":
+        return f"${ROOT}.{expression[1:]}"
+    if isinstance(expression, list):
+        return [_rooted_expression(item) for item in expression]
+    if isinstance(expression, dict):
+        return {
+            k: v if k == "$literal" else _rooted_expression(v) for k, v in expression.items()
+        }
+    return expression
 
 
 def sources(conditions: Sequence[dict[str, Any]]) -> str:

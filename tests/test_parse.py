@@ -207,7 +207,7 @@ def test_unsupported_and_unknown_operators_are_rejected():
         ' 4 |   conditions = {"build.metadata.a": {"$where": "x"}, "build.metadata.b": {"$gtx": 1}}\n'
         "   |                                      ^^^^^^^^\n"
         "help: supported here: $eq $ne $gt $gte $lt $lte $in $nin $exists $not $type $regex "
-        "$options $mod $all $elemMatch $size\n"
+        "$options $mod $all $elemMatch $size $dynamicPattern\n"
         "\n"
         "policies.rg:4:75: error[RG020]: unknown operator $gtx\n"
         ' 4 |   conditions = {"build.metadata.a": {"$where": "x"}, "build.metadata.b": {"$gtx": 1}}\n'
