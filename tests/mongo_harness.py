@@ -51,9 +51,7 @@ def _rooted_expression(expression: Any) -> Any:
     if isinstance(expression, list):
         return [_rooted_expression(item) for item in expression]
     if isinstance(expression, dict):
-        return {
-            k: v if k == "$literal" else _rooted_expression(v) for k, v in expression.items()
-        }
+        return {k: v if k == "$literal" else _rooted_expression(v) for k, v in expression.items()}
     return expression
 
 
