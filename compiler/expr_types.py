@@ -97,9 +97,11 @@ class _Walk:
         raise AssertionError(node)
 
     def arithmetic(self, node: Operation, operands: list[_Operand]) -> _Operand:
+        nullish: list[tuple[FieldRef, str]] = []
         for argument, operand in zip(node.args, operands, strict=True):
             kinds = operand.types
             if kinds is None or "number" in kinds or not kinds - {"null"}:
+                nullish.extend(operand.nullish)
                 continue
             self.found.append(
                 error(
@@ -110,8 +112,7 @@ class _Walk:
                     help="MongoDB fails the expression there, so the condition never holds",
                 )
             )
-        nullish = tuple(reason for operand in operands for reason in operand.nullish)
-        return _Operand(frozenset({"number", "null"} if nullish else {"number"}), nullish)
+        return _Operand(frozenset({"number", "null"} if nullish else {"number"}), tuple(nullish))
 
     def comparison(self, node: Operation, operands: list[_Operand], positive: bool) -> None:
         left, right = operands
@@ -144,7 +145,7 @@ class _Walk:
     def nullish(self, reasons: tuple[tuple[FieldRef, str], ...], effect: str) -> None:
         for reference, reason in reasons:
             text = reference.path.text
-            guard = {"$type": "number"} if "missing" in reason else {"$ne": None}
+            guard = {"$ne": None}  # present, and not null
             self.found.append(
                 warning(
                     "RG028",

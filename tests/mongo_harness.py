@@ -76,18 +76,29 @@ def verdicts(
     Rego, and the failures its explanation gives."""
     source = directory / "cases.rg"
     source.write_text(sources([condition for condition, _ in cases]))
-    result = compile_sources([str(source)])
+    return policy_verdicts(
+        opa, directory, [source], [(f"case_{i}", _input(d)) for i, (_, d) in enumerate(cases)]
+    )
+
+
+def policy_verdicts(
+    opa: str, directory: Path, source_files: Sequence[Path], cases: Sequence[tuple[str, Any]]
+) -> list[Verdict]:
+    """For each (policy rule, request), whether the policy holds for the request, as OPA
+    decides it over the bundle the sources compile to, and its explanation's failures:
+    one `opa eval` for them all."""
+    result = compile_sources([str(s) for s in source_files])
     assert result.files is not None, [f"{d} {d.message}" for d in result.diagnostics]
     bundle = directory / "bundle"
     write_directory(str(bundle), result.files)
     rules = "\n".join(
         f"results[{i}] := [verdict, failures] if {{\n"
         # A policy rule is true or undefined: the comprehension holds its value or nothing.
-        f"\tverdict := [v | v := data.regate.policies.case_{i}] == [true]"
-        f" with input as {_input(document)}\n"
-        f"\tfailures := data.regate.explanations.failures.case_{i}"
-        f" with input as {_input(document)}\n}}"
-        for i, (_, document) in enumerate(cases)
+        f"\tverdict := [v | v := data.regate.policies.{rule}] == [true]"
+        f" with input as {json.dumps(request)}\n"
+        f"\tfailures := data.regate.explanations.failures.{rule}"
+        f" with input as {json.dumps(request)}\n}}"
+        for i, (rule, request) in enumerate(cases)
     )
     verdict_module = directory / "conformance.rego"  # outside the bundle's roots
     verdict_module.write_text(f"package conformance\n\n{rules}\n")
@@ -104,5 +115,5 @@ def verdicts(
     return [Verdict(bool(found[str(i)][0]), found[str(i)][1]) for i in range(len(cases))]
 
 
-def _input(document: Any) -> str:
-    return json.dumps({"entities": {"build": {"metadata": {"doc": document}}}})
+def _input(document: Any) -> Any:
+    return {"entities": {"build": {"metadata": {"doc": document}}}}

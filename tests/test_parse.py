@@ -17,14 +17,19 @@ from compiler.ast import (
     Array,
     Call,
     Comparison,
+    Constant,
+    DynamicPattern,
     Exists,
+    Expr,
     FieldCondition,
+    FieldRef,
     Identifier,
     Logical,
     Member,
     Node,
     NotOp,
     Object,
+    Operation,
     Scalar,
     Span,
 )
@@ -512,3 +517,169 @@ def test_every_source_in_the_repo_reads_as_the_grammar_derives_it():
     ):
         for path in sorted(REPO.glob(pattern)):
             assert_reads_as_the_grammar(path.read_text())
+
+
+# --- $expr and $dynamicPattern: every form outside what regate compiles is an error ---
+
+
+@pytest.mark.parametrize(
+    ("conditions", "code", "message"),
+    [
+        ('{"$expr": {"$cond": [1, 2, 3]}}', "RG027", "aggregation operator $cond is not supported"),
+        ('{"$expr": {"$in": ["$a.b", [1]]}}', "RG027", "aggregation operator $in is not supported"),
+        ('{"$expr": {"$size": "$a.b"}}', "RG027", "aggregation operator $size is not supported"),
+        ('{"$expr": {"$lten": [1, 2]}}', "RG027", "unknown aggregation operator $lten"),
+        (
+            '{"$expr": {"$eq": ["$$NOW", 1]}}',
+            "RG027",
+            "aggregation variable $$NOW is not supported",
+        ),
+        ('{"$expr": {"$eq": ["$$ROOT.a", 1]}}', "RG027", "aggregation variable $$ROOT is not"),
+        ('{"$expr": {"a": "$b"}}', "RG027", "an object expression (a document built from"),
+        ('{"$expr": {"$eq": [["$a.b"], 1]}}', "RG027", "an array holding an expression or a field"),
+        ('{"$expr": {"$eq": [[{"$abs": 1}], 1]}}', "RG027", "an array holding an expression"),
+        ('{"$nor": [{"$expr": true}]}', "RG027", "$expr under $nor"),
+        ('{"a.b": {"$elemMatch": {"$expr": true}}}', "RG027", "$expr inside $elemMatch"),
+        ('{"a.b": {"$elemMatch": {"c": 1, "$expr": true}}}', "RG027", "$expr inside $elemMatch"),
+        ('{"a.b": {"$not": {"$expr": true}}}', "RG027", "$expr goes at the top of a query"),
+        ('{"a.b": {"$expr": true, "$gt": 1}}', "RG027", "$expr goes at the top of a query"),
+        ('{"a.b": {"$gt": 1, "$expr": true}}', "RG027", "$expr goes at the top of a query"),
+        ('{"$expr": {"$lte": ["$a.b"]}}', "RG022", "$lte takes exactly 2 arguments, not 1"),
+        ('{"$expr": {"$abs": [1, 2]}}', "RG022", "$abs takes exactly 1 argument, not 2"),
+        ('{"$expr": {"$divide": [1, 0]}}', "RG022", "$divide fails whatever the request"),
+        ('{"$expr": {"$add": [1, "x"]}}', "RG022", "$add fails whatever the request"),
+        ('{"$expr": {"$eq": ["$", 1]}}', "RG022", '"$" is not a field path'),
+        ('{"$expr": {"$eq": ["$a..b", 1]}}', "RG022", '"$a..b" is not a field path'),
+        ('{"$expr": {"$eq": ["$a.$b", 1]}}', "RG022", '"$a.$b" is not a field path'),
+        (
+            '{"$expr": {"$lte": [1, 2], "$gt": [1, 2]}}',
+            "RG022",
+            "an expression object holds exactly one",
+        ),
+        ('{"$expr": {"$eq": [production, 1]}}', "RG022", "bare word `production` is not a value"),
+    ],
+)
+def test_expr_forms_outside_the_subset_are_errors(conditions, code, message):
+    rendered = _rendered_conditions(conditions)
+    assert f": error[{code}]: {message}" in rendered
+
+
+def test_expr_is_read_in_both_forms_and_folds_constants():
+    text = (
+        '{"application": {"$expr": {"$lte": ["$application.metadata.f.cost", 100]}},'
+        ' "$expr": {"$and": [{"$gt": ["$build.id", {"$add": [1, 2]}]}, true]}}'
+    )
+    file, rendered = parse_text(f'policy "p" {{ nrn = "organization=1" conditions = {text} }}')
+    assert rendered == ""
+    nullplatform, mongodb = file.policies[0].conditions.conditions
+    assert isinstance(nullplatform, Expr) and isinstance(mongodb, Expr)
+    assert nullplatform.key is not None and nullplatform.key.text == "application"
+    assert mongodb.key is None
+    # {$add: [1, 2]} is 3, and $and keeps its one condition that is not a constant.
+    assert mongodb.expression == Operation(
+        "$and",
+        (
+            Operation(
+                "$gt",
+                (
+                    FieldRef(mongodb.expression.args[0].args[0].path),
+                    Constant(3, mongodb.expression.args[0].args[1].span),
+                ),
+                mongodb.expression.args[0].span,
+            ),
+            Constant(True, mongodb.expression.args[1].span),
+        ),
+        mongodb.expression.span,
+    )
+    assert mongodb.written == {"$and": [{"$gt": ["$build.id", {"$add": [1, 2]}]}, True]}
+
+
+@pytest.mark.parametrize(
+    ("operand", "code", "message"),
+    [
+        ('{"$dynamicPattern": "^x"}', "RG022", "$dynamicPattern takes {template, fields}"),
+        ('{"$dynamicPattern": {"template": "^x"}}', "RG022", "$dynamicPattern needs fields"),
+        (
+            '{"$dynamicPattern": {"template": 1, "fields": {}}}',
+            "RG022",
+            "$dynamicPattern needs a template string",
+        ),
+        (
+            '{"$dynamicPattern": {"template": "^x", "fields": {}, "options": "i"}}',
+            "RG022",
+            'unknown key "options" in $dynamicPattern',
+        ),
+        (
+            '{"$dynamicPattern": {"template": "^{a}", "fields": {"a": "tags.a"}}}',
+            "RG022",
+            'field "a" takes {"path": "<dotted path>"}',
+        ),
+        (
+            '{"$dynamicPattern": {"template": "^{a}", "fields": {"a": {"path": "x..y"}}}}',
+            "RG022",
+            'empty segment in path "x..y"',
+        ),
+        (
+            '{"$dynamicPattern": {"template": "^{a}(", "fields": {"a": {"path": "x"}}}}',
+            "RG022",
+            "$dynamicPattern template '^{a}(' is not a valid pattern",
+        ),
+        (
+            '{"$dynamicPattern": {"template": "^{a}", "fields": {"b": {"path": "x"}}}}',
+            "RG029",
+            "placeholder {a} has no entry in fields",
+        ),
+        (
+            '{"$dynamicPattern": {"template": "^x", "fields": {"b": {"path": "x"}}}}',
+            "RG029",
+            'field "b" is not used by the template',
+        ),
+        (
+            '{"$dynamicPattern": {"template": "^[{a}]", "fields": {"a": {"path": "x"}}}}',
+            "RG029",
+            "placeholder {a} inside a character class",
+        ),
+        (
+            '{"$not": {"$dynamicPattern": {"template": "^{a}", "fields": {"a": {"path": "x"}}}}}',
+            "RG029",
+            "$dynamicPattern under $not or $nor",
+        ),
+        (
+            '{"$dynamicPattern": {"template": "^{a}(?=b)", "fields": {"a": {"path": "x"}}}}',
+            "RG025",
+            "$dynamicPattern template uses a look-ahead",
+        ),
+    ],
+)
+def test_dynamic_pattern_forms_outside_the_reading_are_errors(operand, code, message):
+    assert f": error[{code}]: {message}" in _rendered_condition(operand)
+
+
+def test_dynamic_pattern_under_nor_is_an_error():
+    pattern = '{"$dynamicPattern": {"template": "^{a}", "fields": {"a": {"path": "x"}}}}'
+    rendered = _rendered_conditions(f'{{"$nor": [{{"service.name": {pattern}}}]}}')
+    assert ": error[RG029]: $dynamicPattern under $not or $nor" in rendered
+
+
+def test_dynamic_pattern_reads_its_fields_relative_to_the_condition_entity():
+    text = (
+        '{"service.name": {"$dynamicPattern": {"template": "^{a}-{b}-{a}\\\\{c}$",'
+        ' "fields": {"a": {"path": "tags.application"}, "b": {"path": "application.slug"}}}}}'
+    )
+    file, rendered = parse_text(f'policy "p" {{ nrn = "organization=1" conditions = {text} }}')
+    assert rendered == ""
+    (condition,) = file.policies[0].conditions.conditions
+    (pattern,) = condition.operators
+    assert isinstance(pattern, DynamicPattern)
+    assert [(f.name, f.path.segments, f.relative) for f in pattern.fields] == [
+        ("a", ("service", "tags", "application"), True),
+        ("b", ("application", "slug"), False),
+    ]
+    # An escaped brace is no placeholder; $ becomes RE2's end before a final newline.
+    assert pattern.written == ("^", "-", "-", "\\{c}$")
+    assert pattern.pieces == ("^", "-", "-", "\\{c}(?:\\n?\\z)")
+    assert pattern.gaps == (0, 1, 0)
+
+
+def _rendered_conditions(conditions: str) -> str:
+    return str(parse_text(f'policy "p" {{ nrn = "organization=1"  conditions = {conditions} }}')[1])
