@@ -21,9 +21,9 @@ from typing import Any
 import click
 
 from compiler import __version__
-from compiler.ast import FieldCondition, FieldOperator, NotOp, Policy, Span
+from compiler.ast import Expr, FieldCondition, FieldOperator, NotOp, Policy, Span
 from compiler.bundle import write_directory
-from compiler.check import field_conditions
+from compiler.check import expr_conditions, field_conditions
 from compiler.diagnostics import Diagnostic, error, has_errors, render, warning
 from compiler.driver import Compilation, compile_sources
 from compiler.lower import rule_names
@@ -229,7 +229,7 @@ def coverage(result: Compilation, directory: str) -> Coverage:
                     )
                 )
             # A condition with several operators has several expressions: any one counts.
-            hits: dict[Span, tuple[FieldCondition, bool]] = {}
+            hits: dict[Span, tuple[FieldCondition | Expr, bool]] = {}
             for commented in lines.conditions:
                 condition = _commented(policy, commented, where)
                 if condition is not None:
@@ -241,7 +241,9 @@ def coverage(result: Compilation, directory: str) -> Coverage:
                     gaps.append(
                         warning(
                             "RG085",
-                            condition.path.span,
+                            condition.path.span
+                            if isinstance(condition, FieldCondition)
+                            else condition.span,
                             f'no test exercises this condition of policy "{policy.name}"',
                             help="add a test block whose request reaches it",
                         )
@@ -255,8 +257,9 @@ def coverage(result: Compilation, directory: str) -> Coverage:
 
 def _commented(
     policy: Policy, commented: CommentedCondition, where: Mapping[str, str]
-) -> FieldCondition | None:
-    """The field condition a comment names: its path, and an operator on its line."""
+) -> FieldCondition | Expr | None:
+    """The condition a comment names: a field condition by its path and an operator on
+    its line; an `$expr` by its line."""
     file = where.get(commented.source, commented.source)
 
     def on_line(operators: tuple[FieldOperator, ...]) -> bool:
@@ -267,6 +270,15 @@ def _commented(
         )
 
     text = commented.text
+    if text.startswith("$expr "):
+        return next(
+            (
+                e
+                for e in expr_conditions(policy.conditions)
+                if (e.span.file, e.span.line) == (file, commented.line)
+            ),
+            None,
+        )
     while text.startswith("$not "):  # a negated operator: `$not path $gt 0`
         text = text.removeprefix("$not ")
     for condition in field_conditions(policy.conditions):
