@@ -42,7 +42,8 @@ def test_dynamic_pattern_decides_as_documented(opa, tmp_path):
     source.write_text(_sources())
     file, _ = parse_source(Source(str(source), "services.rg", source.read_text(), True))
     assert file is not None
-    rules = rule_names(file.policies)
+    spans = rule_names(file.policies)
+    rules = {policy.name: spans[policy.span] for policy in file.policies}
     cases = FIXTURE["cases"]
     requests = [
         (
