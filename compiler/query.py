@@ -117,10 +117,10 @@ class _Reader:
         self.clauses = 0
         # Where the reader is: the entity of the field condition being read (relative
         # $dynamicPattern paths start there), inside how many $elemMatch, and under
-        # how many negations ($not, $nor).
+        # which negations ($not, $nor, a selector), innermost last.
         self.entity: str | None = None
         self.elem_matches = 0
-        self.negations = 0
+        self.negations: list[str] = []
 
     def within_clause_limit(self, span: Span) -> bool:
         """Count one more clause; past the limit, report it once."""
@@ -235,8 +235,9 @@ class _Reader:
             )
             return None
         clauses: list[Query] = []
-        negation = int(member.key == "$nor")
-        self.negations += negation
+        negation = member.key == "$nor"
+        if negation:
+            self.negations.append("$nor")
         try:
             for item in value.items:
                 if not isinstance(item, Object):
@@ -249,7 +250,8 @@ class _Reader:
                     return None
                 clauses.append(clause)
         finally:
-            self.negations -= negation
+            if negation:
+                self.negations.pop()
         return Logical(cast(LogicalOp, member.key), tuple(clauses), member.key_span)
 
     def path(self, member: Member) -> Path | None:
@@ -352,9 +354,9 @@ class _Reader:
                     help='e.g. {"$not": {"$gte": 80}}',
                 )
                 return None
-            self.negations += 1
+            self.negations.append("$not")
             inner = self.operators(value, depth + 1)
-            self.negations -= 1
+            self.negations.pop()
             return NotOp(inner, member.key_span) if inner is not None else None
         if key == "$elemMatch":
             return self.elem_match(member, depth)
@@ -473,12 +475,14 @@ class _Reader:
             )
             return None
         if self.negations:
+            where = self.negations[-1]
             self.fail(
                 "RG027",
                 member.key_span,
-                "$expr under $nor: an expression that fails to evaluate would make the $nor "
-                "hold, and regate never lets a failure pass",
-                help='negate inside the expression: {"$expr": {"$not": [...]}}',
+                f"$expr {NEGATED[where][0]}: an expression that fails to evaluate would "
+                f"{NEGATED[where][1]}, and regate never lets a failure pass",
+                help=NEGATED[where][2]
+                or 'negate inside the expression: {"$expr": {"$not": [...]}}',
             )
             return None
         if not self.within_clause_limit(member.key_span):
@@ -638,12 +642,13 @@ class _Reader:
     def dynamic_pattern(self, member: Member) -> DynamicPattern | None:
         value = member.value
         if self.negations:
+            where = self.negations[-1]
             self.fail(
                 "RG029",
                 member.key_span,
-                "$dynamicPattern under $not or $nor: a placeholder that cannot be filled "
-                "would make the negation hold, and regate never lets it pass",
-                help="state what must match instead, e.g. with $or",
+                f"$dynamicPattern {NEGATED[where][0]}: a placeholder that cannot be filled "
+                f"would {NEGATED[where][1]}, and regate never lets it pass",
+                help=NEGATED[where][2] or "state what must match instead, e.g. with $or",
             )
             return None
         shape = (
@@ -924,8 +929,33 @@ def _is_integral(value: JsonValue) -> bool:
     return _is_number(value) and math.isfinite(value) and value == int(value)
 
 
-def read_query(node: Object) -> tuple[Query | None, list[Diagnostic]]:
+# Where a condition that fails to evaluate would let a request through: the
+# negation, what a failure there would do, and a way out (None: the operator's own).
+NEGATED: dict[str, tuple[str, str, str | None]] = {
+    "$nor": ("under $nor", "make the $nor hold", None),
+    "$not": ("under $not", "make the $not hold", None),
+    "selector": (
+        "in a selector",
+        "leave the policy out of the decision",
+        "put it in the policy's conditions",
+    ),
+    "applies_when": (
+        "in a checklist item's applies_when",
+        "leave the item out of the checklist",
+        "put it in the item's query",
+    ),
+}
+
+
+def read_query(
+    node: Object, leaves_out: str | None = None
+) -> tuple[Query | None, list[Diagnostic]]:
+    """A query document's conditions.  `leaves_out` names a query whose not matching
+    leaves something out of the decision ("selector", "applies_when"): a condition
+    that can fail to evaluate is refused there, as under a negation."""
     reader = _Reader()
+    if leaves_out is not None:
+        reader.negations.append(leaves_out)
     try:
         found = reader.query(node, 0)
     except RecursionError:

@@ -643,7 +643,7 @@ def test_expr_is_read_in_both_forms_and_folds_constants():
         (
             '{"$not": {"$dynamicPattern": {"template": "^{a}", "fields": {"a": {"path": "x"}}}}}',
             "RG029",
-            "$dynamicPattern under $not or $nor",
+            "$dynamicPattern under $not: a placeholder that cannot be filled would make the $not",
         ),
         (
             '{"$dynamicPattern": {"template": "^{a}(?=b)", "fields": {"a": {"path": "x"}}}}',
@@ -659,7 +659,27 @@ def test_dynamic_pattern_forms_outside_the_reading_are_errors(operand, code, mes
 def test_dynamic_pattern_under_nor_is_an_error():
     pattern = '{"$dynamicPattern": {"template": "^{a}", "fields": {"a": {"path": "x"}}}}'
     rendered = _rendered_conditions(f'{{"$nor": [{{"service.name": {pattern}}}]}}')
-    assert ": error[RG029]: $dynamicPattern under $not or $nor" in rendered
+    assert ": error[RG029]: $dynamicPattern under $nor" in rendered
+
+
+def test_a_selector_refuses_what_can_fail_to_evaluate():
+    """A selector that does not match leaves its policy out: an $expr that fails, or a
+    pattern that cannot be filled, there would let a request through."""
+    pattern = '{"$dynamicPattern": {"template": "^{a}", "fields": {"a": {"path": "x"}}}}'
+    _, rendered = parse_text(
+        f"""policy "p" {{
+          nrn = "organization=1"
+          selector = {{"$expr": {{"$gt": ["$build.id", 1]}}, "service.name": {pattern}}}
+          conditions = {{"$expr": {{"$gt": ["$build.id", 1]}}}}
+        }}"""
+    )
+    assert (
+        "error[RG027]: $expr in a selector: an expression that fails to evaluate would leave "
+        "the policy out of the decision, and regate never lets a failure pass"
+    ) in rendered
+    assert "help: put it in the policy's conditions" in rendered
+    assert "error[RG029]: $dynamicPattern in a selector" in rendered
+    assert rendered.count("error[") == 2  # the conditions may hold them
 
 
 def test_dynamic_pattern_reads_its_fields_relative_to_the_condition_entity():
@@ -684,3 +704,25 @@ def test_dynamic_pattern_reads_its_fields_relative_to_the_condition_entity():
 
 def _rendered_conditions(conditions: str) -> str:
     return str(parse_text(f'policy "p" {{ nrn = "organization=1"  conditions = {conditions} }}')[1])
+
+
+def test_a_checklist_item_applies_when_refuses_what_can_fail_to_evaluate():
+    budget = '{"$expr": {"$lte": ["$application.metadata.f.cost", "$application.metadata.f.cap"]}}'
+    _, rendered = parse_text(
+        f"""checklist "Readiness" {{
+          nrn        = "organization=1"
+          definition = {{
+            "items": [
+              {{"id": "budget", "type": "condition", "behavior": "gate", "title": "Budget",
+               "query": {budget}}},
+              {{"id": "review", "type": "manual", "behavior": "gate", "title": "Review",
+               "applies_when": {budget}}}
+            ]
+          }}
+        }}"""
+    )
+    assert (
+        "error[RG027]: $expr in a checklist item's applies_when: an expression that fails to "
+        "evaluate would leave the item out of the checklist"
+    ) in rendered
+    assert rendered.count("error[") == 1  # the item's query may hold it
