@@ -219,7 +219,38 @@ class All:
     span: Span
 
 
-FieldOperator = Comparison | Exists | NotOp | TypeOp | Regex | Mod | Size | ElemMatch | All
+@dataclass(frozen=True)
+class Placeholder:
+    """`{name}` in a `$dynamicPattern` template and the path its value is read from:
+    `path` is whole (its first segment an entity) even where it was written relative
+    to the condition's entity, which `relative` records."""
+
+    name: str
+    path: Path
+    relative: bool
+
+
+@dataclass(frozen=True)
+class DynamicPattern:
+    """nullplatform's `{$dynamicPattern: {template, fields}}`: a `$regex` whose
+    `{name}` placeholders are filled, at decision time, with the values at the
+    fields' paths, regex-escaped (docs/language.md).
+
+    The template, as written and translated to RE2, is cut at its placeholders:
+    `written[i]` and `pieces[i]` come before the i-th placeholder, which names
+    `fields[gaps[i]]`; the last of each follows the last placeholder."""
+
+    template: str
+    fields: tuple[Placeholder, ...]
+    written: tuple[str, ...]
+    pieces: tuple[str, ...]
+    gaps: tuple[int, ...]
+    span: Span
+
+
+FieldOperator = (
+    Comparison | Exists | NotOp | TypeOp | Regex | Mod | Size | ElemMatch | All | DynamicPattern
+)
 
 
 @dataclass(frozen=True)
@@ -238,11 +269,56 @@ class Logical:
     span: Span
 
 
+# --- Aggregation expressions, as `$expr` holds them (docs/semantics.md) ---
+
+
+@dataclass(frozen=True)
+class FieldRef:
+    """`"$application.metadata.finops.budget"`: the value at a path of the request's
+    entities, read as aggregation reads it; `path` is the path without its `$`."""
+
+    path: Path
+
+
+@dataclass(frozen=True)
+class Constant:
+    """A literal value: a JSON scalar, an array of literals, `{$literal: ...}`, or a
+    sub-expression regate evaluated while compiling, as MongoDB's optimizer does."""
+
+    value: JsonValue
+    span: Span
+
+
+@dataclass(frozen=True)
+class Operation:
+    """`{"$lte": [a, b]}`: an aggregation operator applied to its arguments."""
+
+    op: str
+    args: tuple[Expression, ...]
+    span: Span  # the operator
+
+
+Expression = FieldRef | Constant | Operation
+
+
+@dataclass(frozen=True)
+class Expr:
+    """`{$expr: <expression>}`: holds when the expression's value is truthy.  At the
+    top of a query document (MongoDB's form), or as the one operator under a field
+    key (nullplatform's form, `key`, which is not read: references start from the
+    request's entities)."""
+
+    expression: Expression
+    written: JsonValue  # the expression as written
+    key: Path | None
+    span: Span  # `$expr`
+
+
 @dataclass(frozen=True)
 class Query:
     """A query document: every condition in it must hold (an implicit `$and`)."""
 
-    conditions: tuple[FieldCondition | Logical, ...]
+    conditions: tuple[FieldCondition | Logical | Expr, ...]
     span: Span
 
 

@@ -16,22 +16,30 @@ import copy
 import itertools
 import json
 import math
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from operator import ge, gt, le, lt
 
+from compiler import aggregation
 from compiler.ast import (
     All,
     Checklist,
     Comparison,
+    Constant,
+    DynamicPattern,
     Exists,
+    Expr,
+    Expression,
     FieldCondition,
     FieldOperator,
+    FieldRef,
     JsonValue,
     Logical,
     Mod,
     NotOp,
     Nrn,
+    Operation,
     Policy,
     Program,
     Query,
@@ -40,7 +48,7 @@ from compiler.ast import (
     TypeOp,
 )
 from compiler.bindings import bind
-from compiler.check import Specifications, field_conditions
+from compiler.check import Specifications, dynamic_patterns, expr_conditions, field_conditions
 from compiler.entities import entity_model
 from compiler.schema import Resolved, json_type, resolve
 
@@ -178,7 +186,9 @@ def _orders(op: str, items: list[_Item], operand: JsonValue) -> bool:
     return any(compare(v, operand) for v in _offered(items) if _class(v) == kind)
 
 
-def _holds(operator: FieldOperator, items: list[_Item]) -> bool:
+def _holds(operator: FieldOperator, items: list[_Item], document: JsonValue) -> bool:
+    """Whether an operator holds for what a path reached; `document` (the request's
+    entities) fills a $dynamicPattern's placeholders."""
     match operator:
         case Comparison(op="$eq", value=value):
             return _equals(items, value)
@@ -193,7 +203,7 @@ def _holds(operator: FieldOperator, items: list[_Item]) -> bool:
         case Exists(present=present):
             return any(item.value is not _MISSING for item in items) == present
         case NotOp(operators=operators):
-            return not all(_holds(inner, items) for inner in operators)
+            return not all(_holds(inner, items, document) for inner in operators)
         case TypeOp(aliases=aliases):
             return any(_bson_type(v) in aliases for v in _offered(items))
         case All(values=values, elem_matches=()):
@@ -201,11 +211,53 @@ def _holds(operator: FieldOperator, items: list[_Item]) -> bool:
         case Size(length=length):
             return any(isinstance(item.value, list) and len(item.value) == length for item in items)
         case Mod(divisor=divisor, remainder=remainder):
+            # A number beyond the 64-bit integers never matches (mod_special_values.js).
             return any(
-                _class(v) == "number" and _remainder(math.trunc(v), divisor) == remainder
+                _class(v) == "number"
+                and -(2**63) <= v < 2**63
+                and _remainder(math.trunc(v), divisor) == remainder
                 for v in _offered(items)
             )
+        case DynamicPattern():
+            pattern = _filled(operator, document)
+            return pattern is not None and any(
+                isinstance(v, str) and pattern.search(v) for v in _offered(items)
+            )
     raise UnknownOperator(_operator_name(operator))
+
+
+# Metacharacters a placeholder's text is escaped of (templates/mongo.rego.j2).
+_METACHARACTERS = re.compile(r"[\\.+*?()|\[\]{}^$]")
+# RE2 spellings Python's `re` reads otherwise, or not at all: a pattern with one
+# gets no boundary cases (Unicode classes, POSIX classes, the ungreedy flag).
+_RE2_ONLY = re.compile(r"\\[pP]|\[:|\(\?[a-zA-Z]*U")
+
+
+def _filled(pattern: DynamicPattern, document: JsonValue) -> re.Pattern[str] | None:
+    """The template filled with its fields' text (one string or number each; else None),
+    as a Python pattern that matches as the RE2 one does."""
+    texts: list[str] = []
+    for placeholder in pattern.fields:
+        reached = [i.value for i in _items(document, placeholder.path.segments)]
+        found = [v for v in reached if v is not _MISSING]
+        if len(found) != 1 or _class(found[0]) not in ("string", "number"):
+            return None
+        texts.append(found[0] if isinstance(found[0], str) else _shown(found[0]))
+    filled = pattern.pieces[0] + "".join(
+        _METACHARACTERS.sub(r"\\\g<0>", texts[gap]) + piece
+        for gap, piece in zip(pattern.gaps, pattern.pieces[1:], strict=True)
+    )
+    if _RE2_ONLY.search(filled):
+        raise UnknownOperator("$dynamicPattern with a construct Python's re reads otherwise")
+    return re.compile(filled.replace("\\z", "\\Z").replace("(?<", "(?P<"), re.ASCII)
+
+
+def _expr_holds(expr: Expr, document: JsonValue) -> bool:
+    """An $expr holds where its value is truthy; an evaluation error never holds."""
+    try:
+        return aggregation.truthy(aggregation.evaluate(expr.expression, document))
+    except aggregation.EvaluationError:
+        return False
 
 
 # int and long: a number written without fraction or exponent (a Python int, as JSON
@@ -253,9 +305,11 @@ def matches(query: Query, document: JsonValue) -> bool:
                 holds = all(results)
             else:
                 holds = any(results) == (condition.op == "$or")
+        elif isinstance(condition, Expr):
+            holds = _expr_holds(condition, document)
         else:
             items = _items(document, condition.path.segments)
-            holds = all(_holds(operator, items) for operator in condition.operators)
+            holds = all(_holds(o, items, document) for o in condition.operators)
         if not holds:
             return False
     return True
@@ -317,7 +371,7 @@ def _operands(operator: FieldOperator) -> Iterator[JsonValue]:
                 yield from _operands(inner)
         case Exists():
             yield None
-        case Size() | Mod() | TypeOp():
+        case Size() | Mod() | TypeOp() | DynamicPattern():
             return  # no value to stand beside: _shaped builds theirs
         case _:
             raise UnknownOperator(_operator_name(operator))
@@ -350,9 +404,91 @@ def _shaped(operator: FieldOperator) -> Iterator[Candidate]:
             yield Candidate(f"{holding + 0.5}, a fraction past it", holding + 0.5)
             yield Candidate(f"{-holding}, its sign flipped", -holding)
             yield Candidate(f'"{holding}", a string: wrong type', str(holding))
+        case DynamicPattern(fields=fields):
+            # Strings around the placeholders filled with PLACEHOLDER_TEXT, whose dot
+            # tells an escaped placeholder from one read as a pattern.
+            text = "-".join(PLACEHOLDER_TEXT for _ in fields) or "x"
+            unescaped = text.replace(".", "b")
+            for value, label in (
+                (text, "the placeholders' text"),
+                (f"{text}-x", "the placeholders' text and more"),
+                (f"x{text}-x", "the placeholders' text inside"),
+                (f"{unescaped}-x", "the text read as a pattern would match"),
+                ("", "the empty string"),
+            ):
+                yield Candidate(f"{_shown(value)}, {label}", value)
+            yield Candidate("7, a number: wrong type", 7)
         case NotOp(operators=operators):
             for inner in operators:
                 yield from _shaped(inner)
+
+
+# What boundary requests fill $dynamicPattern placeholders with: a dot, which a
+# placeholder escaped matches only as itself.
+PLACEHOLDER_TEXT = "a.c"
+
+
+def _placeholder_candidates(allows_array: bool) -> list[Candidate]:
+    """Values for a placeholder's field: its text, another, and values that leave the
+    pattern unfilled (missing, null, a boolean, several values)."""
+    found = [
+        Candidate(f"{_shown(PLACEHOLDER_TEXT)}, the placeholders' text", PLACEHOLDER_TEXT),
+        Candidate('"abc", other text', "abc"),
+        Candidate("7, a number: its JSON text", 7),
+        Candidate("null: no text", None),
+        Candidate("true: no text", True),
+        Candidate("missing", _MISSING),
+    ]
+    if allows_array:
+        found.append(
+            Candidate(f"[{_shown(PLACEHOLDER_TEXT)}], an array: no text", [PLACEHOLDER_TEXT])
+        )
+    return found
+
+
+def _expr_constants(expression: Expression) -> list[JsonValue]:
+    """The scalar literals of an $expr expression, in source order."""
+    match expression:
+        case Constant(value=value) if not isinstance(value, list | dict):
+            return [value]
+        case Operation(args=args):
+            return [c for argument in args for c in _expr_constants(argument)]
+    return []
+
+
+def _expr_references(expression: Expression) -> list[tuple[str, ...]]:
+    match expression:
+        case FieldRef(path=path):
+            return [path.segments]
+        case Operation(args=args):
+            return [r for argument in args for r in _expr_references(argument)]
+    return []
+
+
+def _reference_candidates(
+    constants: list[JsonValue], kinds: frozenset[str] | None, allows_array: bool
+) -> list[Candidate]:
+    """Values for an $expr field reference: the expression's literals and their
+    neighbours (or, comparing fields, a value of the field's type and its
+    neighbours, which every reference shares, so that they can be equal), zero (a
+    divisor), missing and null (MongoDB orders them below everything), a value of
+    another type, and an array where the schema allows one (compared as an array)."""
+    numbers = kinds is None or bool(kinds & {"number", "integer"})
+    seeds = [c for c in constants if c is not None and not isinstance(c, bool)]
+    if not seeds:
+        seeds = [1000] if numbers else ["m"] if kinds and "string" in kinds else [True]
+    found: list[Candidate] = []
+    for seed in seeds:
+        found.append(Candidate(_shown(seed), seed))
+        found.extend(_neighbours(seed))
+    found.append(Candidate("0, zero", 0))
+    found.append(Candidate("missing", _MISSING))
+    found.append(Candidate("null", None))
+    wrong = _wrong_type(seeds[0])
+    found.append(Candidate(f"{_shown(wrong)}, {_a(json_type(wrong))}: another type", wrong))
+    if allows_array:
+        found.append(Candidate(f"[{_shown(seeds[0])}], an array", [seeds[0]]))
+    return found
 
 
 def _candidates_for(
@@ -379,6 +515,10 @@ def _candidates_for(
     for operand in operands if through_array else ():
         label = f"{_shown(operand)} in another element of the array"
         found.append(Candidate(label, _InAnotherElement(operand)))
+    return _unique(found)
+
+
+def _unique(found: list[Candidate]) -> list[Candidate]:
     unique: dict[str, Candidate] = {}
     for candidate in found:
         key = "missing" if candidate.value is _MISSING else repr(candidate.value)
@@ -493,7 +633,15 @@ class _Generator:
         by_path: dict[tuple[str, ...], list[FieldCondition]] = {}
         for condition in field_conditions(query):
             by_path.setdefault(condition.path.segments, []).append(condition)
-        types = {path: self.types(path, nrn) for path in by_path}
+        # The paths $expr references and $dynamicPattern placeholders read, and the
+        # literals each reference is compared or computed with.
+        references: dict[tuple[str, ...], list[JsonValue]] = {}
+        for expr in expr_conditions(query):
+            for segments in _expr_references(expr.expression):
+                references.setdefault(segments, []).extend(_expr_constants(expr.expression))
+        placeholders = {f.path.segments for p in dynamic_patterns(query) for f in p.fields}
+        paths = [*by_path, *references, *sorted(placeholders)]
+        types = {path: self.types(path, nrn) for path in paths}
         arrays = {
             path: frozenset(
                 depth
@@ -502,15 +650,22 @@ class _Generator:
             )
             for path, found in types.items()
         }
-        candidates = {
-            path: _likely_first(
-                query,
-                path,
-                _candidates_for(conditions, _may_be_array(types[path][-1]), bool(arrays[path])),
-                arrays,
-            )
-            for path, conditions in by_path.items()
-        }
+
+        def candidates_of(path: tuple[str, ...]) -> list[Candidate]:
+            allows_array = _may_be_array(types[path][-1])
+            found = _candidates_for(by_path.get(path, []), allows_array, bool(arrays[path]))
+            if path in references:
+                kinds = types[path][-1]
+                found += _reference_candidates(references[path], kinds, allows_array)
+            if path in placeholders:
+                found += _placeholder_candidates(allows_array)
+            if path not in by_path:
+                found = [c for c in found if c.value is not _MISSING] + [
+                    Candidate("missing", _MISSING)
+                ]
+            return _likely_first(query, path, _unique(found), arrays)
+
+        candidates = {path: candidates_of(path) for path in dict.fromkeys(paths)}
 
         def request(assignment: Assignment) -> JsonValue:
             return {"action": action, "nrn": nrn.text, "entities": _entities(assignment, arrays)}
@@ -552,8 +707,9 @@ def _likely_first(
     own = [c for c in query.conditions if isinstance(c, FieldCondition) and c.path.segments == path]
 
     def satisfies(candidate: Candidate) -> bool:
-        items = _items(_entities({path: candidate.value}, arrays), path)
-        return all(_holds(o, items) for c in own for o in c.operators)
+        document = _entities({path: candidate.value}, arrays)
+        items = _items(document, path)
+        return all(_holds(o, items, document) for c in own for o in c.operators)
 
     return sorted(found, key=lambda c: not satisfies(c))
 

@@ -24,10 +24,13 @@ from compiler.ast import (
     All,
     Checklist,
     Comparison,
+    DynamicPattern,
     ElemMatch,
     Exists,
+    Expr,
     FieldCondition,
     FieldOperator,
+    FieldRef,
     JsonValue,
     Logical,
     Mod,
@@ -55,6 +58,7 @@ from compiler.constraints import (
 )
 from compiler.diagnostics import Diagnostic, did_you_mean, error, warning
 from compiler.entities import EntityModel, entity_model
+from compiler.expr_types import Reference, check_expression
 from compiler.schema import Resolved, Unresolved, is_required, json_type, resolve
 
 ORDERING_OPS = ("$gt", "$gte", "$lt", "$lte")
@@ -68,8 +72,96 @@ def field_conditions(query: Query) -> Iterator[FieldCondition]:
         if isinstance(condition, Logical):
             for clause in condition.clauses:
                 yield from field_conditions(clause)
-        else:
+        elif isinstance(condition, FieldCondition):
             yield condition
+
+
+def expr_conditions(query: Query) -> Iterator[Expr]:
+    """Every `$expr` of a query, nested ones included, in source order."""
+    for condition in query.conditions:
+        if isinstance(condition, Logical):
+            for clause in condition.clauses:
+                yield from expr_conditions(clause)
+        elif isinstance(condition, Expr):
+            yield condition
+
+
+# How sure a condition beside an `$expr` makes a field: present, or present and not null.
+Guards = dict[str, str]
+
+
+def guarded_exprs(query: Query, inherited: Guards | None = None) -> Iterator[tuple[Expr, Guards]]:
+    """Each `$expr` of a query, with the paths that the conditions which must hold
+    beside it (in its query document, its `$and` clauses and the documents around
+    them) require to be present ("present") or present and not null ("nonnull")."""
+    guards = dict(inherited or {})
+    own: list[Expr] = []
+    elsewhere: list[Logical] = []
+    conjunction = [query]
+    while conjunction:
+        for condition in conjunction.pop().conditions:
+            if isinstance(condition, FieldCondition):
+                strength = _guard(condition.operators)
+                if strength and guards.get(condition.path.text) != "nonnull":
+                    guards[condition.path.text] = strength
+            elif isinstance(condition, Expr):
+                own.append(condition)
+            elif condition.op == "$and":
+                conjunction.extend(condition.clauses)
+            else:
+                elsewhere.append(condition)
+    for expr in own:
+        yield expr, guards
+    for logical in elsewhere:
+        for clause in logical.clauses:
+            yield from guarded_exprs(clause, guards)
+
+
+def _guard(operators: tuple[FieldOperator, ...]) -> str | None:
+    """ "nonnull" when an operator holds only for a present value that is not null,
+    "present" when one holds only for a present value."""
+    found = None
+    for operator in operators:
+        match operator:
+            case Comparison(op="$eq" | "$gt" | "$gte" | "$lt" | "$lte", value=value) if (
+                value is not None
+            ):
+                return "nonnull"
+            case Comparison(op="$ne", value=None):
+                return "nonnull"
+            case Comparison(op="$in", value=listed) if listed and None not in listed:
+                return "nonnull"
+            case TypeOp(aliases=aliases) if "null" not in aliases:
+                return "nonnull"
+            case Regex() | Mod() | Size() | ElemMatch() | DynamicPattern():
+                return "nonnull"
+            case All(values=values, elem_matches=matches) if (values or matches) and (
+                None not in values
+            ):
+                return "nonnull"
+            case Exists(present=True):
+                found = "present"
+    return found
+
+
+def dynamic_patterns(query: Query) -> Iterator[DynamicPattern]:
+    """Every `$dynamicPattern` of a query, inside `$elemMatch` too."""
+    for condition in field_conditions(query):
+        yield from _patterns_in(condition.operators)
+
+
+def _patterns_in(operators: tuple[FieldOperator, ...]) -> Iterator[DynamicPattern]:
+    for operator in operators:
+        if isinstance(operator, DynamicPattern):
+            yield operator
+        elif isinstance(operator, NotOp):
+            yield from _patterns_in(operator.operators)
+        elif isinstance(operator, ElemMatch):
+            yield from _patterns_in(operator.operators)
+            if operator.query is not None:
+                yield from dynamic_patterns(operator.query)
+        elif isinstance(operator, All):
+            yield from _patterns_in(operator.elem_matches)
 
 
 class Specifications:
@@ -317,6 +409,83 @@ class Checker:
                 known = fields.get(path)
                 if known and all(f.resolved.single_valued for f in known):
                     self._contradictions(path, operators)
+        for expr, guards in guarded_exprs(query):
+
+            def reference(ref: FieldRef, guards: Guards = guards) -> Reference:
+                return self._reference(ref.path, actions, contexts, specifications, guards)
+
+            for diagnostic in check_expression(expr.expression, reference):
+                self.report(diagnostic)
+        for pattern in dynamic_patterns(query):
+            self._placeholders(pattern, actions, contexts, specifications)
+
+    def _reference(
+        self,
+        path: Path,
+        actions: list[Action],
+        contexts: list[Nrn],
+        specifications: Specifications,
+        guards: Guards,
+    ) -> Reference:
+        """What an `$expr` field reference may evaluate to (aggregation reads a path
+        through an array as the array of what it reaches)."""
+        if not self._entity(path, actions):
+            return Reference(None, None, None)
+        found = [field for nrn in contexts for field in self._path(path, nrn, specifications)]
+        if not found:
+            return Reference(None, None, None)
+        types: set[str] | None = set()
+        for field in found:
+            kinds = frozenset({"array"}) if field.resolved.through_array else field.resolved.types
+            if kinds is None or types is None:
+                types = None
+                continue
+            types |= {"number" if kind == "integer" else kind for kind in kinds}
+        guard = guards.get(path.text)
+        absent = next((f for f in found if not f.present), None)
+        missing = None
+        if absent is not None and guard is None:
+            missing = f"may be missing ({absent.origin} does not require it)"
+        null = None
+        if guard != "nonnull" and (types is None or "null" in types):
+            origin = found[0].origin
+            null = (
+                f"may be null (its type is not constrained: {origin})"
+                if types is None
+                else f"may be null ({origin} allows null)"
+            )
+        return Reference(None if types is None else frozenset(types), missing, null)
+
+    def _placeholders(
+        self,
+        pattern: DynamicPattern,
+        actions: list[Action],
+        contexts: list[Nrn],
+        specifications: Specifications,
+    ) -> None:
+        """A placeholder's path is checked as a condition's path, and must be able to
+        hold a string or a number (its text fills the placeholder)."""
+        for placeholder in pattern.fields:
+            path = placeholder.path
+            if placeholder.relative:
+                if path.segments[0] not in self.model.entities:
+                    continue  # the condition's own path reports it
+            elif not self._entity(path, actions):
+                continue
+            for nrn in contexts:
+                for field in self._path(path, nrn, specifications):
+                    types = field.resolved.types
+                    if types is None or types & {"string", "number", "integer"}:
+                        continue
+                    self.report(
+                        error(
+                            "RG034",
+                            path.span,
+                            f"placeholder {{{placeholder.name}}} is filled with a string or a "
+                            f'number, but "{path.text}" is {_types_text(types)}',
+                            help="the placeholder cannot be filled, so the condition never holds",
+                        )
+                    )
 
     def _entity(self, path: Path, actions: list[Action]) -> bool:
         entity = path.segments[0]
@@ -364,7 +533,11 @@ class Checker:
             if isinstance(resolved, Unresolved):
                 self._unknown_metadata_field(path, specification, resolved, origin, nrn)
                 continue
-            found.append(Field(resolved, origin, required))
+            schema, below = specification.schema, segments[3:]
+            present = bool(below) and all(
+                is_required(schema, below[:n]) for n in range(1, len(below) + 1)
+            )
+            found.append(Field(resolved, origin, required, present))
         return found
 
     def _resolve(
@@ -628,6 +801,7 @@ ORDERED_TYPES = frozenset({"integer", "number", "string"})
 ARRAY_OPERATORS = (Size, ElemMatch, All)
 OFFERED_NEEDS: dict[type, frozenset[str]] = {
     Regex: frozenset({"string"}),
+    DynamicPattern: frozenset({"string"}),
     Mod: frozenset({"integer", "number"}),
 }
 OPERATOR_TEXT: dict[type, str] = {
@@ -635,6 +809,7 @@ OPERATOR_TEXT: dict[type, str] = {
     ElemMatch: "$elemMatch matches the items of an array",
     All: "$all matches arrays",
     Regex: "$regex matches strings",
+    DynamicPattern: "$dynamicPattern matches strings",
     Mod: "$mod divides numbers",
 }
 # $type aliases (docs/semantics.md) → the JSON Schema types whose values have them.
@@ -660,6 +835,8 @@ class Field:
     resolved: Resolved
     origin: str  # for messages: `specification "Coverage" at f.rg:2:16`
     required: bool  # its parent object lists it in `required`
+    # Every object on its way from the metadata document lists its key in `required`.
+    present: bool = False
 
 
 def _conjunctions(query: Query) -> Iterator[dict[str, list[FieldOperator]]]:
@@ -673,6 +850,8 @@ def _conjunctions(query: Query) -> Iterator[dict[str, list[FieldOperator]]]:
             for condition in conjunction.pop().conditions:
                 if isinstance(condition, FieldCondition):
                     by_path[condition.path.text].extend(condition.operators)
+                elif isinstance(condition, Expr):
+                    continue
                 elif condition.op == "$and":
                     conjunction.extend(condition.clauses)
                 else:

@@ -14,7 +14,7 @@ import jinja2
 from markupsafe import Markup
 
 from compiler import rego
-from compiler.ir import BundleIR, PolicyModule
+from compiler.ir import BundleIR, ExprValue, PolicyModule, Test
 from compiler.limits import MAX_COMPARE_DEPTH, MAX_PATH_SEGMENTS
 from compiler.resources import resource_dir
 
@@ -69,9 +69,24 @@ def emit(ir: BundleIR) -> dict[str, bytes]:
     plain = {
         rule: [{"entry": n["entry"], "test": n["test"], "at": n["at"]} for n in nodes]
         for rule, nodes in explained.items()
-        if all(n["kind"] == "shared" and not n["negated"] for n in nodes)
+        if all(n["kind"] == "shared" and not n["negated"] and "pattern" not in n for n in nodes)
     }
     interpreted = {rule: nodes for rule, nodes in explained.items() if rule not in plain}
+    # The library's $expr and $dynamicPattern parts are written only for a bundle
+    # that uses them: each costs OPA compile time on every activation.
+    functions = {
+        e.function
+        for m in ir.modules
+        for p in m.policies
+        for b in p.bodies
+        for e in b
+        if isinstance(e, Test)
+    } | {test.function for test in ir.conditions.tests}
+    library = {
+        "exprs": bool(ir.conditions.exprs),
+        "expr_depth": max((_depth(shared.expression) for shared in ir.conditions.exprs), default=0),
+        "dynamic_patterns": "dynamic_pattern" in functions,
+    }
     files: dict[str, bytes] = {
         "regate/decision.rego": render("decision.rego.j2").encode(),
         "regate/request/request.rego": render("request.rego.j2").encode(),
@@ -80,14 +95,17 @@ def emit(ir: BundleIR) -> dict[str, bytes]:
             "mongo.rego.j2",
             max_segments=MAX_PATH_SEGMENTS,
             max_compare_depth=MAX_COMPARE_DEPTH,
+            **library,
         ).encode(),
         "regate/explanations/explanations.rego": render(
-            "explanations.rego.j2", levels=max(map(_levels, interpreted.values()), default=1)
+            "explanations.rego.j2",
+            levels=max(map(_levels, interpreted.values()), default=1),
+            **library,
         ).encode(),
         "regate/explanations/plain/data.json": _compact(plain),
         "regate/explanations/conditions/data.json": _compact(interpreted),
     }
-    if ir.conditions.tests:
+    if ir.conditions.tests or ir.conditions.exprs:
         shared = render("conditions.rego.j2", conditions=ir.conditions)
         files["regate/conditions.rego"] = shared.encode()
     declared: set[str] = set()
@@ -107,6 +125,12 @@ def _compact(value: object) -> bytes:
     return (
         json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n"
     ).encode()
+
+
+def _depth(value: ExprValue) -> int:
+    """The longest field reference in an $expr expression: mongo.expr_field walks
+    a path with a function per remaining segment, as many as the bundle needs."""
+    return max([len(value.path), *map(_depth, value.args)])
 
 
 def _levels(nodes: list[Any]) -> int:

@@ -100,6 +100,27 @@ def _holds(failure: dict[str, Any]) -> str:
     return f"is {_value(failure.get('actual'))}"
 
 
+def _expr(failure: dict[str, Any]) -> str:
+    """`$expr {...} is false: $a.b is 1200, $c is missing`; an expression that fails
+    says why: `$expr {...} fails (can't $divide by zero): ...`."""
+    written = f"$expr {_value(failure['expected'])}"
+    outcome = f"fails ({failure['error']})" if "error" in failure else _holds(failure)
+    references = [f"{r['reference']} {_holds(r)}" for r in failure["references"]]
+    return f"{written} {outcome}" + (f": {', '.join(references)}" if references else "")
+
+
+def _pattern_needs(failure: dict[str, Any]) -> str:
+    """What a $dynamicPattern needs: the filled pattern and where its text comes from,
+    or the template and what its fields hold, one of which cannot fill it."""
+    fields = ", ".join(
+        f"{{{name}}} from {field['path']}, which {_holds(field)}"
+        for name, field in sorted(failure["fields"].items())
+    )
+    if "expected" in failure:
+        return f"to match /{failure['expected']}/ ({fields})"
+    return f"to match /{failure['template']}/, which cannot be filled ({fields})"
+
+
 def _failure_lines(failure: dict[str, Any], indent: str) -> list[str]:
     """A failed condition (an entry of data.regate.explanations.failures), nested logic indented."""
     operator, where = failure["operator"], f"({failure['source']})"
@@ -127,6 +148,11 @@ def _failure_lines(failure: dict[str, Any], indent: str) -> list[str]:
                 line for f in element["failures"] for line in _failure_lines(f, inner + "  ")
             )
         return lines
+    if operator == "$expr":
+        return [f"{indent}{_expr(failure)} {where}"]
+    if operator == "$dynamicPattern":
+        needs = _pattern_needs(failure)
+        return [f"{indent}{_path(failure)} {_holds(failure)}, needs {needs} {where}"]
     if operator == "$all" and failure["expected"] == []:
         return [f"{indent}{_path(failure)}: $all of no values never matches {where}"]
     needs = _needs(operator, failure["expected"])

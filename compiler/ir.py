@@ -21,6 +21,8 @@ class Condition:
     source: str
     expected: JsonValue = None
     has_expected: bool = False
+    # More fields of its entry, as written: a $dynamicPattern's template.
+    details: tuple[tuple[str, JsonValue], ...] = ()
 
     def entry(self) -> dict[str, JsonValue]:
         """The fields of its explanation entry, before the actual values."""
@@ -29,6 +31,7 @@ class Condition:
             fields["path"] = self.path
         if self.has_expected:
             fields["expected"] = self.expected
+        fields.update(self.details)
         return fields
 
 
@@ -52,6 +55,34 @@ class Test:
 
 InlineShape = Literal["compare", "equals", "member", "exists"]
 OperandType = Literal["number", "string", "boolean"]
+
+
+@dataclass(frozen=True)
+class ExprValue:
+    """A node of an `$expr` expression as the Rego computes it: `kind` "call" is
+    `mongo.expr_<function>(args...)` (or of one array of them, when `variadic`),
+    "field" the value at `path` of the request's entities, "literal" `value`."""
+
+    kind: Literal["call", "field", "literal"]
+    function: str = ""
+    args: tuple[ExprValue, ...] = ()
+    variadic: bool = False
+    path: tuple[str, ...] = ()
+    value: JsonValue = None
+
+
+@dataclass(frozen=True)
+class ExprTest:
+    """`$expr`: holds when its expression's value is truthy.  `text` is the
+    expression as written (canonical JSON), `references` each field reference as
+    written (`$a.b`) with its path, for explanations."""
+
+    expression: ExprValue
+    text: str
+    references: tuple[tuple[str, tuple[str, ...]], ...]
+    comment: str
+    condition: Condition
+    kind: Literal["expr"] = "expr"
 
 
 @dataclass(frozen=True)
@@ -122,7 +153,7 @@ class Conjunction:
     kind: Literal["and"] = "and"
 
 
-Expr = Test | SharedTestRef | Each | RuleRef | Always | Never | Conjunction
+Expr = Test | SharedTestRef | Each | RuleRef | Always | Never | Conjunction | ExprTest
 Body = tuple[Expr, ...]
 
 
@@ -218,9 +249,22 @@ class SharedTest:
 
 
 @dataclass(frozen=True)
+class SharedExpr:
+    """Rules of package regate.conditions for one `$expr` of the request's entities:
+    `value_rule`, the expression's value (kept for explanations), and `rule`, true
+    when it is truthy."""
+
+    rule: str
+    value_rule: str
+    expression: ExprValue
+    text: str
+
+
+@dataclass(frozen=True)
 class Conditions:
     paths: tuple[SharedPath, ...]
     tests: tuple[SharedTest, ...]
+    exprs: tuple[SharedExpr, ...] = ()
 
 
 @dataclass(frozen=True)

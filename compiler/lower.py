@@ -18,18 +18,25 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from compiler import request
+from compiler.aggregation import ARITY
 from compiler.ast import (
     Action,
     All,
     Checklist,
     Comparison,
+    Constant,
+    DynamicPattern,
     ElemMatch,
     Exists,
+    Expr,
+    Expression,
     FieldOperator,
+    FieldRef,
     JsonValue,
     Logical,
     Mod,
     NotOp,
+    Operation,
     Path,
     Policy,
     Program,
@@ -49,7 +56,8 @@ from compiler.ir import (
     Conditions,
     Conjunction,
     Each,
-    Expr,
+    ExprTest,
+    ExprValue,
     HelperRule,
     Never,
     PolicyModule,
@@ -58,6 +66,7 @@ from compiler.ir import (
     Test,
     flatten,
 )
+from compiler.ir import Expr as IRExpr
 from compiler.rego import id_order, slug
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -113,13 +122,29 @@ class _PolicyLowering:
         return f"{path or 'element'} {op} {json.dumps(value)} ({self.location(span)})"
 
     def query(self, query: Query, root: Root) -> Body:
-        body: list[Expr] = []
+        body: list[IRExpr] = []
         for condition in query.conditions:
             if isinstance(condition, Logical):
                 body.extend(self.logical(condition, root))
+            elif isinstance(condition, Expr):
+                body.append(self.expr(condition))
             else:
                 body.extend(self.field(condition.path, condition.operators, root))
         return tuple(body) or (Always(),)
+
+    def expr(self, expr: Expr) -> ExprTest:
+        """`$expr` (never inside an $elemMatch: its references start at the entities)."""
+        location = self.location(expr.span)
+        path = expr.key.text if expr.key is not None else None
+        condition = Condition("$expr", path, location, expr.written, has_expected=True)
+        references = dict.fromkeys(_references(expr.expression))
+        return ExprTest(
+            _expr_value(expr.expression),
+            json.dumps(expr.written, sort_keys=True, ensure_ascii=False),
+            tuple((f"${ref.text}", ref.segments) for ref in references),
+            f"$expr {json.dumps(expr.written, ensure_ascii=False)} ({location})",
+            condition,
+        )
 
     def logical(self, logical: Logical, root: Root) -> Body:
         location = self.location(logical.span)
@@ -171,6 +196,12 @@ class _PolicyLowering:
                 )
             case Mod(divisor=divisor, remainder=remainder, span=span):
                 return (self.test(path, root, "mod", "$mod", [divisor, remainder], span),)
+            case DynamicPattern(template=template, span=span):
+                test = self.test(path, root, "dynamic_pattern", "$dynamicPattern", template, span)
+                condition = replace(
+                    test.condition, has_expected=False, details=(("template", template),)
+                )
+                return (replace(test, operand=_pattern(operator), condition=condition),)
             case Size(length=length, span=span):
                 return (self.test(path, root, "size", "$size", length, span),)
             case All(values=values, elem_matches=elem_matches, span=span):
@@ -223,6 +254,43 @@ class _PolicyLowering:
         return self.helper(comment, Condition("$elemMatch", path.text, location), root, body)
 
 
+def _pattern(pattern: DynamicPattern) -> JsonValue:
+    """A $dynamicPattern as mongo.dynamic_pattern reads it: the template cut at its
+    placeholders (RE2 `pieces`, and as `written`, for explanations), each
+    placeholder's field by index (`gaps`) and the fields."""
+    return {
+        "pieces": list(pattern.pieces),
+        "written": list(pattern.written),
+        "gaps": list(pattern.gaps),
+        "fields": [
+            {"name": f.name, "path": f.path.text, "segments": list(f.path.segments)}
+            for f in pattern.fields
+        ],
+    }
+
+
+def _expr_value(expression: Expression) -> ExprValue:
+    match expression:
+        case FieldRef(path=path):
+            return ExprValue("field", path=path.segments)
+        case Constant(value=value):
+            return ExprValue("literal", value=value)
+        case Operation(op=op, args=args):
+            return ExprValue(
+                "call", f"expr_{op[1:]}", tuple(map(_expr_value, args)), variadic=ARITY[op] is None
+            )
+
+
+def _references(expression: Expression) -> list[Path]:
+    """The paths of an expression's field references, in source order."""
+    match expression:
+        case FieldRef(path=path):
+            return [path]
+        case Operation(args=args):
+            return [path for argument in args for path in _references(argument)]
+    return []
+
+
 def _written(condition: Condition) -> JsonValue:
     """The operator document a `$not` holds, as written: `{"$gt": 0}`."""
     if condition.operator == "$regex" and isinstance(condition.expected, dict):
@@ -248,6 +316,17 @@ def _explanation(body: Body) -> list[JsonValue]:
                         # make the interpreter's `not _holds(...)` undefined, hiding the failure.
                         "operand": e.operand if e.has_operand else None,
                         "negated": e.negated,
+                        # A $dynamicPattern's entry shows the pattern as filled.
+                        **({"pattern": e.operand} if e.function == "dynamic_pattern" else {}),
+                    }
+                )
+            case ExprTest(condition=condition):
+                nodes.append(
+                    {
+                        "kind": "expr",
+                        "entry": condition.entry(),
+                        "expression": e.text,
+                        "references": [[text, list(path)] for text, path in e.references],
                     }
                 )
             case Never(condition=condition):

@@ -767,7 +767,7 @@ def _selector(fields: Fields) -> tuple[Query | None, JsonValue]:
         return None, None
     if not node.members:
         return None, {}
-    selector, found = query.read_query(node)
+    selector, found = query.read_query(node, "selector")
     fields.diagnostics.extend(found)
     return selector, to_json(node)
 
@@ -1126,7 +1126,8 @@ class _DefinitionReader:
         if not isinstance(member.value, Object) or not member.value.members:
             self.fail(member.value.span, f"item `{key}` must be a non-empty query document")
             return None, None, False
-        found, problems = query.read_query(member.value)
+        leaves_out = "applies_when" if key == "applies_when" else None
+        found, problems = query.read_query(member.value, leaves_out)
         self.diagnostics.extend(problems)
         return found, to_json(member.value), found is not None
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-OPTIONS = "imsx"
+# `u` (UTF-8) is accepted since MongoDB 5.1 and changes nothing: patterns and
+# strings are always UTF-8, in MongoDB as in RE2.
+OPTIONS = "imsxu"
 # PCRE's end-of-subject-or-before-final-newline, in RE2.
 _END = r"(?:\n?\z)"
 # Escapes (a backslash and a letter) that RE2 knows; digits are handled apart.

@@ -23,10 +23,13 @@ from compiler.ir import (
     Body,
     BundleIR,
     Conditions,
+    Expr,
+    ExprTest,
     InlineShape,
     OperandType,
     PolicyModule,
     PolicyRule,
+    SharedExpr,
     SharedPath,
     SharedTest,
     SharedTestRef,
@@ -50,6 +53,7 @@ OPERATORS = {
     "matches": "$regex",
     "mod": "$mod",
     "size": "$size",
+    "dynamic_pattern": "$dynamicPattern",
 }
 ORDERINGS = frozenset(["greater", "greater_or_equal", "less", "less_or_equal"])
 # An operand longer than this as words is left out of its test's name.
@@ -111,9 +115,13 @@ class _Names:
         return name
 
 
-def _shared_tests(modules: tuple[PolicyModule, ...]) -> dict[TestKey, Test]:
-    """Every test of the request's entities in the policy rules, by what it tests."""
+def _shared_tests(
+    modules: tuple[PolicyModule, ...],
+) -> tuple[dict[TestKey, Test], dict[str, ExprTest]]:
+    """Every test of the request's entities in the policy rules, by what it tests,
+    and every `$expr`, by its expression as written."""
     found: dict[TestKey, Test] = {}
+    exprs: dict[str, ExprTest] = {}
 
     # Rule and helper bodies are flat (ir.flatten): no $and is left to look into.
     for module in modules:
@@ -122,10 +130,14 @@ def _shared_tests(modules: tuple[PolicyModule, ...]) -> dict[TestKey, Test]:
                 for e in body:
                     if isinstance(e, Test) and e.root is None:
                         found.setdefault(_key(e), e)
-    return found
+                    elif isinstance(e, ExprTest):
+                        exprs.setdefault(e.text, e)
+    return found, exprs
 
 
-def _conditions(tests: dict[TestKey, Test]) -> tuple[Conditions, dict[TestKey, str]]:
+def _conditions(
+    tests: dict[TestKey, Test], exprs: dict[str, ExprTest]
+) -> tuple[Conditions, dict[TestKey, str], dict[str, SharedExpr]]:
     """The shared rules, named after their paths and tests in sorted order, so
     that a name depends on what it tests, not on where policies sit."""
     names = _Names()
@@ -160,33 +172,45 @@ def _conditions(tests: dict[TestKey, Test]) -> tuple[Conditions, dict[TestKey, s
                 test.path if path.plain and inline else None,
             )
         )
-    return Conditions(tuple(paths.values()), tuple(shared)), rules
+    by_text: dict[str, SharedExpr] = {}
+    for text in sorted(exprs):
+        words = _words(text)
+        value = names.take(f"expr_{words}" if len(words) <= 4 * MAX_OPERAND_WORDS else "expr")
+        by_text[text] = SharedExpr(
+            names.take(f"{value}_holds"), value, exprs[text].expression, text
+        )
+    shared_exprs = tuple(by_text.values())
+    return Conditions(tuple(paths.values()), tuple(shared), shared_exprs), rules, by_text
 
 
 def share(ir: BundleIR) -> BundleIR:
     """The IR with each test of the request's entities a reference to its shared rule."""
-    conditions, rules = _conditions(_shared_tests(ir.modules))
+    conditions, rules, exprs = _conditions(*_shared_tests(ir.modules))
 
-    def body(exprs: Body) -> Body:
-        return tuple(
-            SharedTestRef(rules[_key(e)], e.negated, e.comment)
-            if isinstance(e, Test) and e.root is None
-            else e
-            for e in exprs
-        )
+    def shared(e: Expr) -> Expr:
+        if isinstance(e, Test) and e.root is None:
+            return SharedTestRef(rules[_key(e)], e.negated, e.comment)
+        if isinstance(e, ExprTest):
+            return SharedTestRef(exprs[e.text].rule, False, e.comment)
+        return e
+
+    def body(found: Body) -> Body:
+        return tuple(map(shared, found))
 
     def policy(rule: PolicyRule) -> PolicyRule:
         helpers = tuple(replace(h, bodies=tuple(body(b) for b in h.bodies)) for h in rule.helpers)
         return replace(rule, body=body(rule.body), helpers=helpers)
 
     modules = tuple(replace(m, policies=tuple(policy(p) for p in m.policies)) for m in ir.modules)
-    return replace(
-        ir, modules=_explained_by_shared(modules, conditions, rules), conditions=conditions
-    )
+    explained = _explained_by_shared(modules, conditions, rules, exprs)
+    return replace(ir, modules=explained, conditions=conditions)
 
 
 def _explained_by_shared(
-    modules: tuple[PolicyModule, ...], conditions: Conditions, rules: dict[TestKey, str]
+    modules: tuple[PolicyModule, ...],
+    conditions: Conditions,
+    rules: dict[TestKey, str],
+    exprs: dict[str, SharedExpr],
 ) -> tuple[PolicyModule, ...]:
     """The modules with each explanation node (lower._explanation) of a shared test a
     `shared` node naming its rule and its path's rule: explaining a failed policy
@@ -198,6 +222,15 @@ def _explained_by_shared(
     def shared(node: dict[str, JsonValue]) -> dict[str, JsonValue]:
         if "clauses" in node:
             return {**node, "clauses": [list(map(shared, clause)) for clause in node["clauses"]]}
+        if node["kind"] == "expr":
+            found = exprs[node["expression"]]
+            return {
+                "kind": "expr",
+                "entry": node["entry"],
+                "test": found.rule,
+                "value": found.value_rule,
+                "references": node["references"],
+            }
         if node["kind"] != "test":
             return node
         # The node's TestKey, as _key makes it of the Test it was written from.
@@ -213,6 +246,7 @@ def _explained_by_shared(
             "negated": node["negated"],
             "test": rule,
             "at": path_rules[rule],
+            **({"pattern": node["pattern"]} if "pattern" in node else {}),
         }
 
     return tuple(

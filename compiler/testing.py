@@ -21,9 +21,9 @@ from typing import Any
 import click
 
 from compiler import __version__
-from compiler.ast import FieldCondition, FieldOperator, NotOp, Policy, Span
+from compiler.ast import Expr, FieldCondition, FieldOperator, NotOp, Policy, Span
 from compiler.bundle import write_directory
-from compiler.check import field_conditions
+from compiler.check import expr_conditions, field_conditions
 from compiler.diagnostics import Diagnostic, error, has_errors, render, warning
 from compiler.driver import Compilation, compile_sources
 from compiler.lower import rule_names
@@ -254,7 +254,7 @@ def coverage(result: Compilation, directory: str) -> Coverage:
                     )
                 )
             # A condition with several operators has several expressions: any one counts.
-            hits: dict[Span, tuple[FieldCondition, bool]] = {}
+            hits: dict[Span, tuple[FieldCondition | Expr, bool]] = {}
             for commented in lines.conditions:
                 condition = _commented(policy, commented, where)
                 if condition is not None:
@@ -262,12 +262,16 @@ def coverage(result: Compilation, directory: str) -> Coverage:
                     hits[condition.span] = (condition, hit)
             for condition, hit in hits.values():
                 exercised_conditions.append(hit)
-                marks.append(Exercised(condition.path.span, policy.name, condition.path.text, hit))
+                if isinstance(condition, FieldCondition):
+                    span, text = condition.path.span, condition.path.text
+                else:
+                    span, text = condition.span, "$expr"
+                marks.append(Exercised(span, policy.name, text, hit))
                 if exercised and not hit:
                     gaps.append(
                         warning(
                             "RG085",
-                            condition.path.span,
+                            span,
                             f'no test exercises this condition of policy "{policy.name}"',
                             help="add a test block whose request reaches it",
                         )
@@ -282,8 +286,9 @@ def coverage(result: Compilation, directory: str) -> Coverage:
 
 def _commented(
     policy: Policy, commented: CommentedCondition, where: Mapping[str, str]
-) -> FieldCondition | None:
-    """The field condition a comment names: its path, and an operator on its line."""
+) -> FieldCondition | Expr | None:
+    """The condition a comment names: a field condition by its path and an operator on
+    its line; an `$expr` by its line."""
     file = where.get(commented.source, commented.source)
 
     def on_line(operators: tuple[FieldOperator, ...]) -> bool:
@@ -294,6 +299,15 @@ def _commented(
         )
 
     text = commented.text
+    if text.startswith("$expr "):
+        return next(
+            (
+                e
+                for e in expr_conditions(policy.conditions)
+                if (e.span.file, e.span.line) == (file, commented.line)
+            ),
+            None,
+        )
     while text.startswith("$not "):  # a negated operator: `$not path $gt 0`
         text = text.removeprefix("$not ")
     for condition in field_conditions(policy.conditions):

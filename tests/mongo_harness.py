@@ -30,14 +30,29 @@ class Verdict:
 
 
 def rooted(condition: dict[str, Any]) -> dict[str, Any]:
-    """The condition with every top-level path under ROOT ($elemMatch queries stay relative)."""
+    """The condition with every top-level path, and every `$expr` field reference,
+    under ROOT ($elemMatch queries stay relative)."""
     out: dict[str, Any] = {}
     for key, value in condition.items():
         if key in LOGICAL:
             out[key] = [rooted(clause) for clause in value]
+        elif key == "$expr":
+            out[key] = _rooted_expression(value)
+        elif isinstance(value, dict) and list(value) == ["$expr"]:  # nullplatform's form
+            out[f"{ROOT}.{key}"] = {"$expr": _rooted_expression(value["$expr"])}
         else:
             out[f"{ROOT}.{key}"] = value
     return out
+
+
+def _rooted_expression(expression: Any) -> Any:
+    if isinstance(expression, str) and expression[:1] == "$" and expression[:2] != "$$":
+        return f"${ROOT}.{expression[1:]}"
+    if isinstance(expression, list):
+        return [_rooted_expression(item) for item in expression]
+    if isinstance(expression, dict):
+        return {k: v if k == "$literal" else _rooted_expression(v) for k, v in expression.items()}
+    return expression
 
 
 def sources(conditions: Sequence[dict[str, Any]]) -> str:
@@ -61,18 +76,29 @@ def verdicts(
     Rego, and the failures its explanation gives."""
     source = directory / "cases.rg"
     source.write_text(sources([condition for condition, _ in cases]))
-    result = compile_sources([str(source)])
+    return policy_verdicts(
+        opa, directory, [source], [(f"case_{i}", _input(d)) for i, (_, d) in enumerate(cases)]
+    )
+
+
+def policy_verdicts(
+    opa: str, directory: Path, source_files: Sequence[Path], cases: Sequence[tuple[str, Any]]
+) -> list[Verdict]:
+    """For each (policy rule, request), whether the policy holds for the request, as OPA
+    decides it over the bundle the sources compile to, and its explanation's failures:
+    one `opa eval` for them all."""
+    result = compile_sources([str(s) for s in source_files])
     assert result.files is not None, [f"{d} {d.message}" for d in result.diagnostics]
     bundle = directory / "bundle"
     write_directory(str(bundle), result.files)
     rules = "\n".join(
         f"results[{i}] := [verdict, failures] if {{\n"
         # A policy rule is true or undefined: the comprehension holds its value or nothing.
-        f"\tverdict := [v | v := data.regate.policies.case_{i}] == [true]"
-        f" with input as {_input(document)}\n"
-        f"\tfailures := data.regate.explanations.failures.case_{i}"
-        f" with input as {_input(document)}\n}}"
-        for i, (_, document) in enumerate(cases)
+        f"\tverdict := [v | v := data.regate.policies.{rule}] == [true]"
+        f" with input as {json.dumps(request)}\n"
+        f"\tfailures := data.regate.explanations.failures.{rule}"
+        f" with input as {json.dumps(request)}\n}}"
+        for i, (rule, request) in enumerate(cases)
     )
     verdict_module = directory / "conformance.rego"  # outside the bundle's roots
     verdict_module.write_text(f"package conformance\n\n{rules}\n")
@@ -89,5 +115,5 @@ def verdicts(
     return [Verdict(bool(found[str(i)][0]), found[str(i)][1]) for i in range(len(cases))]
 
 
-def _input(document: Any) -> str:
-    return json.dumps({"entities": {"build": {"metadata": {"doc": document}}}})
+def _input(document: Any) -> Any:
+    return {"entities": {"build": {"metadata": {"doc": document}}}}

@@ -177,3 +177,51 @@ def aimed_documents(draw: st.DrawFn, condition: dict[str, Any]) -> dict[str, Any
                 st.sampled_from(({segment: value}, [{segment: value}], [1, {segment: value}]))
             )
     return {**draw(documents), top: value}
+
+
+# --- $expr: aggregation expressions over numeric fields (tests/test_differential.py) ---
+# Whole numbers and halves, exact in binary, so that a double (mongomock) and
+# an exact decimal (OPA) compute alike.
+EXPR_NUMBERS = (-2, -1, 0, 1, 2, 3, 10, 0.5, 1.5)
+EXPR_FIELDS = ("$a", "$b", "$c")
+expr_documents = st.fixed_dictionaries(
+    {key[1:]: st.sampled_from(EXPR_NUMBERS) for key in EXPR_FIELDS}
+)
+
+
+@cache
+def expr_numbers(depth: int) -> st.SearchStrategy[Any]:
+    """A numeric expression: a field, a number, or arithmetic on numeric expressions."""
+    leaf = pick(st.sampled_from(EXPR_FIELDS), st.sampled_from(EXPR_NUMBERS))
+    if depth == 0:
+        return leaf
+    inner = expr_numbers(depth - 1)
+    return pick(
+        leaf,
+        st.builds(lambda args: {"$add": args}, st.lists(inner, min_size=1, max_size=3)),
+        st.builds(lambda args: {"$multiply": args}, st.lists(inner, min_size=1, max_size=2)),
+        st.builds(lambda a, b: {"$subtract": [a, b]}, inner, inner),
+        st.builds(lambda a: {"$abs": a}, inner),
+        st.builds(lambda a, d: {"$divide": [a, d]}, inner, st.sampled_from((2, 4, -2))),
+        st.builds(lambda a, d: {"$mod": [a, d]}, inner, st.sampled_from((2, 3, -3))),
+    )
+
+
+@cache
+def expr_conditions(depth: int = 2) -> st.SearchStrategy[dict[str, Any]]:
+    """A comparison of numeric expressions, or $and, $or, $not of such."""
+    comparison = st.builds(
+        lambda op, a, b: {op: [a, b]},
+        st.sampled_from(COMPARISONS),
+        expr_numbers(2),
+        expr_numbers(2),
+    )
+    if depth == 0:
+        return comparison
+    inner = expr_conditions(depth - 1)
+    return pick(
+        comparison,
+        st.builds(lambda args: {"$and": args}, st.lists(inner, min_size=1, max_size=3)),
+        st.builds(lambda args: {"$or": args}, st.lists(inner, min_size=1, max_size=3)),
+        st.builds(lambda a: {"$not": a}, inner),
+    )

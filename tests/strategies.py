@@ -85,7 +85,7 @@ KNOWN_PATHS = (
     "build.metadata.unknown.key",
 )
 OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$not")
-ODD_OPERATORS = ("$regex", "$where", "$elemMatch", "$bogus", "$size")
+ODD_OPERATORS = ("$regex", "$where", "$elemMatch", "$bogus", "$size", "$dynamicPattern", "$expr")
 
 
 def key_text(key: str, draw_style: int) -> str:
@@ -163,6 +163,9 @@ def query_text(draw: st.DrawFn, depth: int = 3) -> str:
             logical = draw(st.sampled_from(["$and", "$or", "$nor", "$xor"]))
             clauses = draw(st.lists(query_text(depth - 1), min_size=0, max_size=3))
             members.append(f'"{logical}": [{separated(draw, clauses)}]')
+            continue
+        if draw(st.integers(0, 5)) == 0:  # an aggregation expression, of anything
+            members.append(f'"$expr": {draw(json_value_text(3))}')
             continue
         path = draw(
             st.one_of(
@@ -370,7 +373,25 @@ def valid_query(draw: st.DrawFn, depth: int = 3) -> str:
             continue  # a key twice is an error (RG015)
         value = draw(st.one_of(operand, valid_operators(operand, depth)))
         members.append(f"{json.dumps(path)}: {value}")
+    if draw(st.integers(0, 3)) == 0 and not any(m.startswith('"$expr"') for m in members):
+        # Arithmetic on the score compared with a number, or with another field.
+        other = draw(st.sampled_from(['"$build.metadata.coverage.score"', *EXPR_OPERANDS]))
+        op = draw(st.sampled_from(COMPARISONS))
+        members.append(
+            f'"$expr": {{"{op}": [{{"$add": ["$build.metadata.coverage.score", 1]}}, {other}]}}'
+        )
+    if draw(st.integers(0, 3)) == 0 and not any(
+        m.startswith('"build.metadata.coverage.name"') for m in members
+    ):
+        template = json.dumps("^{n}" + draw(st.sampled_from(["", "-[a-z]+$", ".*", "\\d{2}"])))
+        members.append(
+            f'"build.metadata.coverage.name": {{"$dynamicPattern": {{"template": {template}, '
+            f'"fields": {{"n": {{"path": "build.metadata.coverage.{draw(plain_word)}"}}}}}}}}'
+        )
     return "{" + ", ".join(members) + "}"
+
+
+EXPR_OPERANDS = ("0", "80.5", "null", '"x"', '{"$literal": [1]}')
 
 
 @st.composite

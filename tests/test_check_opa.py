@@ -43,6 +43,8 @@ STRICTER = {
     "rg035-elem-match-item-type": "the paths module writes no $elemMatch operands",
     "rg035-map-of-strings": "OPA's checker does not type additionalProperties values",
     "rg035-number-as-string": "OPA's ordering operators accept operands of any type",
+    "rg031-expr-reference-typo": "the paths module writes no $expr field references",
+    "rg035-expr-compares-a-number-with-a-string": "the paths module writes no $expr operands",
 }
 PATH_CODES = ("RG030", "RG031", "RG032", "RG035")
 

@@ -32,8 +32,15 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import REPO
 from tests.mongo_harness import verdicts
-from tests.mongo_strategies import aimed_documents, conditions, documents
+from tests.mongo_strategies import (
+    aimed_documents,
+    conditions,
+    documents,
+    expr_conditions,
+    expr_documents,
+)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -461,3 +468,121 @@ def test_compiled_rego_agrees_with_mongomock(
         pairs += [(condition, data.draw(aimed)) for _ in range(AIMED)]
     TALLY.update(compare(opa, tmp_path_factory.mktemp("differential"), pairs))
     print(dict(TALLY))
+
+
+# --- $expr -------------------------------------------------------------------
+# mongomock evaluates $expr with its aggregation module.  Where it reads an
+# expression otherwise than MongoDB documents, a named predicate says so; the
+# conformance cases (tests/fixtures/conformance/expr.json) pin MongoDB's answer.
+
+
+def expr_of_nullplatform(condition: dict[str, Any]) -> bool:
+    """`{"<key>": {"$expr": ...}}` is nullplatform's spelling (docs/language.md); MongoDB
+    and mongomock know `$expr` at the top of a query document only."""
+    return any(isinstance(v, dict) and "$expr" in v for v in condition.values())
+
+
+def expr_python_truth(condition: dict[str, Any], document: Any) -> bool:
+    """mongomock tests an `$expr`'s value with Python's truth, so "", [] and {} are
+    false.  MongoDB: every value but false, null, 0 and missing is true, "including
+    non-zero numeric values and arrays"
+    (https://www.mongodb.com/docs/manual/reference/operator/aggregation/and/#behavior)."""
+    value = condition.get("$expr")
+    return isinstance(value, str) and document.get(value[1:]) in ("", [], {})
+
+
+def expr_not_of_an_array(condition: dict[str, Any], document: Any) -> bool:
+    """mongomock reads `{$not: [x]}` as $not of the array `[x]` (always true, so the
+    $not is false).  MongoDB reads an array operand as the argument list, `$not: [x]`
+    negating `x` (https://www.mongodb.com/docs/manual/reference/operator/aggregation/not/)."""
+    return '"$not": [' in json.dumps(condition)
+
+
+def expr_numeric_segment(condition: dict[str, Any], document: Any) -> bool:
+    """mongomock indexes an array with a numeric segment of a field path (`$a.0`).
+    Aggregation does not: a path through an array maps over its documents
+    (https://www.mongodb.com/docs/manual/reference/aggregation-variables/, field paths)."""
+    return any(
+        isinstance(v, str) and v.startswith("$") and any(s.isdigit() for s in v.split("."))
+        for v in values_in(condition)
+    )
+
+
+def expr_bool_meets_number(condition: dict[str, Any], document: Any) -> bool:
+    """Python's `True == 1` (see bool_meets_number), wherever in the expression or the
+    document the boolean and the 0 or 1 are."""
+    found = [*values_in(condition), *values_in(document)]
+    return any(isinstance(v, bool) for v in found) and any(
+        not isinstance(v, bool) and isinstance(v, int | float) and v in (0, 1) for v in found
+    )
+
+
+EXPR_MONGOMOCK_IS_WRONG = (
+    expr_bool_meets_number,
+    expr_python_truth,
+    expr_not_of_an_array,
+    expr_numeric_segment,
+)
+
+
+def expr_mongomock_verdict(condition: dict[str, Any], document: Any) -> bool | str:
+    """mongomock's answer for an $expr condition, or why it has none."""
+    if expr_of_nullplatform(condition):
+        return "nullplatform's form"
+    for predicate in EXPR_MONGOMOCK_IS_WRONG:
+        if predicate(condition, document):
+            return predicate.__name__
+    try:
+        return bool(filter_applies(condition, document))
+    # KeyError for a missing field reference, ZeroDivisionError, AssertionError and
+    # the like where MongoDB fails the expression, NotImplementedError for $cmp.
+    except Exception as error:
+        return f"mongomock raised {type(error).__name__}"
+
+
+def test_expr_conformance_cases_agree_with_mongomock_where_it_reads_them():
+    """Every case of the $expr conformance table that mongomock evaluates, and no
+    named predicate excuses, gets MongoDB's documented answer from mongomock too."""
+    cases = json.loads((REPO / "tests/fixtures/conformance/expr.json").read_text())
+    tally: Counter[str] = Counter()
+    wrong = []
+    for case in cases:
+        found = expr_mongomock_verdict(case["condition"], case["document"])
+        if isinstance(found, str):
+            tally[found] += 1
+        elif found != case["match"]:
+            wrong.append(case["why"])
+        else:
+            tally["agreed"] += 1
+    assert wrong == []
+    # Most of the table is MongoDB semantics mongomock does not reach (missing
+    # fields, errors); what it does read, it reads as MongoDB documents.
+    assert tally["agreed"] >= 35, tally
+
+
+@pytest.mark.opa
+@settings(
+    max_examples=max(2, BATCHES // 4),
+    deadline=None,
+    database=None,
+    phases=(Phase.explicit, Phase.generate),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(
+    expressions=st.lists(expr_conditions(), min_size=12, max_size=12),
+    batch_documents=st.lists(expr_documents, min_size=6, max_size=6),
+)
+def test_compiled_expr_agrees_with_mongomock(opa, tmp_path_factory, expressions, batch_documents):
+    """Random comparisons of arithmetic over numeric fields, under $and, $or and $not:
+    the compiled Rego (real OPA) and mongomock agree on every pair."""
+    pairs = [({"$expr": e}, d) for e in expressions for d in batch_documents]
+    found = verdicts(opa, tmp_path_factory.mktemp("expr"), pairs)
+    disagreements = []
+    for (condition, document), verdict in zip(pairs, found, strict=True):
+        reference = expr_mongomock_verdict(condition, document)
+        if isinstance(reference, bool) and reference != verdict.matched:
+            disagreements.append(
+                f"{json.dumps(condition)} on {json.dumps(document)}: "
+                f"regate {verdict.matched}, mongomock {reference}"
+            )
+    assert disagreements == []

@@ -106,6 +106,44 @@ def test_every_kind_of_explanation_is_strict_clean_and_fmt_clean(opa, tmp_path):
     test_emitted_rego_is_strict_clean_and_fmt_clean(result.files, opa, tmp_path / "bundle")
 
 
+# $expr (in a clause, with and without field references) and $dynamicPattern (shared,
+# and inside an $elemMatch, where it tests the element).
+EVERY_OPERATOR_OF_NULLPLATFORM = """
+specification "Doc" { entity = build  metadata = doc  nrn = "organization=1"  schema = {} }
+policy "Both" {
+  nrn = "organization=1"
+  conditions = {
+    "$or": [{"$expr": {"$lte": [{"$add": ["$build.metadata.doc.a.b.c", 1]}, "$build.id"]}}, {"$expr": true}],
+    "build.metadata.doc.name": {"$dynamicPattern": {"template": "^{x}-", "fields": {"x": {"path": "metadata.doc.x"}}}},
+    "build.metadata.doc.names": {"$elemMatch": {"$dynamicPattern": {"template": "{x}$", "fields": {"x": {"path": "build.id"}}}}}
+  }
+}
+action "all" { action = "deployment:create"  nrn = "organization=1"  policies = ["Both"] }
+"""
+
+
+@pytest.mark.opa
+def test_expr_and_dynamic_pattern_are_strict_clean_and_fmt_clean(opa, tmp_path):
+    source = write_sources(tmp_path / "src", {"both.rg": EVERY_OPERATOR_OF_NULLPLATFORM})
+    result = compile_sources([str(source)])
+    assert result.files is not None, [d.message for d in result.diagnostics]
+    conditions = json.loads(result.files["regate/explanations/conditions/data.json"])
+    assert kinds(conditions["both"]) == {"or", "expr", "shared", "elemMatch", "test"}
+    library = result.files["regate/mongo.rego"].decode()
+    # A walk function per segment of the longest reference ($build.metadata.doc.a.b.c: 6).
+    assert re.findall(r"^_expr_step_(\d+)\(", library, re.MULTILINE) == [
+        str(n) for n in range(1, 7)
+    ]
+    test_emitted_rego_is_strict_clean_and_fmt_clean(result.files, opa, tmp_path / "bundle")
+
+
+def test_the_library_has_expr_and_dynamic_pattern_only_where_used(files):
+    library = files["regate/mongo.rego"].decode()
+    assert "expr_" not in library
+    assert "dynamic_pattern" not in library
+    assert "_expr" not in files["regate/explanations/explanations.rego"].decode()
+
+
 def kinds(nodes: list[Any]) -> set[str]:
     """The kinds of the explanation nodes in a list, nested ones included."""
     nested = [

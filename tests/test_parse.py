@@ -17,14 +17,19 @@ from compiler.ast import (
     Array,
     Call,
     Comparison,
+    Constant,
+    DynamicPattern,
     Exists,
+    Expr,
     FieldCondition,
+    FieldRef,
     Identifier,
     Logical,
     Member,
     Node,
     NotOp,
     Object,
+    Operation,
     Scalar,
     Span,
 )
@@ -208,7 +213,7 @@ def test_unsupported_and_unknown_operators_are_rejected():
         ' 4 |   conditions = {"build.metadata.a": {"$where": "x"}, "build.metadata.b": {"$gtx": 1}}\n'
         "   |                                      ^^^^^^^^\n"
         "help: supported here: $eq $ne $gt $gte $lt $lte $in $nin $exists $not $type $regex "
-        "$options $mod $all $elemMatch $size\n"
+        "$options $mod $all $elemMatch $size $dynamicPattern\n"
         "\n"
         "policies.rg:4:75: error[RG020]: unknown operator $gtx\n"
         ' 4 |   conditions = {"build.metadata.a": {"$where": "x"}, "build.metadata.b": {"$gtx": 1}}\n'
@@ -313,6 +318,17 @@ def test_regex_rejections_name_the_construct(pattern, construct):
     [
         ('{"$mod": [0, 1]}', "$mod divisor cannot be 0"),
         ('{"$mod": [2]}', "$mod takes exactly two numbers: [divisor, remainder]"),
+        # MongoDB's mod_special_values.js: an operand beyond int64 is a BadValue error.
+        (
+            '{"$mod": [1e19, 1]}',
+            "$mod divisor 10000000000000000000 is beyond the 64-bit integers MongoDB "
+            "truncates it to",
+        ),
+        (
+            '{"$mod": [1, -1e19]}',
+            "$mod remainder -10000000000000000000 is beyond the 64-bit integers MongoDB "
+            "truncates it to",
+        ),
         ('{"$size": -1}', "$size takes a whole number of elements, >= 0"),
         ('{"$type": "date"}', '$type "date" is not a type a JSON value can have'),
         ('{"$options": "i"}', "$options needs a $regex beside it"),
@@ -323,6 +339,10 @@ def test_regex_rejections_name_the_construct(pattern, construct):
 def test_operand_errors_of_the_other_operators(operand, message):
     rendered = _rendered_condition(operand)
     assert f": error[RG022]: {message}\n" in rendered
+
+
+def test_regex_option_u_is_accepted_as_mongodb_5_1_does():
+    assert _rendered_condition('{"$regex": "^a", "$options": "iu"}') == ""
 
 
 def _rendered_condition(operand: str) -> str:
@@ -498,3 +518,211 @@ def test_every_source_in_the_repo_reads_as_the_grammar_derives_it():
     ):
         for path in sorted(REPO.glob(pattern)):
             assert_reads_as_the_grammar(path.read_text())
+
+
+# --- $expr and $dynamicPattern: every form outside what regate compiles is an error ---
+
+
+@pytest.mark.parametrize(
+    ("conditions", "code", "message"),
+    [
+        ('{"$expr": {"$cond": [1, 2, 3]}}', "RG027", "aggregation operator $cond is not supported"),
+        ('{"$expr": {"$in": ["$a.b", [1]]}}', "RG027", "aggregation operator $in is not supported"),
+        ('{"$expr": {"$size": "$a.b"}}', "RG027", "aggregation operator $size is not supported"),
+        ('{"$expr": {"$lten": [1, 2]}}', "RG027", "unknown aggregation operator $lten"),
+        (
+            '{"$expr": {"$eq": ["$$NOW", 1]}}',
+            "RG027",
+            "aggregation variable $$NOW is not supported",
+        ),
+        ('{"$expr": {"$eq": ["$$ROOT.a", 1]}}', "RG027", "aggregation variable $$ROOT is not"),
+        ('{"$expr": {"a": "$b"}}', "RG027", "an object expression (a document built from"),
+        ('{"$expr": {"$eq": [["$a.b"], 1]}}', "RG027", "an array holding an expression or a field"),
+        ('{"$expr": {"$eq": [[{"$abs": 1}], 1]}}', "RG027", "an array holding an expression"),
+        ('{"$nor": [{"$expr": true}]}', "RG027", "$expr under $nor"),
+        ('{"a.b": {"$elemMatch": {"$expr": true}}}', "RG027", "$expr inside $elemMatch"),
+        ('{"a.b": {"$elemMatch": {"c": 1, "$expr": true}}}', "RG027", "$expr inside $elemMatch"),
+        ('{"a.b": {"$not": {"$expr": true}}}', "RG027", "$expr goes at the top of a query"),
+        ('{"a.b": {"$expr": true, "$gt": 1}}', "RG027", "$expr goes at the top of a query"),
+        ('{"a.b": {"$gt": 1, "$expr": true}}', "RG027", "$expr goes at the top of a query"),
+        ('{"$expr": {"$lte": ["$a.b"]}}', "RG022", "$lte takes exactly 2 arguments, not 1"),
+        ('{"$expr": {"$abs": [1, 2]}}', "RG022", "$abs takes exactly 1 argument, not 2"),
+        ('{"$expr": {"$divide": [1, 0]}}', "RG022", "$divide fails whatever the request"),
+        ('{"$expr": {"$add": [1, "x"]}}', "RG022", "$add fails whatever the request"),
+        ('{"$expr": {"$eq": ["$", 1]}}', "RG022", '"$" is not a field path'),
+        ('{"$expr": {"$eq": ["$a..b", 1]}}', "RG022", '"$a..b" is not a field path'),
+        ('{"$expr": {"$eq": ["$a.$b", 1]}}', "RG022", '"$a.$b" is not a field path'),
+        (
+            '{"$expr": {"$lte": [1, 2], "$gt": [1, 2]}}',
+            "RG022",
+            "an expression object holds exactly one",
+        ),
+        ('{"$expr": {"$eq": [production, 1]}}', "RG022", "bare word `production` is not a value"),
+    ],
+)
+def test_expr_forms_outside_the_subset_are_errors(conditions, code, message):
+    rendered = _rendered_conditions(conditions)
+    assert f": error[{code}]: {message}" in rendered
+
+
+def test_expr_is_read_in_both_forms_and_folds_constants():
+    text = (
+        '{"application": {"$expr": {"$lte": ["$application.metadata.f.cost", 100]}},'
+        ' "$expr": {"$and": [{"$gt": ["$build.id", {"$add": [1, 2]}]}, true]}}'
+    )
+    file, rendered = parse_text(f'policy "p" {{ nrn = "organization=1" conditions = {text} }}')
+    assert rendered == ""
+    nullplatform, mongodb = file.policies[0].conditions.conditions
+    assert isinstance(nullplatform, Expr) and isinstance(mongodb, Expr)
+    assert nullplatform.key is not None and nullplatform.key.text == "application"
+    assert mongodb.key is None
+    # {$add: [1, 2]} is 3, and $and keeps its one condition that is not a constant.
+    assert mongodb.expression == Operation(
+        "$and",
+        (
+            Operation(
+                "$gt",
+                (
+                    FieldRef(mongodb.expression.args[0].args[0].path),
+                    Constant(3, mongodb.expression.args[0].args[1].span),
+                ),
+                mongodb.expression.args[0].span,
+            ),
+            Constant(True, mongodb.expression.args[1].span),
+        ),
+        mongodb.expression.span,
+    )
+    assert mongodb.written == {"$and": [{"$gt": ["$build.id", {"$add": [1, 2]}]}, True]}
+
+
+@pytest.mark.parametrize(
+    ("operand", "code", "message"),
+    [
+        ('{"$dynamicPattern": "^x"}', "RG022", "$dynamicPattern takes {template, fields}"),
+        ('{"$dynamicPattern": {"template": "^x"}}', "RG022", "$dynamicPattern needs fields"),
+        (
+            '{"$dynamicPattern": {"template": 1, "fields": {}}}',
+            "RG022",
+            "$dynamicPattern needs a template string",
+        ),
+        (
+            '{"$dynamicPattern": {"template": "^x", "fields": {}, "options": "i"}}',
+            "RG022",
+            'unknown key "options" in $dynamicPattern',
+        ),
+        (
+            '{"$dynamicPattern": {"template": "^{a}", "fields": {"a": "tags.a"}}}',
+            "RG022",
+            'field "a" takes {"path": "<dotted path>"}',
+        ),
+        (
+            '{"$dynamicPattern": {"template": "^{a}", "fields": {"a": {"path": "x..y"}}}}',
+            "RG022",
+            'empty segment in path "x..y"',
+        ),
+        (
+            '{"$dynamicPattern": {"template": "^{a}(", "fields": {"a": {"path": "x"}}}}',
+            "RG022",
+            "$dynamicPattern template '^{a}(' is not a valid pattern",
+        ),
+        (
+            '{"$dynamicPattern": {"template": "^{a}", "fields": {"b": {"path": "x"}}}}',
+            "RG029",
+            "placeholder {a} has no entry in fields",
+        ),
+        (
+            '{"$dynamicPattern": {"template": "^x", "fields": {"b": {"path": "x"}}}}',
+            "RG029",
+            'field "b" is not used by the template',
+        ),
+        (
+            '{"$dynamicPattern": {"template": "^[{a}]", "fields": {"a": {"path": "x"}}}}',
+            "RG029",
+            "placeholder {a} inside a character class",
+        ),
+        (
+            '{"$not": {"$dynamicPattern": {"template": "^{a}", "fields": {"a": {"path": "x"}}}}}',
+            "RG029",
+            "$dynamicPattern under $not: a placeholder that cannot be filled would make the $not",
+        ),
+        (
+            '{"$dynamicPattern": {"template": "^{a}(?=b)", "fields": {"a": {"path": "x"}}}}',
+            "RG025",
+            "$dynamicPattern template uses a look-ahead",
+        ),
+    ],
+)
+def test_dynamic_pattern_forms_outside_the_reading_are_errors(operand, code, message):
+    assert f": error[{code}]: {message}" in _rendered_condition(operand)
+
+
+def test_dynamic_pattern_under_nor_is_an_error():
+    pattern = '{"$dynamicPattern": {"template": "^{a}", "fields": {"a": {"path": "x"}}}}'
+    rendered = _rendered_conditions(f'{{"$nor": [{{"service.name": {pattern}}}]}}')
+    assert ": error[RG029]: $dynamicPattern under $nor" in rendered
+
+
+def test_a_selector_refuses_what_can_fail_to_evaluate():
+    """A selector that does not match leaves its policy out: an $expr that fails, or a
+    pattern that cannot be filled, there would let a request through."""
+    pattern = '{"$dynamicPattern": {"template": "^{a}", "fields": {"a": {"path": "x"}}}}'
+    _, rendered = parse_text(
+        f"""policy "p" {{
+          nrn = "organization=1"
+          selector = {{"$expr": {{"$gt": ["$build.id", 1]}}, "service.name": {pattern}}}
+          conditions = {{"$expr": {{"$gt": ["$build.id", 1]}}}}
+        }}"""
+    )
+    assert (
+        "error[RG027]: $expr in a selector: an expression that fails to evaluate would leave "
+        "the policy out of the decision, and regate never lets a failure pass"
+    ) in rendered
+    assert "help: put it in the policy's conditions" in rendered
+    assert "error[RG029]: $dynamicPattern in a selector" in rendered
+    assert rendered.count("error[") == 2  # the conditions may hold them
+
+
+def test_dynamic_pattern_reads_its_fields_relative_to_the_condition_entity():
+    text = (
+        '{"service.name": {"$dynamicPattern": {"template": "^{a}-{b}-{a}\\\\{c}$",'
+        ' "fields": {"a": {"path": "tags.application"}, "b": {"path": "application.slug"}}}}}'
+    )
+    file, rendered = parse_text(f'policy "p" {{ nrn = "organization=1" conditions = {text} }}')
+    assert rendered == ""
+    (condition,) = file.policies[0].conditions.conditions
+    (pattern,) = condition.operators
+    assert isinstance(pattern, DynamicPattern)
+    assert [(f.name, f.path.segments, f.relative) for f in pattern.fields] == [
+        ("a", ("service", "tags", "application"), True),
+        ("b", ("application", "slug"), False),
+    ]
+    # An escaped brace is no placeholder; $ becomes RE2's end before a final newline.
+    assert pattern.written == ("^", "-", "-", "\\{c}$")
+    assert pattern.pieces == ("^", "-", "-", "\\{c}(?:\\n?\\z)")
+    assert pattern.gaps == (0, 1, 0)
+
+
+def _rendered_conditions(conditions: str) -> str:
+    return str(parse_text(f'policy "p" {{ nrn = "organization=1"  conditions = {conditions} }}')[1])
+
+
+def test_a_checklist_item_applies_when_refuses_what_can_fail_to_evaluate():
+    budget = '{"$expr": {"$lte": ["$application.metadata.f.cost", "$application.metadata.f.cap"]}}'
+    _, rendered = parse_text(
+        f"""checklist "Readiness" {{
+          nrn        = "organization=1"
+          definition = {{
+            "items": [
+              {{"id": "budget", "type": "condition", "behavior": "gate", "title": "Budget",
+               "query": {budget}}},
+              {{"id": "review", "type": "manual", "behavior": "gate", "title": "Review",
+               "applies_when": {budget}}}
+            ]
+          }}
+        }}"""
+    )
+    assert (
+        "error[RG027]: $expr in a checklist item's applies_when: an expression that fails to "
+        "evaluate would leave the item out of the checklist"
+    ) in rendered
+    assert rendered.count("error[") == 1  # the item's query may hold it

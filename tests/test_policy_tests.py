@@ -274,6 +274,55 @@ def test_coverage_names_the_policies_and_conditions_no_test_exercised(tmp_path):
     )
 
 
+@pytest.mark.opa
+def test_coverage_counts_an_expr_condition(tmp_path):
+    """An $expr is a condition of its policy: a test that stops before it leaves it
+    unexercised (RG085 at the $expr), one that reaches it exercises it."""
+    source = tmp_path / "budget.rg"
+    source.write_text(
+        """specification "FinOps" {
+  entity   = application
+  metadata = finops
+  nrn      = "organization=1"
+  schema   = {"type": "object", "properties": {"cost": {"type": "number"}, "budget": {"type": "number"}},
+              "required": ["cost", "budget"]}
+}
+
+policy "Budget" {
+  nrn        = "organization=1"
+  conditions = {
+    "application.metadata.finops.budget": {"$gt": 0},
+    "$expr": {"$lte": ["$application.metadata.finops.cost", "$application.metadata.finops.budget"]}
+  }
+}
+
+action "scope" {
+  action   = "scope:create"
+  nrn      = "organization=1"
+  policies = ["Budget"]
+}
+
+test "no budget asks a human" {
+  action   = "scope:create"
+  nrn      = "organization=1"
+  entities = {"scope.dimensions": {}, "application.metadata.finops": {"cost": 1, "budget": 0}}
+  expect   = manual
+}
+"""
+    )
+    result = run_cli("test", "--coverage", str(source))
+    assert result.exit_code == 0, result.stderr
+    assert "coverage: 1/1 policies, 1/2 conditions exercised" in result.stdout
+    assert (
+        'budget.rg:13:5: warning[RG085]: no test exercises this condition of policy "Budget"'
+        in (result.stderr)
+    )
+    text = source.read_text().replace('"budget": 0}', '"budget": 10}')
+    source.write_text(text.replace("expect   = manual", "expect   = manual\n  failing  = []"))
+    result = run_cli("test", "--coverage", str(source))
+    assert "coverage: 1/1 policies, 2/2 conditions exercised" in result.stdout
+
+
 def test_sources_with_errors_are_not_tested(tmp_path):
     source = project(tmp_path, 'test "t" { expect = approve }\n')
     result = run_cli("test", str(source))
