@@ -19,7 +19,8 @@ from compiler.diff import diff_command
 from compiler.driver import Compilation, check_sources, compile_sources
 from compiler.evidence.commands import gate_command, metadata_group
 from compiler.fmt import fmt_command
-from compiler.importer import import_command
+from compiler.nullplatform.export import export_command
+from compiler.nullplatform.importer import import_command
 from compiler.opa import OpaError, ask_sidecar, eval_bundle
 from compiler.signing import ALGORITHMS, SIGNATURES_FILE, load_key, signatures
 from compiler.testing import test_command
@@ -182,6 +183,7 @@ for command in (
     test_command,
     fmt_command,
     import_command,
+    export_command,
     diff_command,
 ):
     main.add_command(command)
