@@ -325,8 +325,9 @@ class _Export:
                     action.title,
                     span,
                     f"its association with {target.title}",
-                    f"the API associates by ids, and {' and '.join(missing)} has none; give "
-                    "it the id nullplatform assigned, or export --format terraform",
+                    f"the API associates by ids, and {' and '.join(missing)} "
+                    f"{'have' if len(missing) > 1 else 'has'} none; give it the id nullplatform "
+                    "assigned, or export --format terraform",
                 )
                 continue
             yield {"approval_action_id": action.id, key: target.id}

@@ -245,7 +245,6 @@ class _Inputs:
         variables, problems = variable_values(
             declared,
             configuration.directory,
-            configuration.shown,
             self.command_line if configuration.sources else [],
             self.environment,
         )
@@ -307,10 +306,17 @@ def import_sources(
             )
         )
     report = [f"{item.origin}: {line}" for item in objects for line in _report_lines(item)]
-    report += found.report
+    report = sorted(report + found.report, key=_by_place)
     if has_errors(diagnostics):
         return ImportResult({}, objects, report, diagnostics, found.texts)
     return ImportResult(render_sources(objects), objects, report, diagnostics, found.texts)
+
+
+def _by_place(line: str) -> tuple[str, int, str]:
+    """Report lines by file, then line number (`main.tf:12 ...`)."""
+    place = line.split(" ", 1)[0].rstrip(":")
+    file, _colon, number = place.partition(":")
+    return file, int(number) if number.isdigit() else 0, line
 
 
 def _report_lines(item: Imported) -> list[str]:

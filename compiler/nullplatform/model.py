@@ -69,6 +69,8 @@ class Imported:
 
     @property
     def title(self) -> str:
+        if self.address is not None:
+            return self.address
         if self.kind == "action":
             return f"action {self.label or self.values.get('id') or self.values.get('action')}"
         return f'{self.kind} "{self.label}"'

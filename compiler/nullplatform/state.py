@@ -72,8 +72,9 @@ def state_kind(value: JsonValue) -> str | None:
     (of a plan) or "old" (a state before format 4), or None for other JSON."""
     if not isinstance(value, dict):
         return None
-    if "format_version" in value and ("values" in value or "terraform_version" in value):
-        return "plan" if "planned_values" in value or "resource_changes" in value else "show"
+    plan_keys = ("planned_values", "resource_changes", "prior_state")
+    if "format_version" in value and any(k in value for k in ("values", "terraform_version", *plan_keys)):
+        return "plan" if any(k in value for k in plan_keys) else "show"
     if "version" in value and "lineage" in value and "serial" in value:
         return "state" if value.get("version") == 4 else "old"
     return None

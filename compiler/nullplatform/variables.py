@@ -161,7 +161,6 @@ def _convert(value: JsonValue, wanted: str) -> JsonValue:
 def variable_values(
     declared: Mapping[str, Declared],
     directory: Path,
-    shown_directory: str,
     command_line: CommandLine,
     environment: Mapping[str, str],
 ) -> tuple[dict[str, Variable], list[Diagnostic]]:
@@ -184,7 +183,7 @@ def variable_values(
     )
     for path in automatic:
         if path.is_file():
-            values.file(path, f"{shown_directory}/{path.name}" if shown_directory else path.name)
+            values.file(path, path.as_posix())
     for option, argument in command_line:
         if option == "file":
             values.file(Path(argument), argument)
