@@ -1,6 +1,6 @@
 """Terraform text, laid out as `terraform fmt` lays it out: two-space indentation, the
 `=` of consecutive one-line attributes aligned, strings escaped so that Terraform
-reads back exactly the value written (`${` and `%{` doubled)."""
+reads back exactly the value written."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ def string(text: str) -> str:
             escaped.append(f"\\u{ord(character):04x}")
         else:
             escaped.append(character)
-    return '"' + "".join(escaped).replace("${", "$${").replace("%{", "%%{") + '"'
+    # `${` and `%{` would start a template: `\u007b` is the brace, read as text.
+    return '"' + "".join(escaped).replace("${", "$\\u007b").replace("%{", "%\\u007b") + '"'
 
 
 def key(text: str) -> str:

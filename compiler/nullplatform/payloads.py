@@ -125,7 +125,7 @@ class _Reader:
                     item.lose(
                         key,
                         value,
-                        f"an attribute regate does not know a {kind} payload to have",
+                        f"an attribute regate does not know {kind} payloads to have",
                         member.key_span,
                         self.allow_lossy,
                     )

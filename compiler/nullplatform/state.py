@@ -73,7 +73,8 @@ def state_kind(value: JsonValue) -> str | None:
     if not isinstance(value, dict):
         return None
     plan_keys = ("planned_values", "resource_changes", "prior_state")
-    if "format_version" in value and any(k in value for k in ("values", "terraform_version", *plan_keys)):
+    shown_keys = ("values", "terraform_version", *plan_keys)
+    if "format_version" in value and any(k in value for k in shown_keys):
         return "plan" if any(k in value for k in plan_keys) else "show"
     if "version" in value and "lineage" in value and "serial" in value:
         return "state" if value.get("version") == 4 else "old"

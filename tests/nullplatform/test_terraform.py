@@ -28,7 +28,11 @@ def imported(directory: Path, *options: str) -> tuple[int, str, str]:
 
 
 def nrn_of(text: str) -> list[str]:
-    return [line.split("=", 1)[1].strip() for line in text.splitlines() if line.strip().startswith("nrn ")]
+    return [
+        line.split("=", 1)[1].strip()
+        for line in text.splitlines()
+        if line.strip().startswith("nrn ")
+    ]
 
 
 def state(*resources: dict[str, object]) -> str:
@@ -78,9 +82,7 @@ def test_variables_take_terraforms_precedence(tmp_path, monkeypatch):
     monkeypatch.setenv("TF_VAR_c", "env")
     status, text, stderr = imported(config)
     assert status == 0, stderr
-    assert nrn_of(text) == [
-        '"organization=1:a=d:b=env:c=tfvars:d=json:e=auto-a:f=auto-b:g=d"'
-    ]
+    assert nrn_of(text) == ['"organization=1:a=d:b=env:c=tfvars:d=json:e=auto-a:f=auto-b:g=d"']
     # A variable file Terraform does not read by itself is reported, not read.
     assert "prod.tfvars: not read; Terraform reads it only when named: pass -var-file" in stderr
     # -var and -var-file apply in the order given.
@@ -132,7 +134,10 @@ def test_variable_values_that_cannot_be_read_are_errors(tmp_path):
     )
     status, _, stderr = imported(config, "-var", "nope=1", "-var", "missing-equals")
     assert status == 1
-    assert f"{config}/terraform.tfvars:1:1: warning[RG096]: a value for \"undeclared\", which no variable block declares" in stderr
+    assert (
+        f'{config}/terraform.tfvars:1:1: warning[RG096]: a value for "undeclared", which no variable block declares'
+        in stderr
+    )
     assert f'{config}/terraform.tfvars:2:1: error[RG096]: var.n is "ten", not a number' in stderr
     assert '-var nope:1:1: error[RG096]: -var nope: no variable block declares "nope"' in stderr
     assert "command line:1:1: error[RG096]: -var missing-equals: expected NAME=VALUE" in stderr
@@ -179,9 +184,7 @@ def test_what_only_terraform_knows_is_an_error_naming_it_and_how_to_provide_it(t
     status, text, stderr = imported(config)
     assert (status, text) == (1, "")
     main = config / "main.tf"
-    state_help = (
-        "help: import with the Terraform state (terraform.tfstate, or `terraform show -json` output)"
-    )
+    state_help = "help: import with the Terraform state (terraform.tfstate, or `terraform show -json` output)"
     assert (
         f"{main}:6:16: error[RG091]: cannot import `nrn`: data.nullplatform_application.app.nrn "
         "is read from nullplatform by Terraform\n"
@@ -341,7 +344,10 @@ def test_states_regate_cannot_use_are_errors(tmp_path):
         {"main.tf": POLICY % '"organization=1"', "a.tfstate": state(), "b.tfstate": state()},
     )
     status, _, stderr = imported(two)
-    assert (status, "error[RG095]: two Terraform states in .: a.tfstate, b.tfstate" in stderr) == (1, True)
+    assert (status, "error[RG095]: two Terraform states in .: a.tfstate, b.tfstate" in stderr) == (
+        1,
+        True,
+    )
     # --state names the one to use.
     status, _, stderr = imported(two, "--state", str(two / "a.tfstate"))
     assert status == 0, stderr
@@ -387,7 +393,9 @@ def test_terraform_show_json_is_read_like_the_state_it_shows(tmp_path):
     )
     status, text, stderr = imported(shown)
     assert status == 0, stderr
-    assert text.startswith("# imported from show.json:10 module.gates.nullplatform_approval_policy.p\n")
+    assert text.startswith(
+        "# imported from show.json:10 module.gates.nullplatform_approval_policy.p\n"
+    )
 
 
 def test_the_configuration_is_imported_and_a_state_that_disagrees_is_a_warning(tmp_path):
@@ -486,7 +494,10 @@ def test_other_resources_modules_and_hooks_are_reported_not_imported(tmp_path):
     )
     status, _, stderr = imported(config)
     assert status == 0, stderr
-    assert f"{config}/main.tf:15:1: warning[RG018]: nullplatform_entity_hook_action.notify is an entity hook action" in stderr
+    assert (
+        f"{config}/main.tf:15:1: warning[RG018]: nullplatform_entity_hook_action.notify is an entity hook action"
+        in stderr
+    )
     assert stderr.endswith(
         "main.tf:8 nullplatform_technology_template.java: skipped, not an approval resource (another nullplatform resource)\n"
         "main.tf:11 aws_s3_bucket.logs: skipped, not an approval resource\n"
@@ -531,10 +542,15 @@ def test_import_blocks_and_checklist_links_give_ids(tmp_path):
         "nullplatform_checklist_specification.c.id is the specification's own id (<nrn>/<name>), "
         "which the provider refuses\n"
     ) in stderr
-    assert "help: link its version: nullplatform_checklist_specification.c.current_version_id" in stderr
+    assert (
+        "help: link its version: nullplatform_checklist_specification.c.current_version_id"
+        in stderr
+    )
     main = config / "main.tf"
     main.write_text(
-        main.read_text().replace("checklist_specification.c.id", "checklist_specification.c.current_version_id")
+        main.read_text().replace(
+            "checklist_specification.c.id", "checklist_specification.c.current_version_id"
+        )
         + 'import {\n  to = nullplatform_approval_action_checklist_specification_association.a\n  id = "77"\n}\n'
     )
     status, text, stderr = imported(config)
