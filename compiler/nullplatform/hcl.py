@@ -203,6 +203,52 @@ def _plain_string_parts(tree: Tree[Token]) -> Iterator[str]:
                 yield _string_chars(token)
 
 
+def merge_overrides(
+    blocks: list[Block], overrides: list[Block]
+) -> tuple[list[Block], list[Diagnostic]]:
+    """The configuration with its override files (`override.tf`, `*_override.tf`)
+    merged in as Terraform merges them: an override block's attributes replace the
+    original's, its nested blocks replace the original's of the same type, and
+    `locals` add to or replace local values."""
+    merged = list(blocks)
+    diagnostics: list[Diagnostic] = []
+    for override in overrides:
+        if override.type == "locals":
+            merged.append(override)
+            continue
+        found = next(
+            (
+                i
+                for i, b in enumerate(merged)
+                if (b.type, b.labels) == (override.type, override.labels)
+            ),
+            None,
+        )
+        if found is None:
+            header = " ".join((override.type, *(json.dumps(label) for label in override.labels)))
+            diagnostics.append(
+                error(
+                    "RG091",
+                    override.span,
+                    f"the override of `{header}` has no block to override",
+                    help="Terraform refuses it too: an override file changes blocks other "
+                    "files define",
+                )
+            )
+            continue
+        base = merged[found]
+        replaced = {nested.type for nested in override.blocks}
+        merged[found] = Block(
+            base.type,
+            base.labels,
+            {**base.attributes, **override.attributes},
+            tuple(b for b in base.blocks if b.type not in replaced) + override.blocks,
+            base.span,
+            base.file,
+        )
+    return merged, diagnostics
+
+
 # --- Strings ---
 
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}

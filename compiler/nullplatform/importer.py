@@ -22,7 +22,7 @@ import click
 from compiler import __version__
 from compiler.ast import to_json
 from compiler.diagnostics import Diagnostic, error, has_errors, render
-from compiler.nullplatform.hcl import Block, read_blocks
+from compiler.nullplatform.hcl import Block, merge_overrides, read_blocks
 from compiler.nullplatform.model import Imported, Link, link, once_each, settle
 from compiler.nullplatform.output import write_files
 from compiler.nullplatform.payloads import import_payloads, payload_objects
@@ -127,7 +127,11 @@ class _Inputs:
     def file(self, path: Path, root: Path, explicit: bool) -> None:
         name = path.name
         where = path.as_posix() if explicit else path.relative_to(root).as_posix()
-        if name.endswith(".tf"):
+        if name.endswith(".tf.json"):
+            self.result.report.append(
+                f"{where}: not read; regate reads Terraform written in HCL (.tf), not JSON"
+            )
+        elif name.endswith(".tf"):
             source = self.read(path, root, explicit)
             if source is not None:
                 self.configuration(path.parent, root).sources.append(source)
@@ -237,10 +241,16 @@ class _Inputs:
             )
             return set()
         blocks: list[Block] = []
-        for source in configuration.sources:
+        overrides: list[Block] = []
+        for source in sorted(configuration.sources, key=lambda s: s.path):
             found, problems = read_blocks(source.path, source.name, source.text)
-            blocks.extend(found)
+            is_override = Path(source.path).name in ("override.tf",) or source.path.endswith(
+                "_override.tf"
+            )
+            (overrides if is_override else blocks).extend(found)
             self.result.diagnostics.extend(problems)
+        blocks, problems = merge_overrides(blocks, overrides)
+        self.result.diagnostics.extend(problems)
         declared = declared_variables(blocks)
         variables, problems = variable_values(
             declared,

@@ -172,6 +172,8 @@ class _Import:
         self.found = Found([], [], [], [])
         self.import_ids: dict[str, tuple[str, Span]] = {}
         self.link_action_ids: dict[str, JsonValue] = {}
+        # `moved { from = OLD, to = NEW }`: until the next apply the state has it as OLD.
+        self.moved: dict[tuple[str, str], tuple[str, str]] = {}
 
     def lookup(
         self, mode: str, type: str, name: str, key: JsonValue
@@ -179,6 +181,8 @@ class _Import:
         if self.state is None:
             return None
         instance = self.state.find(mode, type, name, key)
+        if instance is None and mode == "managed" and (type, name) in self.moved:
+            instance = self.state.find(mode, *self.moved[(type, name)], key)
         return instance.attributes if instance else None
 
     def fail(self, diagnostic: Diagnostic) -> None:
@@ -191,6 +195,7 @@ class _Import:
 
     def run(self) -> Found:
         self.read_import_blocks()
+        self.read_moved_blocks()
         configured: set[tuple[str, str]] = set()
         for block in self.blocks:
             if block.type == "resource" and len(block.labels) == 2:
@@ -225,6 +230,24 @@ class _Import:
             if found.key is not None:
                 address += f"[{json.dumps(found.key)}]"
             self.import_ids[address] = (str(value), given.span)
+
+    def read_moved_blocks(self) -> None:
+        for block in self.blocks:
+            ends = [block.attributes.get(end) for end in ("from", "to")]
+            if block.type != "moved" or None in ends:
+                continue
+            old, new = (reference(cast(Attribute, end).value, self.scope) for end in ends)
+            if old is not None and new is not None and old.mode == new.mode == "managed":
+                self.moved[(new.type, new.name)] = (old.type, old.name)
+
+    def stored(self, type: str, name: str) -> list[Instance]:
+        """A resource's instances in the state, under the name it had before a `moved`."""
+        if self.state is None:
+            return []
+        found = self.state.of("managed", type, name)
+        if not found and (type, name) in self.moved:
+            found = self.state.of("managed", *self.moved[(type, name)])
+        return found
 
     def module(self, block: Block) -> None:
         name = block.labels[0]
@@ -263,11 +286,11 @@ class _Import:
         expansion = next(
             (block.attributes[m] for m in ("count", "for_each") if m in block.attributes), None
         )
+        instances = self.stored(type, name)
         if expansion is None:
-            instance = self.state.find("managed", type, name) if self.state else None
-            self.instance(type, name, None, block, instance)
+            single = [i for i in instances if i.key is None]
+            self.instance(type, name, None, block, single[0] if single else None)
             return
-        instances = self.state.of("managed", type, name) if self.state else []
         if self.state is None:
             self.fail(
                 error(
@@ -292,8 +315,9 @@ class _Import:
         for instance in self.state.instances:
             if instance.mode != "managed" or instance.type not in RESOURCES:
                 continue
+            moved_away = (instance.type, instance.name) in self.moved.values()
             if not instance.module and self.blocks:
-                if (instance.type, instance.name) not in configured:
+                if (instance.type, instance.name) not in configured and not moved_away:
                     self.found.report.append(
                         f"{self.state.name}:{instance.span.line} {instance.address}: in the state "
                         "but not in the configuration (terraform apply destroys it), not imported"

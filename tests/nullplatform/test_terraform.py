@@ -571,3 +571,48 @@ def test_a_terraform_syntax_error_is_located(tmp_path):
         "\n"
         "1 error, 0 warnings\n"
     )
+
+
+def test_override_files_moved_blocks_and_json_configuration_as_terraform_reads_them(tmp_path):
+    config = write_sources(
+        tmp_path,
+        {
+            "main.tf": POLICY.replace('"p"', '"renamed"') % '"organization=1"'
+            + "moved {\n  from = nullplatform_approval_policy.p\n  to   = nullplatform_approval_policy.renamed\n}\n",
+            "prod_override.tf": (
+                'resource "nullplatform_approval_policy" "renamed" {\n'
+                '  nrn = "organization=1:account=2"\n'
+                "}\n"
+            ),
+            "extra.tf.json": json.dumps({"resource": {}}),
+            "terraform.tfstate": state(
+                resource(
+                    "nullplatform_approval_policy",
+                    "p",
+                    {
+                        "id": "11",
+                        "name": "P",
+                        "nrn": "organization=1:account=2",
+                        "conditions": "{}",
+                    },
+                )
+            ),
+        },
+    )
+    status, text, stderr = imported(config)
+    assert status == 0, stderr
+    # The override's NRN, and the id the state holds under the name before `moved`.
+    assert '  id         = 11\n  nrn        = "organization=1:account=2"\n' in text
+    assert "in the state but not in the configuration" not in stderr
+    assert (
+        "extra.tf.json: not read; regate reads Terraform written in HCL (.tf), not JSON" in stderr
+    )
+    (config / "other_override.tf").write_text(
+        'resource "nullplatform_approval_policy" "nothing" {}\n'
+    )
+    status, _, stderr = imported(config)
+    assert status == 1
+    assert (
+        'error[RG091]: the override of `resource "nullplatform_approval_policy" "nothing"` has no '
+        "block to override"
+    ) in stderr
