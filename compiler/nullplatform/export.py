@@ -25,7 +25,6 @@ from compiler.ast import Action, JsonValue, ObjectId, Program, Span
 from compiler.bindings import Bindings, bind
 from compiler.diagnostics import Diagnostic, error, has_errors, render, warning
 from compiler.nullplatform import hclwrite
-from compiler.nullplatform.model import LOSSY_HELP
 from compiler.nullplatform.output import write_files
 from compiler.nullplatform.terraform import (
     ACTION,
@@ -117,7 +116,7 @@ class _Export:
                     "RG093",
                     span,
                     f"{item}: {what} cannot be exported ({reason})",
-                    help=LOSSY_HELP.replace("import", "export"),
+                    help="pass --allow-lossy to export without it (it is then reported)",
                 )
             )
 

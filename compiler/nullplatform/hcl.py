@@ -315,6 +315,24 @@ class Scope:
     _evaluating: set[str] = field(default_factory=set)
 
 
+def decode_json(text: str) -> JsonValue:
+    """JSON text (a JSON attribute's string) as a value regate can write: no NaN or
+    infinity, no half of a UTF-16 pair (ValueError)."""
+
+    def finite(number_text: str) -> float:
+        value = float(number_text)
+        if not math.isfinite(value):
+            raise ValueError(f"the number {number_text} is out of range")
+        return value
+
+    def constant(name: str) -> float:
+        raise ValueError(f"{name} is not a JSON value")
+
+    value = json.loads(text, parse_float=finite, parse_constant=constant)
+    json.dumps(value, ensure_ascii=False).encode()  # UnicodeEncodeError: half a pair
+    return value
+
+
 def number(token: Token) -> int | float:
     text = str(token)
     value: int | float = float(text) if any(c in text for c in ".eE") else int(text)
@@ -412,7 +430,12 @@ class _Evaluator:
         if kind == "string":
             return self.template(tree)
         if kind in ("int_lit", "float_lit"):
-            return number(cast(Token, tree.children[0]))
+            try:
+                return number(cast(Token, tree.children[0]))
+            except ValueError as exc:
+                raise self.unsupported(
+                    tree, f"the number {tree.children[0]} is out of range"
+                ) from exc
         if kind == "literal_value":
             return {"true": True, "false": False, "null": None}[str(tree.children[0])]
         if kind == "tuple":

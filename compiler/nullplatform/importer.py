@@ -121,6 +121,9 @@ class _Inputs:
                 )
         else:
             self.file(given, given.parent, explicit=True)
+            beside = given.parent / "terraform.tfstate"
+            if given.name.endswith(".tf") and self.state_argument is None and beside.is_file():
+                self.json_file(beside, given.parent, explicit=True)
         if self.state_argument is not None:
             self.explicit_state(Path(self.state_argument), given)
 

@@ -27,6 +27,7 @@ from compiler.nullplatform.hcl import (
     Scope,
     Unknown,
     Variable,
+    decode_json,
     evaluate,
     reference,
     tuple_elements,
@@ -481,13 +482,14 @@ class _Resource:
             return value.value
         if isinstance(value, str):
             try:
-                return json.loads(value)
-            except json.JSONDecodeError as exc:
+                return decode_json(value)
+            except ValueError as exc:
+                reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
                 self.owner.fail(
                     error(
                         "RG091",
                         self.attribute_span(attribute),
-                        f"`{attribute}` is a string but not JSON: {exc.msg}",
+                        f"`{attribute}` is a string but not JSON: {reason}",
                         help="write jsonencode({...}) or a JSON string",
                     )
                 )
@@ -689,9 +691,9 @@ def _same(config: JsonValue, stored: JsonValue, is_json: bool) -> bool:
         decoded_config = config.value if isinstance(config, JsonText) else config
         try:
             if isinstance(decoded_config, str):
-                decoded_config = json.loads(decoded_config)
-            decoded_stored = json.loads(stored) if isinstance(stored, str) else stored
-        except json.JSONDecodeError:
+                decoded_config = decode_json(decoded_config)
+            decoded_stored = decode_json(stored) if isinstance(stored, str) else stored
+        except ValueError:
             return bool(config == stored)
         return bool(decoded_config == decoded_stored)
     if isinstance(config, list) and isinstance(stored, list):

@@ -616,3 +616,38 @@ def test_override_files_moved_blocks_and_json_configuration_as_terraform_reads_t
         'error[RG091]: the override of `resource "nullplatform_approval_policy" "nothing"` has no '
         "block to override"
     ) in stderr
+
+
+def test_a_tf_file_named_alone_is_read_with_the_state_beside_it(tmp_path):
+    from tests.nullplatform.conftest import FIXTURES
+
+    main = FIXTURES / "upgrade-associations/main.tf"
+    result = run_cli("import", str(main), "-o", "-")
+    assert result.exit_code == 0, result.stderr
+    assert (
+        "# imported from main.tf:12 nullplatform_approval_policy.PCI (state: terraform.tfstate)"
+        in result.stdout
+    )
+
+
+def test_numbers_no_float_holds_are_errors_not_infinity(tmp_path):
+    config = write_sources(
+        tmp_path,
+        {
+            "main.tf": POLICY.replace('{ "$gte" = 80 }', "1e400") % '"organization=1"'
+            + POLICY.replace('"p"', '"q"')
+            .replace('"P"', '"Q"')
+            .replace(
+                'jsonencode({ "build.metadata.coverage.percent" = { "$gte" = 80 } })',
+                '"{\\"a\\": 1e999}"',
+            )
+            % '"organization=1"'
+        },
+    )
+    status, _, stderr = imported(config)
+    assert status == 1
+    assert "error[RG091]: cannot import `conditions`: the number 1e400 is out of range" in stderr
+    assert (
+        "error[RG091]: `conditions` is a string but not JSON: the number 1e999 is out of range"
+        in stderr
+    )
