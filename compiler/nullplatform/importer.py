@@ -15,12 +15,11 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import click
 
 from compiler import __version__
-from compiler.ast import to_json
+from compiler.ast import Node, to_json
 from compiler.diagnostics import Diagnostic, error, has_errors, render
 from compiler.nullplatform.hcl import Block, merge_overrides, read_blocks
 from compiler.nullplatform.model import Imported, Link, link, once_each, settle
@@ -84,7 +83,7 @@ class _Inputs:
         self.allow_lossy = allow_lossy
         self.result = _Found()
         self.configurations: dict[Path, _Configuration] = {}
-        self.payloads: list[tuple[Source, Any]] = []
+        self.payloads: list[tuple[Source, Node]] = []
 
     def fail(self, diagnostic: Diagnostic) -> None:
         self.result.diagnostics.append(diagnostic)
@@ -107,7 +106,15 @@ class _Inputs:
 
     def scan(self) -> None:
         given = Path(self.argument)
-        if given.is_dir():
+        if not given.exists():
+            self.fail(
+                error(
+                    "RG001",
+                    file_span(self.argument),
+                    f"cannot read {self.argument}: no such file or directory",
+                )
+            )
+        elif given.is_dir():
             files = _files(given)
             for path in files:
                 self.file(path, given, explicit=False)
@@ -263,7 +270,9 @@ class _Inputs:
         )
         self.result.diagnostics.extend(problems)
         state = configuration.states[0] if configuration.states else None
-        self.result.add(import_terraform(blocks, state, variables, self.allow_lossy))
+        self.result.add(
+            import_terraform(blocks, state, variables, self.allow_lossy, configuration.shown)
+        )
         return set(declared)
 
 
@@ -275,7 +284,7 @@ def _files(directory: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.as_posix())
 
 
-def _holds_payloads(node: Any) -> bool:
+def _holds_payloads(node: Node) -> bool:
     return any(payload_kind(item) not in (None, "list") for item in payload_objects(node))
 
 

@@ -159,8 +159,11 @@ class _Import:
         state: State | None,
         variables: Mapping[str, Variable],
         allow_lossy: bool,
+        prefix: str,
     ) -> None:
         self.blocks = blocks
+        # Addresses are a configuration's own: another directory's are told apart by it.
+        self.prefix = prefix
         self.state = state
         self.allow_lossy = allow_lossy
         locals_ = {
@@ -370,7 +373,12 @@ class _Resource:
             self.origin += f" (state: {state.name})"
         self.roles = RESOURCES[type]
         self.item = Imported(
-            OBJECT_KINDS.get(type, "link"), None, {}, self.origin, self.span, self.address
+            OBJECT_KINDS.get(type, "link"),
+            None,
+            {},
+            self.origin,
+            self.span,
+            owner.prefix + self.address,
         )
 
     # --- attribute values ---
@@ -433,7 +441,7 @@ class _Resource:
             self.take(attribute, role, value)
         self.nrn()
         self.id_from_import_block()
-        self.owner.found.failed.add(self.address)
+        self.owner.found.failed.add(self.owner.prefix + self.address)
         if item.kind != "action":
             if item.label is None:
                 self.owner.fail(
@@ -451,7 +459,7 @@ class _Resource:
             item.label = f"{self.name}[{json.dumps(self.key)}]"
         if "nrn" not in item.values:
             return  # never an object without its NRN: nrn() said why
-        self.owner.found.failed.discard(self.address)
+        self.owner.found.failed.discard(self.owner.prefix + self.address)
         self.owner.found.objects.append(item)
 
     def take(self, attribute: str, role: Role, value: JsonValue) -> None:
@@ -556,7 +564,7 @@ class _Resource:
         if found is None or found.type != RESOURCE_OF.get(kind):
             return None
         if found.attribute == wanted:
-            return Ref(expression.span, address=found.address)
+            return Ref(expression.span, address=self.owner.prefix + found.address)
         if kind == "checklist" and found.attribute == "id":
             raise Unknown(
                 expression.span,
@@ -722,6 +730,9 @@ def import_terraform(
     state: State | None,
     variables: Mapping[str, Variable],
     allow_lossy: bool,
+    directory: str = "",
 ) -> Found:
-    """The approval objects and links of a configuration (blocks may be empty: a state alone)."""
-    return _Import(blocks, state, variables, allow_lossy).run()
+    """The approval objects and links of a configuration (blocks may be empty: a state
+    alone); `directory` tells its resources from another configuration's."""
+    prefix = f"{directory}/" if directory else ""
+    return _Import(blocks, state, variables, allow_lossy, prefix).run()

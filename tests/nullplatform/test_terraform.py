@@ -651,3 +651,31 @@ def test_numbers_no_float_holds_are_errors_not_infinity(tmp_path):
         "error[RG091]: `conditions` is a string but not JSON: the number 1e999 is out of range"
         in stderr
     )
+
+
+def test_each_directory_is_its_own_configuration(tmp_path):
+    """Two teams' configurations with the same resource names bind each their own."""
+    team = (
+        POLICY
+        + 'resource "nullplatform_approval_action" "gate" {\n'
+        + "  nrn      = %s\n"
+        + '  entity   = "deployment"\n'
+        + '  action   = "deployment:create"\n'
+        + "  policies = [nullplatform_approval_policy.p.id]\n"
+        + "}\n"
+    )
+    write_sources(
+        tmp_path,
+        {
+            "a/main.tf": team % ('"organization=1:account=2"', '"organization=1:account=2"'),
+            "b/main.tf": team.replace('"P"', '"Q"')
+            % ('"organization=1:account=3"', '"organization=1:account=3"'),
+        },
+    )
+    status, text, stderr = imported(tmp_path)
+    assert status == 0, stderr
+    assert text.count('  policies          = ["P"]') == 1
+    assert text.count('  policies          = ["Q"]') == 1
+    status, _, stderr = imported(tmp_path / "missing")
+    assert status == 1
+    assert f"error[RG001]: cannot read {tmp_path}/missing: no such file or directory" in stderr
