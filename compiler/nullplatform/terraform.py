@@ -387,7 +387,22 @@ class _Resource:
         if self.instance is None:
             return None
         value = self.instance.attributes.get(attribute)
+        if value in (None, "") and attribute in ("approval_action_id", "approval_policy_id"):
+            value = self.id_part(attribute)
         return None if value in ("", [], {}) and attribute not in ("dimensions",) else value
+
+    def id_part(self, attribute: str) -> JsonValue:
+        """An association's ends as its own id holds them (`<action id>-<policy id>`; a
+        checklist link's id is its action's): a resource imported by id alone keeps
+        only that in the state."""
+        assert self.instance is not None
+        own = str(self.instance.attributes.get("id") or "")
+        if self.type == CHECKLIST_LINK:
+            return own if attribute == "approval_action_id" and own else None
+        found = re.fullmatch(r"(\d+)-(\d+)", own) if self.type == POLICY_LINK else None
+        if found is None:
+            return None
+        return found.group(1) if attribute == "approval_action_id" else found.group(2)
 
     def value(self, attribute: str) -> tuple[bool, JsonValue]:
         """Whether the attribute has a value, and the value: the configuration's, else

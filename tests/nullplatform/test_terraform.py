@@ -679,3 +679,35 @@ def test_each_directory_is_its_own_configuration(tmp_path):
     status, _, stderr = imported(tmp_path / "missing")
     assert status == 1
     assert f"error[RG001]: cannot read {tmp_path}/missing: no such file or directory" in stderr
+
+
+def test_an_association_imported_by_id_alone_is_read_from_its_id(tmp_path):
+    """`terraform import` of an association keeps only its id, `<action id>-<policy id>`."""
+    stored = tmp_path / "terraform.tfstate"
+    stored.write_text(
+        state(
+            resource(
+                "nullplatform_approval_policy",
+                "p",
+                {"id": "2001", "name": "P", "nrn": "organization=1", "conditions": "{}"},
+            ),
+            resource(
+                "nullplatform_approval_action",
+                "a",
+                {
+                    "id": "1001",
+                    "nrn": "organization=1",
+                    "entity": "scope",
+                    "action": "scope:create",
+                },
+            ),
+            resource(
+                "nullplatform_approval_action_policy_association",
+                "a_p",
+                {"id": "1001-2001", "approval_action_id": None, "approval_policy_id": None},
+            ),
+        )
+    )
+    status, text, stderr = imported(stored)
+    assert status == 0, stderr
+    assert "  policies          = [\n    2001 # P\n  ]\n" in text
