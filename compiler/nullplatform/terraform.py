@@ -317,10 +317,15 @@ class _Import:
         state alone; else resources of child modules, and removed ones (reported)."""
         assert self.state is not None
         for instance in self.state.instances:
-            if instance.mode != "managed" or instance.type not in RESOURCES:
+            if instance.mode != "managed":
+                continue  # a data source: what Terraform read, not an object
+            configured_here = not instance.module and bool(self.blocks)
+            if instance.type not in RESOURCES:
+                if not configured_here:
+                    self.other(instance)
                 continue
             moved_away = (instance.type, instance.name) in self.moved.values()
-            if not instance.module and self.blocks:
+            if configured_here:
                 if (instance.type, instance.name) not in configured and not moved_away:
                     self.found.report.append(
                         f"{self.state.name}:{instance.span.line} {instance.address}: in the state "
@@ -328,6 +333,23 @@ class _Import:
                     )
                 continue
             self.instance(instance.type, instance.name, instance.key, None, instance)
+
+    def other(self, instance: Instance) -> None:
+        """A resource of the state that is no approval object: reported."""
+        assert self.state is not None
+        where = f"{self.state.name}:{instance.span.line} {instance.address}"
+        if instance.type == HOOK:
+            self.fail(
+                warning(
+                    "RG018",
+                    instance.span,
+                    f"{instance.address} is an entity hook action: it decides no approval, so "
+                    "it is not imported",
+                    help="entity hooks notify a channel before or after an entity operation",
+                )
+            )
+        else:
+            self.found.report.append(f"{where}: skipped, not an approval resource")
 
     def instance(
         self,
