@@ -309,7 +309,7 @@ def test_a_state_alone_imports_what_it_holds_and_an_empty_one_is_an_error(tmp_pa
     status, text, stderr = imported(stored)
     assert status == 0, stderr
     assert (
-        stderr == "terraform.tfstate:25 nullplatform_scope.s: skipped, not an approval resource\n"
+        stderr == "terraform.tfstate:27 nullplatform_scope.s: skipped, not an approval resource\n"
     )
     assert text == (
         "# imported from terraform.tfstate:8 nullplatform_approval_policy.p\n"
