@@ -291,7 +291,6 @@ def _holds_payloads(node: Node) -> bool:
 @dataclass
 class ImportResult:
     files: dict[str, str]  # name → regate source; empty when there are errors
-    objects: list[Imported]
     report: list[str]
     diagnostics: list[Diagnostic]
     texts: dict[str, str]
@@ -330,8 +329,8 @@ def import_sources(
     report = [f"{item.origin}: {line}" for item in objects for line in _report_lines(item)]
     report = sorted(report + found.report, key=_by_place)
     if has_errors(diagnostics):
-        return ImportResult({}, objects, report, diagnostics, found.texts)
-    return ImportResult(render_sources(objects), objects, report, diagnostics, found.texts)
+        return ImportResult({}, report, diagnostics, found.texts)
+    return ImportResult(render_sources(objects), report, diagnostics, found.texts)
 
 
 def _by_place(line: str) -> tuple[str, int, str]:

@@ -56,7 +56,6 @@ IGNORED = {
 # Parser diagnostics about a payload's shape; the others (values, conditions) are
 # `regate check`'s to report once the sources are written.
 SHAPE_CODES = ("RG002", "RG003", "RG015", "RG016", "RG017", "RG018", "RG019", "RG023", "RG059")
-LIST_KEYS = ("paging", "results", "total", "offset", "limit")
 
 
 def import_payloads(source: Source, node: Node, allow_lossy: bool) -> Found:

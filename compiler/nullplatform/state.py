@@ -11,7 +11,6 @@ from typing import cast
 
 from compiler.ast import Array, JsonValue, Node, Object, Span, to_json
 from compiler.diagnostics import Diagnostic, error
-from compiler.parse import parse_json_document
 from compiler.sources import Source
 
 
@@ -192,11 +191,3 @@ def _shown(module: Object) -> list[Instance]:
         if isinstance(child, Object):
             found.extend(_shown(child))
     return found
-
-
-def parse_state(source: Source) -> tuple[State | None, list[Diagnostic]]:
-    node, diagnostics = parse_json_document(source)
-    if node is None:
-        return None, diagnostics
-    state, found = read_state(source, node)
-    return state, diagnostics + found
