@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from compiler.nullplatform.export import export_sources
 from compiler.nullplatform.importer import import_sources
 from compiler.opa import eval_bundle
-from tests.conftest import REPO, build, without_locations
+from tests.conftest import REPO, build, run_cli, without_locations
 from tests.nullplatform.conftest import FIXTURES, without_comments
 from tests.strategies import nasty_text
 
@@ -135,9 +135,21 @@ REQUESTS = (
     ]
     + [
         {
+            "action": "deployment:create",
+            "nrn": "organization=1:account=2:namespace=3",
+            "entities": {
+                "scope": {"dimensions": {"environment": "staging"}},
+                "build": {"metadata": {"diff": {"files": files}}},
+            },
+            **({"checklist": {"qa_sign_off": "passed"}} if signed else {}),
+        }
+        for files, signed in ((10, False), (10, True), (80, True))
+    ]
+    + [
+        {
             "action": "parameter:read-secrets",
             "nrn": "organization=1:account=2:namespace=3",
-            "entities": {"scope": {"dimensions": {"environment": "production"}}},
+            "entities": {"parameter": {"dimensions": {"environment": "production"}}},
         }
     ]
 )
@@ -160,7 +172,19 @@ def test_imported_payloads_decide_as_the_payloads_before_and_after_a_round_trip(
         before, *after = (without_locations(eval_bundle(str(b), request)) for b in bundles)
         assert after == [before, before], request
         results.append(before["result"])
-    assert results == ["approve", "manual", "manual", "deny", "manual", "manual"]
+    # Policies; the checklist of the migrated action (a manual item unsigned, signed, a
+    # failed condition item); a secret.
+    assert results == [
+        "approve",
+        "manual",
+        "manual",
+        "deny",
+        "manual",
+        "manual",
+        "approve",
+        "deny",
+        "manual",
+    ]
 
 
 # --- Generated organisations ---
@@ -292,3 +316,22 @@ def test_the_quality_gates_example_exports_what_nullplatform_has_no_place_for_as
     assert {d.code for d in result.diagnostics if d.severity == "error"} == {"RG093"}
     allowed = export_sources([str(REPO / "bundles/quality-gates")], "terraform", allow_lossy=True)
     assert "nullplatform.tf" in allowed.files
+
+
+@pytest.mark.opa
+@pytest.mark.parametrize("fmt", ["terraform", "api"])
+def test_an_organisation_kept_in_regate_goes_to_nullplatform_and_back_passing_its_tests(
+    fmt, tmp_path, opa
+):
+    """bundles/platform-org, exported (its test blocks and, in Terraform, its secrets'
+    time limits left out with --allow-lossy) and imported again, passes its own tests."""
+    organisation = REPO / "bundles/platform-org"
+    exported = export_sources([str(organisation)], fmt, allow_lossy=True)
+    assert exported.files, [d.message for d in exported.diagnostics]
+    again = import_sources(str(write(exported.files, tmp_path / fmt)), environment={})
+    assert again.files, [d.message for d in again.diagnostics]
+    imported = write(again.files, tmp_path / "imported")
+    (imported / "tests.rg").write_text((organisation / "tests.rg").read_text())
+    result = run_cli("test", str(imported))
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("28 passed, 0 failed (13 from test blocks")
