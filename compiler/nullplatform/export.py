@@ -71,6 +71,7 @@ class _Object:
     kind: str
     body: dict[str, JsonValue]  # the provider's attributes, which are the API's names
     id: ObjectId | None
+    span: Span  # where the sources declare it
     origin: str  # `policies.rg:4`, for reports
     title: str  # `policy "Code Coverage"`
     label: str | None = None  # an action's label
@@ -119,9 +120,6 @@ class _Export:
                     help="pass --allow-lossy to export without it (it is then reported)",
                 )
             )
-
-    def note(self, span: Span, item: str, text: str) -> None:
-        self.report.append(f"{self.origin(span)} {item}: {text}")
 
     def objects(self) -> list[_Object]:
         found: list[_Object] = []
@@ -173,7 +171,7 @@ class _Export:
     def add(
         self, span: Span, kind: str, body: dict[str, JsonValue], id: ObjectId | None, title: str
     ) -> _Object:
-        item = _Object(kind, body, id, self.origin(span), title)
+        item = _Object(kind, body, id, span, self.origin(span), title)
         self.by_span[span] = item
         return item
 
@@ -319,10 +317,9 @@ class _Export:
         for key, target in targets:
             missing = [o.title for o in (action, target) if o.id is None]
             if missing:
-                span = next(s for s, o in self.by_span.items() if o is action)
                 self.lose(
                     action.title,
-                    span,
+                    action.span,
                     f"its association with {target.title}",
                     f"the API associates by ids, and {' and '.join(missing)} "
                     f"{'have' if len(missing) > 1 else 'has'} none; give it the id nullplatform "
