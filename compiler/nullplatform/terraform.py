@@ -92,8 +92,8 @@ RESOURCES: dict[str, dict[str, Role]] = {
         "description": Role("value", "description"),
         "definition": Role("json", "definition"),
         "current_version_id": Role("id", "id", computed=True),
-        "version": Role("ignored", reason="the number of its current version"),
-        "id": Role("ignored", reason="<nrn>/<name>, its NRN and name"),
+        "version": Role("ignored", computed=True, reason="the number of its current version"),
+        "id": Role("ignored", computed=True, reason="<nrn>/<name>, its NRN and name"),
     },
     ACTION: {
         **_NRN,

@@ -714,3 +714,58 @@ def test_an_association_imported_by_id_alone_is_read_from_its_id(tmp_path):
     status, text, stderr = imported(stored)
     assert status == 0, stderr
     assert "  policies          = [\n    2001 # P\n  ]\n" in text
+
+
+def test_a_state_holds_checklists_their_versions_and_links(tmp_path):
+    stored = tmp_path / "terraform.tfstate"
+    definition = {"items": [{"id": "ok", "type": "manual", "behavior": "gate"}]}
+    stored.write_text(
+        state(
+            resource(
+                "nullplatform_checklist_specification",
+                "review",
+                {
+                    "id": "organization=1/review",
+                    "current_version_id": "spec_0000000000000007",
+                    "version": 3,
+                    "name": "review",
+                    "nrn": "organization=1",
+                    "description": None,
+                    "definition": json.dumps(definition),
+                },
+            ),
+            resource(
+                "nullplatform_approval_action",
+                "a",
+                {
+                    "id": "1001",
+                    "nrn": "organization=1",
+                    "entity": "deployment",
+                    "action": "deployment:create",
+                    "on_checklist_fail": "pending",
+                    "checklist_specification_id": "spec_0000000000000007",
+                },
+            ),
+            resource(
+                "nullplatform_approval_action_checklist_specification_association",
+                "a",
+                {
+                    "id": "1001",
+                    "approval_action_id": "1001",
+                    "checklist_specification_id": "spec_0000000000000007",
+                    "timeouts": None,
+                },
+            ),
+        )
+    )
+    status, text, stderr = imported(stored)
+    assert status == 0, stderr
+    assert (
+        "# ignored: version (the number of its current version)\n"
+        "# ignored: id (<nrn>/<name>, its NRN and name)\n"
+        'checklist "review" {\n'
+        '  id         = "spec_0000000000000007"\n'
+    ) in text
+    assert (
+        '  checklist         = "spec_0000000000000007" # review\n  on_checklist_fail = pending\n'
+    ) in text
