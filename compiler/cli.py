@@ -22,8 +22,9 @@ from compiler.editor.commands import lsp_command, playground_command
 from compiler.evidence.commands import EXIT_STATUS, gate_command, metadata_group
 from compiler.evidence.record import record_group
 from compiler.fmt import fmt_command
-from compiler.importer import import_command
 from compiler.limits import MAX_REQUEST_SIZE
+from compiler.nullplatform.export import export_command
+from compiler.nullplatform.importer import import_command
 from compiler.opa import OpaError, ask_sidecar, decide_all, eval_bundle
 from compiler.request import RequestDocument, parse_request, too_large
 from compiler.signing import ALGORITHMS, SIGNATURES_FILE, load_key, signatures
@@ -304,6 +305,7 @@ for command in (
     test_command,
     fmt_command,
     import_command,
+    export_command,
     diff_command,
     lsp_command,
     playground_command,

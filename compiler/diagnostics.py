@@ -98,6 +98,11 @@ CODES: dict[str, str] = {
     "RG090": "the formatter could not keep a file's meaning",
     "RG091": "a Terraform value regate cannot import",
     "RG092": "an association refers to an action or policy not imported",
+    "RG093": "an attribute that may change a decision and cannot be carried over",
+    "RG094": "nothing to import: no nullplatform object",
+    "RG095": "a Terraform state regate cannot use",
+    "RG096": "a Terraform variable value regate cannot read",
+    "RG097": "the Terraform configuration and its state disagree",
     # Requests read on the command line, and `regate gate` (docs/hardening.md, "Requests").
     "RG100": "a request gives a key twice in one object",
     "RG101": "a request holds a number past the form requests may use",

@@ -983,6 +983,10 @@ def _action(fields: Fields, label: Scalar | None) -> tuple[Action | None, list[P
     enforcement = _choice(fields, "enforcement", ENFORCEMENTS)
     policies, embedded = _policy_refs(fields)
     checklist = _checklist_ref(fields)
+    if fields.is_payload and checklist is not None:
+        # The API still lists the policies a checklist replaced (archived on the
+        # migration): nullplatform decides with the checklist.
+        policies = []
     time_to_reply = _milliseconds(fields, "time_to_reply")
     time_to_execute = _milliseconds(fields, "allowed_time_to_execute")
     fields.finish(PAYLOAD_IGNORED if fields.is_payload else ())

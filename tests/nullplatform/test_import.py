@@ -1,5 +1,6 @@
 """regate import: the seed guide's Terraform and API payloads become regate sources that check
-(reporting the guide's path mistakes) and, corrected, compile and decide as the originals do."""
+(reporting the guide's path mistakes) and, corrected, compile and decide as the originals do;
+what is not written is reported, and nothing is written on an error."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ policy "Security" {
 
 IMPORTED_ACTIONS = """\
 # imported from approvals.tf:25 nullplatform_approval_action.deployment_create
+# ignored: lifecycle (a Terraform meta-argument: how Terraform manages the resource)
 action "deployment_create" {
   entity            = deployment
   action            = "deployment:create"
@@ -80,6 +82,14 @@ def test_the_seed_terraform_imports_and_check_reports_its_two_path_mistakes(tmp_
     ]
     assert (out / "policies.rg").read_text() == IMPORTED_POLICIES
     assert (out / "actions.rg").read_text() == IMPORTED_ACTIONS
+    # What is not written is reported, per object, then what was written.
+    assert result.stderr == (
+        "approvals.tf:25 nullplatform_approval_action.deployment_create: ignored: lifecycle "
+        "(a Terraform meta-argument: how Terraform manages the resource)\n"
+        f"wrote {out}/specifications.rg\n"
+        f"wrote {out}/policies.rg\n"
+        f"wrote {out}/actions.rg\n"
+    )
     check = run_cli("check", str(out))
     assert (check.exit_code, check.stderr) == (1, the_guides_path_mistakes(out))
 
@@ -124,10 +134,18 @@ def test_the_seed_api_payloads_import_to_the_same_policies(tmp_path):
     assert policies == IMPORTED_POLICIES.replace(
         "approvals.tf:11 nullplatform_approval_policy.coverage", "policies.json:2"
     ).replace("approvals.tf:18 nullplatform_approval_policy.security", "policies.json:11")
-    # A payload without an "id" keeps the id the compiler derives for it.
-    assert (
-        'action "deployment:create@organization=1:account=2:namespace=3[environment=production]" {'
-        in (out / "actions.rg").read_text()
+    # An API action has no name: without an "id" it keeps the id the compiler derives.
+    assert (out / "actions.rg").read_text() == (
+        "# imported from action.json:1\n"
+        "action {\n"
+        "  entity            = deployment\n"
+        '  action            = "deployment:create"\n'
+        '  nrn               = "organization=1:account=2:namespace=3"\n'
+        '  dimensions        = {"environment": "production"}\n'
+        "  on_policy_success = approve\n"
+        "  on_policy_fail    = manual\n"
+        '  policies          = ["Code Coverage", "Security"]\n'
+        "}\n"
     )
 
 
@@ -164,15 +182,15 @@ def test_values_only_terraform_knows_are_diagnostics_and_nothing_is_written(tmp_
     result = run_cli("import", str(source), "-o", str(out))
     assert result.exit_code == 1
     assert result.stderr == (
-        f"{source}:4:3: error[RG091]: cannot import `nrn`: var.nrn is only known to Terraform\n"
+        f"{source}:4:16: error[RG091]: cannot import `nrn`: var.nrn has no value\n"
         " 4 |   nrn        = var.nrn\n"
-        "   |   ^^^\n"
-        "help: replace it with its value (a literal, or jsonencode of literals)\n"
+        "   |                ^^^^^^^\n"
+        "help: pass -var nrn=VALUE or a -var-file, set it in terraform.tfvars beside the .tf, or import with the Terraform state\n"
         "\n"
-        f"{source}:10:3: error[RG092]: the association refers to nullplatform_approval_action.missing, which the imported files do not define\n"
+        f"{source}:10:24: error[RG092]: the association refers to approval action nullplatform_approval_action.missing, which the imported files do not define\n"
         " 10 |   approval_action_id = nullplatform_approval_action.missing.id\n"
-        "    |   ^^^^^^^^^^^^^^^^^^\n"
-        "help: import the files that define it together (a directory)\n"
+        "    |                        ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n"
+        "help: import the files that define it together (a directory), with the state if it names objects by id\n"
         "\n"
         "2 errors, 0 warnings\n"
     )
@@ -242,6 +260,7 @@ def test_an_actions_own_policies_references_bind_like_associations(tmp_path):
         f"{source}:11:1: error[RG011]: nullplatform_approval_policy.nameless has no `name`\n"
         ' 11 | resource "nullplatform_approval_policy" "nameless" {\n'
         "    | ^^^^^^^^\n"
+        'help: add `name = "..."`\n'
         "\n"
         "1 error, 0 warnings\n",
     )
@@ -252,8 +271,10 @@ def test_an_actions_own_policies_references_bind_like_associations(tmp_path):
     assert (tmp_path / "out/actions.rg").read_text() == (
         "# imported from main.tf:6 nullplatform_approval_action.gate\n"
         'action "gate" {\n'
-        '  action   = "scope:create"\n'
-        '  nrn      = "organization=1"\n'
-        '  policies = ["P"]\n'
+        '  action            = "scope:create"\n'
+        '  nrn               = "organization=1"\n'
+        "  on_policy_success = manual\n"
+        "  on_policy_fail    = manual\n"
+        '  policies          = ["P"]\n'
         "}\n"
     )

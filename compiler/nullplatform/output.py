@@ -1,0 +1,29 @@
+"""Writing what import and export produce: each file whole (write_atomically) into the
+output directory, every one prepared before the first is written."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import click
+
+from compiler import __version__
+from compiler.ast import Span
+from compiler.bundle import write_atomically
+from compiler.diagnostics import error, render
+
+
+def write_files(files: Mapping[str, str], directory: str) -> None:
+    """Each file into the directory; a file that cannot be written ends the command."""
+    for name, text in files.items():
+        target = Path(directory, name)
+        try:
+            write_atomically(str(target), text.encode())
+        except OSError as exc:
+            span = Span(str(target), 1, 1, 1, 1)
+            failure = error("RG061", span, f"cannot write {target}: {exc.strerror or exc}")
+            click.echo(render([failure], {}, "text", __version__), err=True, nl=False)
+            sys.exit(1)
+        click.echo(f"wrote {target}", err=True)
