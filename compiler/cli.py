@@ -108,6 +108,10 @@ def check_command(sources: tuple[str, ...], fmt: str, now: datetime | None) -> N
     help="The signing algorithm.",
 )
 @click.option("--scope", help="The scope claim of the signature.")
+@click.option(
+    "--signing-key-id",
+    help="The key id (`kid`) of the signature: the key's name in the OPA config's `keys`.",
+)
 def build_command(
     sources: tuple[str, ...],
     output: str,
@@ -116,9 +120,16 @@ def build_command(
     signing_key: str | None,
     signing_alg: str,
     scope: str | None,
+    signing_key_id: str | None,
 ) -> None:
     """Check SOURCES, then write an OPA bundle; nothing is written when there are errors."""
-    key = load_key(signing_key, signing_alg, scope) if signing_key is not None else None
+    if signing_key_id is not None and signing_key is None:
+        raise click.UsageError("--signing-key-id names the key of a signature: give --signing-key")
+    key = (
+        load_key(signing_key, signing_alg, scope, signing_key_id)
+        if signing_key is not None
+        else None
+    )
     if isinstance(key, Diagnostic):
         _fail(key)
     result = compile_sources(list(sources), with_tests=with_tests)
