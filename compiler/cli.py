@@ -18,6 +18,9 @@ from compiler.diagnostics import Diagnostic, error, render
 from compiler.diff import diff_command
 from compiler.driver import Compilation, check_sources, compile_sources
 from compiler.evidence.commands import gate_command, metadata_group
+from compiler.fleet.audit_report import audit_command
+from compiler.fleet.publish import publish_command
+from compiler.fleet.sidecar import sidecar_config_command
 from compiler.fmt import fmt_command
 from compiler.importer import import_command
 from compiler.opa import OpaError, ask_sidecar, eval_bundle
@@ -194,5 +197,8 @@ for command in (
     fmt_command,
     import_command,
     diff_command,
+    publish_command,
+    sidecar_config_command,
+    audit_command,
 ):
     main.add_command(command)

@@ -77,6 +77,12 @@ CODES: dict[str, str] = {
     "RG090": "the formatter could not keep a file's meaning",
     "RG091": "a Terraform value regate cannot import",
     "RG092": "an association refers to an action or policy not imported",
+    # Fleet: publishing, sidecar configuration, decision logs (docs/deploy.md).
+    "RG120": "a file is not a regate bundle",
+    "RG121": "the registry could not be reached or refused a request",
+    "RG122": "a verification key a sidecar cannot use",
+    "RG123": "a decision log line cannot be read",
+    "RG124": "a decision log file cannot be read",
 }
 
 
