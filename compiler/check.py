@@ -42,6 +42,7 @@ from compiler.ast import (
     Specification,
     TypeOp,
 )
+from compiler.bindings import bind
 from compiler.constraints import (
     Interval,
     impossible,
@@ -215,42 +216,8 @@ class Checker:
 
     # --- policies and actions ---
 
-    def policies(self) -> dict[str, Policy]:
-        by_name: dict[str, Policy] = {}
-        for policy in self.program.policies:
-            if policy.name in by_name:
-                self.report(
-                    error(
-                        "RG051",
-                        policy.span,
-                        f'a second policy named "{policy.name}"',
-                        help=f"actions bind policies by name; the first is at "
-                        f"{by_name[policy.name].span}",
-                    )
-                )
-                continue
-            by_name[policy.name] = policy
-        return by_name
-
-    def actions(self, policies: dict[str, Policy]) -> dict[str, list[Action]]:
-        """Checks the actions; returns the actions each policy is bound to."""
-        bound: dict[str, list[Action]] = defaultdict(list)
-        ids: dict[str, Action] = {}
+    def actions(self) -> None:
         for action in self.program.actions:
-            if action.id in ids:
-                self.report(
-                    error(
-                        "RG052",
-                        action.span,
-                        f'a second action with id "{action.id}"',
-                        help=(
-                            'give the payload an explicit "id"'
-                            if action.id_is_derived
-                            else f"the first is at {ids[action.id].span}"
-                        ),
-                    )
-                )
-            ids.setdefault(action.id, action)
             if action.action not in self.model.actions:
                 self.report(
                     error(
@@ -261,53 +228,20 @@ class Checker:
                         or f"approval actions are {', '.join(self.model.actions)}",
                     )
                 )
-            elif action.entity != action.action.split(":")[0]:
+            elif action.entity not in self.model.action_entities[action.action]:
                 self.report(
                     error(
                         "RG012",
                         action.entity_span,
                         f"the entity of a {action.action} action is "
-                        f'"{action.action.split(":")[0]}", not "{action.entity}"',
+                        f'"{self.model.entity_of(action.action)}", not "{action.entity}"',
                     )
                 )
-            for reference in action.policies:
-                policy = policies.get(reference.name)
-                if policy is None:
-                    self.report(
-                        error(
-                            "RG050",
-                            reference.span,
-                            f'unknown policy "{reference.name}"',
-                            help=did_you_mean(reference.name, policies),
-                        )
-                    )
-                    continue
-                bound[policy.name].append(action)
-                if not policy.nrn.contains(action.nrn):
-                    self.report(
-                        warning(
-                            "RG054",
-                            reference.span,
-                            f'policy "{policy.name}" is defined at {policy.nrn.text}, '
-                            f"outside the action's NRN {action.nrn.text}",
-                            help="a policy applies below the NRN it is defined at",
-                        )
-                    )
-        return bound
 
     # --- waivers ---
 
-    def waivers(self, policies: dict[str, Policy], now: datetime) -> None:
+    def waivers(self, now: datetime) -> None:
         for waiver in self.program.waivers:
-            if waiver.policy.name not in policies:
-                self.report(
-                    error(
-                        "RG050",
-                        waiver.policy.span,
-                        f'waiver "{waiver.name}" names an unknown policy "{waiver.policy.name}"',
-                        help=did_you_mean(waiver.policy.name, policies),
-                    )
-                )
             shown = waiver.expires.isoformat().replace("+00:00", "Z")
             if waiver.expires <= now:
                 self.report(
@@ -328,8 +262,6 @@ class Checker:
                         help=f"owner: {waiver.owner}",
                     )
                 )
-
-    # --- paths ---
 
     # --- paths ---
 
@@ -816,10 +748,12 @@ def first_contradiction(
 def check(program: Program, now: datetime | None = None) -> list[Diagnostic]:
     """`now` dates the waivers (default: the current time)."""
     checker = Checker(program, entity_model())
+    bindings, found = bind(program)
+    checker.diagnostics.update(found)
     specifications = checker.specifications()
-    policies = checker.policies()
-    bound = checker.actions(policies)
-    for policy in policies.values():
-        checker.policy_paths(policy, bound.get(policy.name, []), specifications)
-    checker.waivers(policies, now or datetime.now(UTC))
+    checker.actions()
+    bound = bindings.actions_of(program)
+    for policy in program.policies:
+        checker.policy_paths(policy, bound.get(policy.span, []), specifications)
+    checker.waivers(now or datetime.now(UTC))
     return sorted(checker.diagnostics)

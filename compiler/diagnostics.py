@@ -31,6 +31,9 @@ CODES: dict[str, str] = {
     "RG014": "malformed NRN",
     "RG015": "duplicate key in a JSON object",
     "RG016": "a number out of the range regate compares exactly",
+    "RG017": "an object deleted in nullplatform is not compiled",
+    "RG018": "an entity hook action is not an approval action",
+    "RG019": "an association that cannot be read or bound",
     "RG020": "unknown query operator",
     "RG021": "operator not supported yet",
     "RG022": "invalid operand for an operator",
@@ -50,12 +53,19 @@ CODES: dict[str, str] = {
     "RG039": "$exists: false on a required field",
     "RG040": "invalid JSON Schema",
     "RG041": "two specifications for the same metadata at the same NRN",
+    "RG045": "a checklist definition regate cannot decide as nullplatform would",
+    "RG046": "an action with both policies and a checklist, or two checklists",
+    "RG047": "an action with neither policies nor a checklist goes to human review",
+    "RG048": "unknown checklist",
+    "RG049": "two policies with the same id",
     "RG050": "unknown policy",
-    "RG051": "duplicate policy name",
+    "RG051": "two policies with the same name at one NRN",
     "RG052": "duplicate action id",
     "RG053": "policy bound to no action",
     "RG054": "policy not visible at the action's NRN",
     "RG055": "unknown action",
+    "RG056": "a policy or checklist name that is ambiguous at the referrer's NRN",
+    "RG059": "an API list payload that holds only some of the results",
     # Output: signing and writing the bundle (docs/hardening.md).
     "RG060": "the signing key cannot sign",
     "RG061": "the bundle cannot be written",
@@ -115,6 +125,12 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     options = sorted(set(candidates))
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     return f'did you mean "{close[0]}"?' if close else None
+
+
+def alternatives(words: Iterable[str], last: str = "or") -> str:
+    """`a, b or c` (or, with last="and", `a, b and c`)."""
+    listed = list(words)
+    return listed[0] if len(listed) == 1 else f"{', '.join(listed[:-1])} {last} {listed[-1]}"
 
 
 def _display(line: str) -> str:

@@ -35,6 +35,7 @@ from compiler.ast import (
     Span,
     TypeOp,
 )
+from compiler.bindings import Bindings, bind
 from compiler.ir import (
     Always,
     Body,
@@ -52,7 +53,7 @@ from compiler.ir import (
     Test,
     flatten,
 )
-from compiler.rego import slug
+from compiler.rego import id_order, slug
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -272,9 +273,10 @@ def _clauses(kind: str, condition: Condition, clauses: tuple[Body, ...]) -> Json
     }
 
 
-def rule_names(policies: tuple[Policy, ...]) -> dict[str, str]:
-    """Policy name → rule name, unique: `Code Coverage` → `code_coverage`."""
-    names: dict[str, str] = {}
+def rule_names(policies: tuple[Policy, ...]) -> dict[Span, str]:
+    """Policy (by its span: names repeat at different NRNs) → rule name, unique:
+    `Code Coverage` → `code_coverage`, a second one `code_coverage_2`."""
+    names: dict[Span, str] = {}
     taken: set[str] = set()
     for policy in policies:
         base = slug(policy.name)
@@ -283,7 +285,7 @@ def rule_names(policies: tuple[Policy, ...]) -> dict[str, str]:
             n += 1
             rule = f"{base}_{n}"
         taken.add(rule)
-        names[policy.name] = rule
+        names[policy.span] = rule
     return names
 
 
@@ -295,6 +297,7 @@ def _module_path(package: str, source: str) -> str:
 def lower(program: Program, where: Mapping[str, str]) -> BundleIR:
     """`where` maps each source path to its name relative to the source root."""
     rules = rule_names(program.policies)
+    bindings, _ = bind(program)
     modules: list[PolicyModule] = []
     for file in program.files:
         if not file.policies:
@@ -302,7 +305,7 @@ def lower(program: Program, where: Mapping[str, str]) -> BundleIR:
         source = where.get(file.path, file.path)
         lowered: list[PolicyRule] = []
         for policy in file.policies:
-            rule = rules[policy.name]
+            rule = rules[policy.span]
             lowering = _PolicyLowering(rule, where)
             body = lowering.query(policy.conditions, None)
             lowered.append(
@@ -318,7 +321,8 @@ def lower(program: Program, where: Mapping[str, str]) -> BundleIR:
                 )
             )
         modules.append(PolicyModule(_module_path("policies", source), source, tuple(lowered)))
-    return BundleIR(tuple(modules), Conditions((), ()), _catalog(program, rules, where))
+    catalog = _catalog(program, bindings, rules, where)
+    return BundleIR(tuple(modules), Conditions((), ()), catalog)
 
 
 def _location(span: Span, where: Mapping[str, str]) -> str:
@@ -337,30 +341,43 @@ def _enforced(enforcement: str, outcome: str) -> dict[str, str]:
     return {"result": "approve", "enforcement": "audit", "would_be": outcome}
 
 
-def _catalog(program: Program, rules: Mapping[str, str], where: Mapping[str, str]) -> object:
+def _policy_entry(policy: Policy, where: Mapping[str, str]) -> dict[str, object]:
+    """How a decision names a policy: its name, its id when it has one, its source."""
+    named: dict[str, object] = {"name": policy.name, "source": _location(policy.span, where)}
+    if policy.id is not None:
+        named["id"] = policy.id
+    return named
+
+
+def _catalog(
+    program: Program, bindings: Bindings, rules: Mapping[Span, str], where: Mapping[str, str]
+) -> object:
     """data.regate.catalog: actions keyed by action name and NRN, waivers by policy rule."""
-    sources = {p.name: _location(p.span, where) for p in program.policies}
     # A failed policy looks for waivers in force only where it has waivers at all.
-    waived = {waiver.policy.name for waiver in program.waivers}
+    waived = {policy.span for policy in bindings.waivers.values()}
     actions: dict[str, dict[str, list[object]]] = defaultdict(lambda: defaultdict(list))
-    for action in sorted(program.actions, key=lambda a: a.id):
+    for action in sorted(program.actions, key=lambda a: id_order(a.id)):
+        policies = bindings.policies_of(action)
         reported: dict[str, object] = {
             "id": action.id,
+            **({"name": action.name} if action.name is not None else {}),
             "action": action.action,
             "nrn": action.nrn.text,
             "dimensions": dict(action.dimensions),
         }
+        # nullplatform sends a request for an action with no policies (and no
+        # checklist) to human review, whatever its on_policy_success says.
+        on_success = action.on_policy_success if policies else "manual"
         actions[action.action][action.nrn.text].append(
             {
                 **reported,
                 "policies": [
                     {
-                        "name": p.name,
-                        "rule": rules[p.name],
-                        "source": sources[p.name],
-                        **({"waivable": True} if p.name in waived else {}),
+                        **_policy_entry(p, where),
+                        "rule": rules[p.span],
+                        **({"waivable": True} if p.span in waived else {}),
                     }
-                    for p in action.policies
+                    for p in policies
                 ],
                 "source": _location(action.span, where),
                 # The action's entry in a decision when all its policies pass,
@@ -368,21 +385,19 @@ def _catalog(program: Program, rules: Mapping[str, str], where: Mapping[str, str
                 # and what changes in it when one fails.
                 "approved": {
                     **reported,
-                    **_enforced(action.enforcement, action.on_policy_success),
-                    "policies": [
-                        {"name": p.name, "source": sources[p.name], "passed": True}
-                        for p in action.policies
-                    ],
+                    **_enforced(action.enforcement, on_success),
+                    "policies": [{**_policy_entry(p, where), "passed": True} for p in policies],
                 },
                 "failed": _enforced(action.enforcement, action.on_policy_fail),
             }
         )
     waivers: dict[str, list[object]] = defaultdict(list)
     for waiver in sorted(program.waivers, key=lambda w: w.name):
-        waivers[rules[waiver.policy.name]].append(
+        policy = bindings.waivers[waiver.span]
+        waivers[rules[policy.span]].append(
             {
                 "name": waiver.name,
-                "policy": waiver.policy.name,
+                "policy": policy.name,
                 "nrn": waiver.nrn.text,
                 "dimensions": dict(waiver.dimensions),
                 "owner": waiver.owner,

@@ -28,6 +28,7 @@ from compiler.diagnostics import Diagnostic, error, has_errors, render, warning
 from compiler.driver import Compilation, compile_sources
 from compiler.lower import rule_names
 from compiler.opa import OpaError, eval_bundle, run
+from compiler.rego import id_order
 from compiler.tests_gen import AuthoredTest, BoundaryPolicy, BundleTests
 
 # Written tests only: `--coverage` reports what the authors' tests exercise.
@@ -64,7 +65,7 @@ def _decision_text(decision: Any) -> str:
     return "; ".join(parts)
 
 
-def _listed(names: Iterable[str]) -> str:
+def _listed(names: Iterable[object]) -> str:
     return json.dumps(list(names), ensure_ascii=False)
 
 
@@ -75,7 +76,7 @@ def _authored_failure(test: AuthoredTest, directory: str, opa_error: str | None)
     failing = sorted(
         {p["name"] for a in decision.get("actions", []) for p in a["policies"] if not p["passed"]}
     )
-    applying = sorted(a["id"] for a in decision.get("actions", []))
+    applying = sorted((a["id"] for a in decision.get("actions", [])), key=id_order)
     wrong: list[str] = []
     if decision.get("result") != test.expect:
         wrong.append(f"expected {test.expect}, got {decision.get('result')}")
@@ -208,7 +209,7 @@ def coverage(result: Compilation, directory: str) -> Coverage:
     assert result.files is not None and result.program is not None
     report = _opa_test(directory, "--coverage", "--run", AUTHORED_TESTS)
     names = rule_names(result.program.policies)
-    policies = {names[policy.name]: policy for policy in result.program.policies}
+    policies = {names[policy.span]: policy for policy in result.program.policies}
     where = {s.name: s.path for s in result.sources}
     gaps: list[Diagnostic] = []
     exercised_policies: list[bool] = []
