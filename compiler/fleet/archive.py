@@ -22,7 +22,8 @@ from compiler.signing import SIGNATURES_FILE
 # OPA's own default limit on a bundle file (bundles[_].size_limit_bytes), read whole.
 SIZE_LIMIT = 1 << 30
 MANIFEST = ".manifest"
-ROOT = "regate"
+# regate's roots: a bundle's, or a tenant-sized bundle's (compiler/fleet/tenants.py).
+ROOTS = ("regate", "regate_tenants")
 
 
 @dataclass(frozen=True)
@@ -95,10 +96,11 @@ def _read(content: bytes) -> BundleArchive:
     if (
         not isinstance(roots, list)
         or not roots
-        or not all(isinstance(r, str) and (r == ROOT or r.startswith(ROOT + "/")) for r in roots)
+        or not all(isinstance(r, str) and r.split("/")[0] in ROOTS for r in roots)
     ):
         raise NotABundle(
-            f"its {MANIFEST} roots are {json.dumps(roots)}, not regate's ({ROOT!r} or below)",
+            f"its {MANIFEST} roots are {json.dumps(roots)}, not regate's "
+            f"({' or '.join(map(repr, ROOTS))}, or below)",
             help=built,
         )
     return BundleArchive(content, revision, tuple(roots), _signature(signatures))
