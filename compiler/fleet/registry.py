@@ -241,6 +241,8 @@ def _refused(
             help=f"log in with `docker login {reference.registry}` (or set DOCKER_CONFIG), "
             f"or set {USERNAME_VARIABLE} and {PASSWORD_VARIABLE}",
         )
+    if "Not Found" in failure:
+        return RegistryError(f"{reference.registry} has no {reference}{said}")
     return RegistryError(f"{reference.registry} refused {doing}: {failure}{said}")
 
 

@@ -265,3 +265,23 @@ def test_standard_input_and_an_output_file(logged, tmp_path):
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
     assert "7 decisions in" in out.read_text()
+
+
+def test_the_newest_revision_read_from_the_registry(logged, registry, tmp_path):
+    bundle, log, _ = logged
+    reference = f"{registry.host}/policies/audited:production"
+    assert run_cli("publish", str(bundle), reference, "--plain-http").exit_code == 0
+    current = json.loads(
+        audit(str(log), "--published", reference, "--plain-http", "--format", "json").stdout
+    )
+    assert current["newest"] == {str(bundle): [revision_of(bundle)]}
+    assert current["stale"]["decisions"] == 0
+
+    missing = audit(str(log), "--published", f"{registry.host}/policies/none:production",
+                    "--plain-http")  # fmt: skip
+    assert missing.exit_code == 3
+    assert missing.stderr == (
+        f"regate: error[RG121]: cannot read {registry.host}/policies/none:production: "
+        f"{registry.host} has no {registry.host}/policies/none:production "
+        "(the registry says: manifest unknown)\n"
+    )
