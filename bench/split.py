@@ -107,31 +107,37 @@ def build(corpus: Path, out: Path, *split: str) -> None:
         raise SystemExit(f"regate build {' '.join(split)} failed:\n{done.stderr}")
 
 
-def catalog_actions(bundle: Path) -> list[dict[str, object]]:
-    """Every action entry in a bundle's catalogs."""
+@dataclass(frozen=True)
+class CatalogAction:
+    action: str
+    nrn: str
+    dimensions: dict[str, str]
+
+
+def catalog_actions(bundle: Path) -> list[CatalogAction]:
+    """Every action in a bundle's catalogs, by the catalog's keys (action name, NRN)."""
     found = []
     with tarfile.open(bundle) as archive:
         for member in archive.getmembers():
             if member.name.endswith("/catalog/data.json"):
                 catalog = json.load(archive.extractfile(member))  # type: ignore[arg-type]
-                for by_nrn in catalog["actions"].values():
-                    for entries in by_nrn.values():
-                        found.extend(entries)
+                for action, by_nrn in catalog["actions"].items():
+                    for nrn, entries in by_nrn.items():
+                        found += [CatalogAction(action, nrn, e["dimensions"]) for e in entries]
     return found
 
 
 def busiest_application(bundle: Path, account: str) -> tuple[str, int]:
     """The application NRN under `account` that the most deployment actions apply to
     (with the request's dimensions), and how many."""
-    actions = [a for a in catalog_actions(bundle) if a["action"] == "deployment:create"]
-    applications = {str(a["nrn"]) for a in actions if str(a["nrn"]).startswith(f"{account}:")} | {
-        f"{account}:namespace=1:application=1"
-    }
+    actions = [a for a in catalog_actions(bundle) if a.action == "deployment:create"]
+    applications = {a.nrn for a in actions if a.nrn.startswith(f"{account}:")}
+    applications.add(f"{account}:namespace=1:application=1")
 
     def applying(nrn: str) -> int:
         return sum(
-            f"{nrn}:".startswith(f"{a['nrn']}:")
-            and all(DIMENSIONS.get(k) == v for k, v in a["dimensions"].items())  # type: ignore[attr-defined]
+            f"{nrn}:".startswith(f"{a.nrn}:")
+            and all(DIMENSIONS.get(k) == v for k, v in a.dimensions.items())
             for a in actions
         )
 

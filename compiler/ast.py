@@ -326,6 +326,7 @@ class ChecklistRef:
 
 
 Outcome = Literal["approve", "manual", "deny"]
+Result = Literal["approve", "manual", "pending", "deny"]  # what a decision says
 # What a failed checklist makes of a request: `pending` leaves it to its
 # requester (nobody is asked), `manual` asks a person, `deny` refuses it.
 ChecklistOutcome = Literal["deny", "pending", "manual"]
@@ -436,7 +437,7 @@ class PolicyTest:
 
     name: str
     request: JsonValue  # the OPA input, as the test block builds it
-    expect: Outcome
+    expect: Result
     failing: tuple[PolicyRef, ...] | None  # the policies expected to fail; None: not checked
     applying: tuple[Scalar, ...] | None  # the action ids expected to apply; None: not checked
     span: Span  # the test's name

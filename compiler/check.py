@@ -22,6 +22,7 @@ import jsonschema_rs
 from compiler.ast import (
     Action,
     All,
+    Checklist,
     Comparison,
     ElemMatch,
     Exists,
@@ -277,9 +278,27 @@ class Checker:
                     help="list it in an action's `policies`",
                 )
             )
-        contexts = sorted({a.nrn for a in actions}, key=lambda n: n.text) or [policy.nrn]
+        for query in (policy.conditions, policy.selector):
+            if query is not None:
+                self.query_paths(query, policy.nrn, actions, specifications)
+
+    def checklist_paths(
+        self, checklist: Checklist, actions: list[Action], specifications: Specifications
+    ) -> None:
+        """A checklist's queries, as a policy's conditions, for the actions using it."""
+        for item in checklist.items:
+            for query in (item.query, item.applies_when):
+                if query is not None:
+                    self.query_paths(query, checklist.nrn, actions, specifications)
+
+    def query_paths(
+        self, query: Query, nrn: Nrn, actions: list[Action], specifications: Specifications
+    ) -> None:
+        """Every path of `query` for requests of the actions it decides (at `nrn` when
+        none does): entity visible, field known, operators and values of its type."""
+        contexts = sorted({a.nrn for a in actions}, key=lambda n: n.text) or [nrn]
         fields: dict[str, list[Field]] = {}
-        pending = [c for c in field_conditions(policy.conditions) if self._entity(c.path, actions)]
+        pending = [c for c in field_conditions(query) if self._entity(c.path, actions)]
         while pending:
             condition = pending.pop(0)
             found = [
@@ -293,7 +312,7 @@ class Checker:
                 self._constraints(condition, field)
             if found and all("array" in (f.resolved.types or {"array"}) for f in found):
                 pending.extend(elem_match_conditions(condition))
-        for conjunction in _conjunctions(policy.conditions):
+        for conjunction in _conjunctions(query):
             for path, operators in conjunction.items():
                 known = fields.get(path)
                 if known and all(f.resolved.single_valued for f in known):
@@ -755,5 +774,12 @@ def check(program: Program, now: datetime | None = None) -> list[Diagnostic]:
     bound = bindings.actions_of(program)
     for policy in program.policies:
         checker.policy_paths(policy, bound.get(policy.span, []), specifications)
+    using: dict[Span, list[Action]] = defaultdict(list)
+    for action in program.actions:
+        checklist = bindings.checklist_of(action)
+        if checklist is not None:
+            using[checklist.span].append(action)
+    for checklist in program.checklists:
+        checker.checklist_paths(checklist, using[checklist.span], specifications)
     checker.waivers(now or datetime.now(UTC))
     return sorted(checker.diagnostics)

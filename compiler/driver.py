@@ -60,6 +60,14 @@ def _cycle_collector_paused() -> Iterator[None]:
 def check_sources(arguments: list[str], now: datetime | None = None) -> Compilation:
     """Parse and check; stop before lowering.  `now` dates the waivers."""
     sources, diagnostics = load(arguments)
+    return check_loaded(sources, diagnostics, now)
+
+
+def check_loaded(
+    sources: list[Source], diagnostics: list[Diagnostic], now: datetime | None = None
+) -> Compilation:
+    """Parse and check sources already read (an editor's unsaved texts among them);
+    `diagnostics` are those of reading them."""
     program, found = parse(sources)
     diagnostics.extend(found)
     # A file that did not parse leaves names undeclared: checking would only add noise.

@@ -35,6 +35,12 @@ class EntityModel:
         """Whether requests for `action` carry a scope, whose dimensions select actions."""
         return "scope" in self.actions[action]
 
+    def dimensions_from(self, action: str) -> str:
+        """The entity whose `dimensions` select the actions that apply to a request: the
+        scope where the action sees one, else the action's own entity (a parameter's
+        values being revealed carry their dimensions)."""
+        return "scope" if self.needs_scope(action) else self.entity_of(action)
+
     def resolve_attribute(self, entity: str, segments: tuple[str, ...]) -> Resolved | Unresolved:
         """A path below an entity, outside `metadata`: its attributes form a closed object."""
         key = (entity, segments)

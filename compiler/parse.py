@@ -48,6 +48,7 @@ from compiler.ast import (
     PolicyTest,
     Program,
     Query,
+    Result,
     Scalar,
     SourceFile,
     Span,
@@ -669,6 +670,7 @@ TEST_FIELDS = (
     "action",
     "nrn",
     "entities",
+    "checklist",
     "expect",
     "failing",
     "actions",
@@ -701,6 +703,7 @@ PAYLOAD_IGNORED = (
     "derived_expression",
 )
 CHECKLIST_OUTCOMES = ("deny", "pending", "manual")
+RESULTS = ("approve", "manual", "pending", "deny")  # what a decision can be
 EXECUTION_TRIGGERS = ("explicit", "automatic_approval", "any_approval")
 ITEM_TYPES = ("condition", "manual", "external")
 ITEM_BEHAVIORS = ("gate", "informational", "override")
@@ -1284,7 +1287,7 @@ def _policy_test(fields: Fields, name: str, name_span: Span, source: Source) -> 
             request = _json_file(node, source, fields.diagnostics)
         else:
             fields.wrong("request", node, 'a request object or file("request.json")')
-        for given in ("action", "nrn", "entities"):
+        for given in ("action", "nrn", "entities", "checklist"):
             if given in fields.values:
                 fields.diagnostics.append(
                     error(
@@ -1299,20 +1302,23 @@ def _policy_test(fields: Fields, name: str, name_span: Span, source: Source) -> 
         action = fields.text("action")
         nrn = _nrn(fields)
         entities = fields.object("entities", required=False)
+        checklist = fields.object("checklist", required=False)
         if action is not None and nrn is not None:
             request = {
                 "action": action[0],
                 "nrn": nrn.text,
                 "entities": _expand_paths(entities, fields.diagnostics) if entities else {},
+                # The states of checklist items a person or another system reports.
+                **({"checklist": to_json(checklist)} if checklist is not None else {}),
             }
     expect = fields.text("expect", words=True)
-    if expect is not None and expect[0] not in ("approve", "manual", "deny"):
+    if expect is not None and expect[0] not in RESULTS:
         fields.diagnostics.append(
             error(
                 "RG012",
                 expect[1],
-                f'`expect` must be approve, manual or deny, not "{expect[0]}"',
-                help=did_you_mean(expect[0], ("approve", "manual", "deny")),
+                f'`expect` must be {alternatives(RESULTS)}, not "{expect[0]}"',
+                help=did_you_mean(expect[0], RESULTS),
             )
         )
         expect = None
@@ -1325,7 +1331,7 @@ def _policy_test(fields: Fields, name: str, name_span: Span, source: Source) -> 
     return PolicyTest(
         name=name,
         request=request,
-        expect=cast(Outcome, expect[0]),
+        expect=cast(Result, expect[0]),
         failing=tuple(PolicyRef(str(s.value), s.span) for s in failing)
         if failing is not None
         else None,

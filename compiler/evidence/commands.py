@@ -20,7 +20,7 @@ from compiler.evidence.specification import Declared, Target, from_schema_file, 
 from compiler.opa import OpaError, ask_sidecar, eval_bundle
 
 # `regate gate` exit statuses; 1 (errors) and 2 (usage) are every command's.
-EXIT_STATUS = {"approve": 0, "manual": 3, "deny": 4}
+EXIT_STATUS = {"approve": 0, "manual": 3, "deny": 4, "pending": 5}
 
 
 @dataclass(frozen=True)

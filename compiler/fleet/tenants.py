@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -103,8 +103,9 @@ def _actions(ir: BundleIR) -> dict[str, dict[str, list[Any]]]:
 
 def tenant_ir(ir: BundleIR, tenant: Tenant, keys: tuple[str, ...]) -> BundleIR:
     """The lowered program as one tenant's sidecar needs it: the actions at the
-    tenant's NRN or below, and above it; the policy rules they bind, and their
-    waivers.  The rest of the catalog is kept as it is."""
+    tenant's NRN or below, and above it; the rules their catalog entries name
+    (policies, selectors, checklist items) and those policies' waivers.  The rest
+    of the catalog is kept as it is."""
 
     def applies(nrn: str) -> bool:
         owner = tenant_prefix(nrn, keys)
@@ -115,13 +116,10 @@ def tenant_ir(ir: BundleIR, tenant: Tenant, keys: tuple[str, ...]) -> BundleIR:
         for name, by_nrn in _actions(ir).items()
         if (kept := {nrn: entries for nrn, entries in by_nrn.items() if applies(nrn)})
     }
-    rules = {
-        policy["rule"]
-        for by_nrn in actions.values()
-        for entries in by_nrn.values()
-        for entry in entries
-        for policy in entry["policies"]
-    }
+    # A decision reaches a rule only by a name its action's entry holds (`rule`,
+    # a checklist item's `applies`, ...): keep every rule the entries name.
+    named = set(_strings(actions))
+    rules = {p.rule for m in ir.modules for p in m.policies} & named
     catalog = ir.catalog
     assert isinstance(catalog, dict)
     waivers = {rule: w for rule, w in catalog.get("waivers", {}).items() if rule in rules}
@@ -131,6 +129,19 @@ def tenant_ir(ir: BundleIR, tenant: Tenant, keys: tuple[str, ...]) -> BundleIR:
         if (bound := tuple(p for p in module.policies if p.rule in rules))
     )
     return replace(ir, modules=modules, catalog={**catalog, "actions": actions, "waivers": waivers})
+
+
+def _strings(value: object) -> Iterator[str]:
+    """Every string in a JSON value, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
 
 
 # A token of emitted Rego: a string, a raw string, a comment, or code between them.

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from compiler.driver import check_sources
 from compiler.fleet.tenants import Tenant, moved
 from compiler.opa import BATCH_QUERY
 from tests.conftest import QUALITY_GATES, REPO, load_request, run_cli
@@ -125,6 +126,33 @@ def test_the_split_bundles_decide_as_the_one_bundle(opa, corpus, tmp_path, split
                     "its configuration must pull it"
                 ],
             }, name
+
+
+PLATFORM_ORG = REPO / "bundles" / "platform-org"
+
+
+@pytest.mark.parametrize("split_by", ["organization", "account"])
+def test_selectors_checklists_and_secrets_decide_alike_split(opa, tmp_path, split_by):
+    """bundles/platform-org: two teams' accounts, a selector, a checklist with a manual
+    item, parameter:read-secrets; its test blocks' requests, at other NRNs too."""
+    whole = tmp_path / "whole.tar.gz"
+    assert run_cli("build", str(PLATFORM_ORG), "-o", str(whole)).exit_code == 0
+    out = tmp_path / "split"
+    built = run_cli("build", str(PLATFORM_ORG), "-o", str(out), "--split-by", split_by)
+    assert built.exit_code == 0, built.output
+    program = check_sources([str(PLATFORM_ORG)]).program
+    assert program is not None
+    batch: dict[str, Any] = {}
+    for test in program.tests:
+        request = test.request
+        assert isinstance(request, dict)
+        batch[test.name] = request
+        for n, nrn in enumerate(("organization=1", "organization=1:account=3:namespace=9",
+                                 "organization=2:account=2")):  # fmt: skip
+            batch[f"{test.name} at {n}"] = {**request, "nrn": nrn}
+    expected = decide(opa, [whole], batch, tmp_path)
+    assert {d["result"] for d in expected.values()} >= {"approve", "manual", "deny"}
+    assert decide(opa, sorted(out.glob("*.tar.gz")), batch, tmp_path) == expected
 
 
 def index_id(index: dict[str, Any], nrn: str) -> str:
