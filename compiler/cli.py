@@ -21,6 +21,7 @@ from compiler.driver import Compilation, check_sources, compile_sources, compile
 from compiler.editor import terminal
 from compiler.editor.commands import lsp_command, playground_command
 from compiler.evidence.commands import EXIT_STATUS, gate_command, metadata_group
+from compiler.evidence.record import record_group
 from compiler.fleet.audit_report import audit_command
 from compiler.fleet.publish import publish_command
 from compiler.fleet.sidecar import sidecar_config_command
@@ -327,6 +328,7 @@ def explain_command(bundle: str | None, opa_url: str | None, request: str, fmt: 
 for command in (
     metadata_group,
     gate_command,
+    record_group,
     test_command,
     fmt_command,
     import_command,
