@@ -191,10 +191,11 @@ def _cpu_seconds(pid: int) -> float:
 
 
 @contextmanager
-def sidecar(bundle: Path) -> Iterator[Sidecar]:
-    """A real `opa run --server` on 127.0.0.1 serving regate's bundle and the floor's."""
+def sidecar(*served: Path) -> Iterator[Sidecar]:
+    """A real `opa run --server` on 127.0.0.1 serving regate's bundle (or the router
+    and tenant bundles, bench/split.py) and the floor's."""
     port = _free_port()
-    bundles = ("--bundle", str(bundle), "--bundle", str(FLOOR))
+    bundles = [a for bundle in (*served, FLOOR) for a in ("--bundle", str(bundle))]
     started = time.perf_counter()
     process = subprocess.Popen(
         [find_opa(), "run", "--server", *OPA_STORE, "--addr", f"127.0.0.1:{port}", *bundles],
@@ -214,7 +215,7 @@ def sidecar(bundle: Path) -> Iterator[Sidecar]:
             except (ConnectionError, http.client.HTTPException):
                 connection.close()
             if process.poll() is not None or time.perf_counter() > deadline:
-                raise SystemExit(f"OPA did not activate {bundle}")
+                raise SystemExit(f"OPA did not activate {', '.join(map(str, served))}")
             time.sleep(0.005)
         activated = time.perf_counter() - started
         yield Sidecar(process, connection, activated, _cpu_seconds(process.pid))

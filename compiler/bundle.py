@@ -32,14 +32,20 @@ def revision_of(files: Mapping[str, bytes], catalog: JsonValue) -> str:
     return digest.hexdigest()[:20]
 
 
-def bundle_files(files: Mapping[str, bytes], catalog: JsonValue) -> dict[str, bytes]:
-    """All files of the bundle: the modules, the catalog data and the manifest."""
+def bundle_files(
+    files: Mapping[str, bytes],
+    catalog: JsonValue,
+    root: str = "regate",
+    other_roots: tuple[str, ...] = (),
+) -> dict[str, bytes]:
+    """All files of the bundle: the modules, the catalog data (in `root`) and the
+    manifest.  A tenant-sized bundle has another root (compiler/fleet/tenants.py)."""
     revision = revision_of(files, catalog)
     assert isinstance(catalog, dict)
     everything = dict(files)
-    everything["regate/catalog/data.json"] = json_bytes({**catalog, "revision": revision})
+    everything[f"{root}/catalog/data.json"] = json_bytes({**catalog, "revision": revision})
     everything[".manifest"] = json_bytes(
-        {"revision": revision, "roots": ["regate"], "rego_version": 1}
+        {"revision": revision, "roots": sorted([root, *other_roots]), "rego_version": 1}
     )
     return everything
 

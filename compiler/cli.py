@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -16,11 +17,15 @@ from compiler.ast import Span
 from compiler.bundle import tar_gz, write_atomically
 from compiler.diagnostics import Diagnostic, error, render
 from compiler.diff import diff_command, load_requests
-from compiler.driver import Compilation, check_sources, compile_sources
+from compiler.driver import Compilation, check_sources, compile_sources, compile_split
 from compiler.editor import terminal
 from compiler.editor.commands import lsp_command, playground_command
 from compiler.evidence.commands import EXIT_STATUS, gate_command, metadata_group
 from compiler.evidence.record import record_group
+from compiler.fleet.audit_report import audit_command
+from compiler.fleet.publish import publish_command
+from compiler.fleet.sidecar import sidecar_config_command
+from compiler.fleet.tenants import LEVELS, write_split
 from compiler.fmt import fmt_command
 from compiler.limits import MAX_REQUEST_SIZE
 from compiler.nullplatform.export import export_command
@@ -142,6 +147,16 @@ def check_command(sources: tuple[str, ...], fmt: str, now: datetime | None) -> N
     help="The signing algorithm.",
 )
 @click.option("--scope", help="The scope claim of the signature.")
+@click.option(
+    "--signing-key-id",
+    help="The key id (`kid`) of the signature: the key's name in the OPA config's `keys`.",
+)
+@click.option(
+    "--split-by",
+    type=click.Choice(sorted(LEVELS)),
+    help="Write one bundle per tenant, and the router bundle, into the directory OUTPUT "
+    "(docs/deploy.md).",
+)
 def build_command(
     sources: tuple[str, ...],
     output: str,
@@ -150,23 +165,44 @@ def build_command(
     signing_key: str | None,
     signing_alg: str,
     scope: str | None,
+    signing_key_id: str | None,
+    split_by: str | None,
 ) -> None:
     """Check SOURCES, then write an OPA bundle; nothing is written when there are errors."""
-    key = load_key(signing_key, signing_alg, scope) if signing_key is not None else None
+    if signing_key_id is not None and signing_key is None:
+        raise click.UsageError("--signing-key-id names the key of a signature: give --signing-key")
+    if split_by is not None and with_tests:
+        raise click.UsageError("--with-tests is for one bundle (`opa test`): leave out --split-by")
+    key = (
+        load_key(signing_key, signing_alg, scope, signing_key_id)
+        if signing_key is not None
+        else None
+    )
     if isinstance(key, Diagnostic):
         _fail(key)
-    result = compile_sources(list(sources), with_tests=with_tests)
-    _report(result, fmt)
-    if result.files is None:
-        sys.exit(1)
-    files = result.files
-    if key is not None:
-        signed = signatures(files, key)
-        if isinstance(signed, Diagnostic):
-            _fail(signed)
-        files = {**files, SIGNATURES_FILE: signed}
+
+    def signed(files: dict[str, bytes]) -> dict[str, bytes]:
+        if key is None:
+            return files
+        signature = signatures(files, key)
+        if isinstance(signature, Diagnostic):
+            _fail(signature)
+        return {**files, SIGNATURES_FILE: signature}
+
     try:
-        write_atomically(output, tar_gz(files))
+        if split_by is not None:
+            split = compile_split(list(sources), split_by)
+            _report(split, fmt)
+            if split.split is None:
+                sys.exit(1)
+            bundles = [replace(b, files=signed(b.files)) for b in split.split]
+            click.echo("\n".join(write_split(bundles, output)))
+            return
+        result = compile_sources(list(sources), with_tests=with_tests)
+        _report(result, fmt)
+        if result.files is None:
+            sys.exit(1)
+        write_atomically(output, tar_gz(signed(result.files)))
     except OSError as exc:
         reason = exc.strerror or str(exc)
         _fail(error("RG061", Span(output, 1, 1, 1, 1), f"cannot write {output}: {reason}"))
@@ -309,5 +345,8 @@ for command in (
     diff_command,
     lsp_command,
     playground_command,
+    publish_command,
+    sidecar_config_command,
+    audit_command,
 ):
     main.add_command(command)

@@ -109,6 +109,12 @@ CODES: dict[str, str] = {
     "RG102": "a request is too large",
     "RG103": "the request `regate gate` would send is malformed",
     "RG104": "the request matches no approval action of the bundle",
+    # Fleet: publishing, sidecar configuration, decision logs (docs/deploy.md).
+    "RG120": "a file is not a regate bundle",
+    "RG121": "the registry could not be reached or refused a request",
+    "RG122": "a verification key a sidecar cannot use",
+    "RG123": "a decision log line cannot be read",
+    "RG124": "a decision log file cannot be read",
 }
 
 

@@ -14,6 +14,7 @@ from compiler.check import check
 from compiler.diagnostics import Diagnostic, has_errors
 from compiler.emit import emit
 from compiler.entities import entity_model
+from compiler.fleet.tenants import SplitBundle, split_bundles
 from compiler.input_schema import INPUT_SCHEMA, input_schema_bytes
 from compiler.lower import lower
 from compiler.parse import parse
@@ -29,6 +30,7 @@ class Compilation:
     program: Program | None = None
     files: dict[str, bytes] | None = None  # the bundle's files; None when there are errors
     tests: BundleTests | None = None  # the tests in the bundle, and where each comes from
+    split: list[SplitBundle] | None = None  # tenant-sized bundles, from compile_split
 
     @property
     def ok(self) -> bool:
@@ -94,4 +96,16 @@ def compile_sources(arguments: list[str], with_tests: bool = False) -> Compilati
             result.tests = bundle_tests(result.program, where)
             result.files.update(emit_tests(result.tests))
         result.files[INPUT_SCHEMA] = input_schema_bytes(result.program, entity_model())
+    return result
+
+
+@_cycle_collector_paused()
+def compile_split(arguments: list[str], split_by: str) -> Compilation:
+    """Every pass, the bundle split into tenant-sized bundles (`split`, see
+    compiler/fleet/tenants.py); nothing when the sources have errors."""
+    result = check_sources(arguments)
+    if result.ok and result.program is not None:
+        where = {s.path: s.name for s in result.sources}
+        schema = {INPUT_SCHEMA: input_schema_bytes(result.program, entity_model())}
+        result.split = split_bundles(lower(result.program, where), split_by, schema)
     return result

@@ -225,7 +225,7 @@ def _time_lines(action: dict[str, Any]) -> list[str]:
     return [f"    {'; '.join(found)}"] if found else []
 
 
-def _error_line(error: Any) -> str:
+def error_line(error: Any) -> str:
     """A request error as a diagnostic reads: `input.nrn: error[RQ006]: ...`.  (A
     bundle built before errors had codes gives the message alone.)"""
     if isinstance(error, dict):
@@ -240,7 +240,7 @@ def render(decision: dict[str, Any]) -> str:
     errors = decision.get("errors", [])
     if errors:
         lines.append("  the request is malformed, so no approval action was looked at:")
-        lines.extend(f"    {_error_line(e)}" for e in errors)
+        lines.extend(f"    {error_line(e)}" for e in errors)
     actions = decision.get("actions", [])
     if not actions and not decision.get("errors"):
         lines.append("  no approval action applies to this request")

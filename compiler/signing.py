@@ -55,20 +55,23 @@ class SigningKey:
     secret: str  # a PEM private key (RS256, ES256) or an HMAC secret (HS256)
     scope: str | None
     shown_as: str  # how diagnostics name the key: its path, never a secret
+    key_id: str | None = None  # the JWT's `kid`: the name of the key in OPA's `keys`
 
 
-def load_key(given: str, algorithm: str, scope: str | None) -> SigningKey | Diagnostic:
+def load_key(
+    given: str, algorithm: str, scope: str | None, key_id: str | None = None
+) -> SigningKey | Diagnostic:
     """`--signing-key`: a file holding the key; for HS256, as with `opa build`, a
     value that names no file is the secret itself."""
     path = Path(given)
     if path.is_file():
         try:
-            return SigningKey(algorithm, path.read_text(encoding="utf-8"), scope, given)
+            return SigningKey(algorithm, path.read_text(encoding="utf-8"), scope, given, key_id)
         except (OSError, UnicodeDecodeError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)
             return error("RG001", Span(given, 1, 1, 1, 1), f"cannot read {given}: {reason}")
     if algorithm == "HS256":
-        return SigningKey(algorithm, given, scope, "--signing-key")
+        return SigningKey(algorithm, given, scope, "--signing-key", key_id)
     return error(
         "RG001",
         Span(given, 1, 1, 1, 1),
@@ -117,7 +120,10 @@ def signatures(files: Mapping[str, bytes], key: SigningKey) -> bytes | Diagnosti
             warnings.simplefilter("ignore")
             # The claims encoded as jwt.encode encodes them, then signed.
             claims = json.dumps(payload, separators=(",", ":")).encode()
-            token = _signer().encode(claims, key.secret, algorithm=key.algorithm)
+            # With a `kid`, an OPA that pulls the bundle (from a registry, a bundle
+            # server) finds its key by name without `signing.keyid` in its config.
+            headers = {"kid": key.key_id} if key.key_id is not None else None
+            token = _signer().encode(claims, key.secret, algorithm=key.algorithm, headers=headers)
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         return error(
             "RG060",

@@ -47,3 +47,24 @@ if [ -z "${REGATE_CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ]; then
     echo "bootstrap: the browser tests need chromium: apt-get install chromium, as root" >&2
   fi
 fi
+
+# A real OCI registry for the fleet tests (tests/fleet): Debian's docker-registry,
+# the CNCF distribution registry.  The tests start it themselves, on 127.0.0.1 with
+# a free port and a temporary storage directory; the package's own service (its
+# default config listens on every interface, port 5000) is stopped and disabled.
+if ! command -v docker-registry >/dev/null 2>&1; then
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: the fleet tests need Debian's docker-registry: apt-get install docker-registry (as root)" >&2
+    exit 1
+  fi
+  echo "bootstrap: installing docker-registry with apt-get" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-registry >/dev/null
+  if [ -d /run/systemd/system ]; then
+    systemctl disable --now docker-registry.service >/dev/null 2>&1 || true
+  fi
+  if [ -x /etc/init.d/docker-registry ]; then
+    /etc/init.d/docker-registry stop >/dev/null 2>&1 || true
+    update-rc.d docker-registry disable >/dev/null 2>&1 || true
+  fi
+fi

@@ -16,5 +16,5 @@ def test_every_diagnostic_code_is_in_the_language_reference():
 
 def test_every_command_is_in_the_readme():
     readme = (REPO / "README.md").read_text()
-    listed = set(re.findall(r"^\| `regate (\w+)", readme, re.M))
+    listed = set(re.findall(r"^\| `regate ([\w-]+)", readme, re.M))
     assert listed == set(main.commands)

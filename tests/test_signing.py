@@ -226,3 +226,34 @@ def test_a_signed_bundle_is_byte_identical_from_build_to_build(keys, tmp_path, a
         result = run_cli("build", str(QUALITY_GATES), "-o", str(bundle), *signing)
         assert result.exit_code == 0, result.output
     assert first.read_bytes() == second.read_bytes()
+
+
+def jwt_header(bundle: Path) -> dict[str, object]:
+    with tarfile.open(bundle) as archive:
+        member = archive.extractfile("/.signatures.json")
+        assert member is not None
+        (token,) = json.load(member)["signatures"]
+    header = token.split(".")[0]
+    return dict(json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))))
+
+
+@pytest.mark.parametrize("algorithm", ["RS256", "ES256", "HS256"])
+def test_a_signing_key_id_is_the_signature_kid(keys, tmp_path, algorithm):
+    """OPA finds the verification key by the `kid` when its config names no keyid
+    (tests/fleet/test_publish.py shows it on a registry)."""
+    named, unnamed = tmp_path / "named.tar.gz", tmp_path / "unnamed.tar.gz"
+    signing = ["--signing-key", keys[algorithm][0], "--signing-alg", algorithm]
+    for bundle, extra in ((named, ["--signing-key-id", "fleet"]), (unnamed, [])):
+        result = run_cli("build", str(QUALITY_GATES), "-o", str(bundle), *signing, *extra)
+        assert result.exit_code == 0, result.output
+    assert jwt_header(named) == {"alg": algorithm, "kid": "fleet", "typ": "JWT"}
+    assert jwt_header(unnamed) == {"alg": algorithm, "typ": "JWT"}
+    assert claims(named) == claims(unnamed)
+
+
+def test_a_signing_key_id_without_a_key_is_a_usage_error(tmp_path):
+    bundle = tmp_path / "bundle.tar.gz"
+    result = run_cli("build", str(QUALITY_GATES), "-o", str(bundle), "--signing-key-id", "fleet")
+    assert result.exit_code == 2
+    assert "--signing-key-id names the key of a signature: give --signing-key" in result.stderr
+    assert not bundle.exists()
