@@ -10,30 +10,37 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+from click.core import ParameterSource
 
 from compiler import __version__, explain
 from compiler.ast import Span
-from compiler.bundle import tar_gz, write_atomically
-from compiler.diagnostics import Diagnostic, error, render
+from compiler.bundle import STANDARD_OUTPUT, check_output, tar_gz, write_failed, write_output
+from compiler.diagnostics import Diagnostic, command_error, error, render
 from compiler.diff import diff_command
 from compiler.driver import Compilation, check_sources, compile_sources
 from compiler.evidence.commands import gate_command, metadata_group
 from compiler.fmt import fmt_command
 from compiler.importer import import_command
-from compiler.opa import OpaError, ask_sidecar, eval_bundle
-from compiler.signing import ALGORITHMS, SIGNATURES_FILE, load_key, signatures
+from compiler.opa import OpaError, ask_sidecar, eval_bundle, preflight
+from compiler.signing import ALGORITHMS, SIGNATURES_FILE, SigningKey, load_key, signatures
+from compiler.sources import read_text
 from compiler.testing import test_command
 
 FORMATS = click.Choice(["text", "json", "sarif"])
 
 
-def _report(result: Compilation, fmt: str) -> None:
+def _report(result: Compilation, fmt: str, before: list[Diagnostic] | None = None) -> None:
+    """The compilation's diagnostics, after `before` (problems of the command line)."""
     texts = result.texts
-    for diagnostic in result.diagnostics:  # snippets from files read on the way (schemas)
+    # Snippets from files read on the way (schemas), never from the command line's
+    # files: a signing key's first line may be its secret.
+    for diagnostic in result.diagnostics:
         path = diagnostic.span.file
-        if path not in texts and Path(path).is_file():
-            texts[path] = Path(path).read_text(encoding="utf-8", errors="replace")
-    output = render(result.diagnostics, texts, fmt, __version__)
+        if path and path not in texts and Path(path).is_file():
+            text = read_text(path, path)
+            if isinstance(text, str):
+                texts[path] = text
+    output = render([*(before or []), *result.diagnostics], texts, fmt, __version__)
     if output:
         (sys.stdout if fmt != "text" else sys.stderr).write(output)
 
@@ -44,8 +51,7 @@ def _fail(diagnostic: Diagnostic, texts: dict[str, str] | None = None) -> NoRetu
 
 
 def _fail_opa(exc: OpaError) -> NoReturn:
-    click.echo(f"regate: error: {exc}", err=True)
-    sys.exit(1)
+    _fail(exc.diagnostic)
 
 
 def read_request(path: str) -> Any:
@@ -89,7 +95,9 @@ def check_command(sources: tuple[str, ...], fmt: str, now: datetime | None) -> N
 
 @main.command("build")
 @click.argument("sources", nargs=-1, required=True)
-@click.option("-o", "--output", required=True, help="The bundle to write (.tar.gz).")
+@click.option(
+    "-o", "--output", required=True, help="The bundle to write (.tar.gz), or - for stdout."
+)
 @click.option("--format", "fmt", type=FORMATS, default="text", help="How to print diagnostics.")
 @click.option(
     "--with-tests",
@@ -117,25 +125,52 @@ def build_command(
     signing_alg: str,
     scope: str | None,
 ) -> None:
-    """Check SOURCES, then write an OPA bundle; nothing is written when there are errors."""
+    """Check SOURCES, then write an OPA bundle; nothing is written when there are errors.
+
+    `-o -` writes the bundle to standard output."""
+    if signing_key is None:
+        alg_given = click.get_current_context().get_parameter_source("signing_alg")
+        for option, given in (
+            ("--scope", scope is not None),
+            ("--signing-alg", alg_given == ParameterSource.COMMANDLINE),
+        ):
+            if given:
+                raise click.UsageError(f"{option} signs the bundle: give --signing-key too")
+    if output == STANDARD_OUTPUT and fmt != "text":
+        raise click.UsageError(
+            f"-o - writes the bundle to standard output, where --format {fmt} would write "
+            "the diagnostics: write the bundle to a file"
+        )
+    # Every problem of the command line is reported with the sources' diagnostics.
+    problems: list[Diagnostic] = []
     key = load_key(signing_key, signing_alg, scope) if signing_key is not None else None
     if isinstance(key, Diagnostic):
-        _fail(key)
+        problems.append(key)
+    unwritable_output = check_output(output)
+    if unwritable_output is not None:
+        problems.append(unwritable_output)
+    elif output == STANDARD_OUTPUT and sys.stdout.isatty():
+        problems.append(
+            command_error(
+                "RG061",
+                "-o - writes the bundle (a .tar.gz) to standard output, which is a terminal",
+                help="redirect it: regate build SRC -o - > bundle.tar.gz",
+            )
+        )
     result = compile_sources(list(sources), with_tests=with_tests)
-    _report(result, fmt)
-    if result.files is None:
+    _report(result, fmt, problems)
+    if result.files is None or problems:
         sys.exit(1)
     files = result.files
-    if key is not None:
+    if isinstance(key, SigningKey):
         signed = signatures(files, key)
         if isinstance(signed, Diagnostic):
             _fail(signed)
         files = {**files, SIGNATURES_FILE: signed}
     try:
-        write_atomically(output, tar_gz(files))
+        write_output(output, tar_gz(files))
     except OSError as exc:
-        reason = exc.strerror or str(exc)
-        _fail(error("RG061", Span(output, 1, 1, 1, 1), f"cannot write {output}: {reason}"))
+        _fail(write_failed(output, exc))
 
 
 def decision_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -149,10 +184,26 @@ def decision_options(command: Callable[..., None]) -> Callable[..., None]:
     )(command)
 
 
-def decide(bundle: str | None, opa_url: str | None, request: Any) -> Any:
-    """The decision from a local OPA or a sidecar; OPA failures end the command."""
+def decide(bundle: str | None, opa_url: str | None, request_path: str) -> Any:
+    """The decision for the request at `request_path` from a local OPA or a sidecar;
+    any failure ends the command, every problem found before asking reported at once."""
     if (bundle is None) == (opa_url is None):
         raise click.UsageError("give exactly one of --bundle and --opa-url")
+    problems = [exc.diagnostic for exc in preflight(bundle, opa_url)]
+    if request_path == "-" and sys.stdin.isatty():
+        problems.append(
+            command_error(
+                "RG001",
+                "--input - reads the request from standard input, which is a terminal",
+                help="pipe the request in (`... --input - < request.json`) or name its file",
+            )
+        )
+    if problems:
+        sys.stderr.write(render(problems, {}, "text", __version__))
+        if request_path != "-" or not sys.stdin.isatty():
+            read_request(request_path)  # its own problems too, in the same run
+        sys.exit(1)
+    request = read_request(request_path)
     try:
         return ask_sidecar(opa_url, request) if opa_url else eval_bundle(str(bundle), request)
     except OpaError as exc:
@@ -163,7 +214,7 @@ def decide(bundle: str | None, opa_url: str | None, request: Any) -> Any:
 @decision_options
 def decide_command(bundle: str | None, opa_url: str | None, request: str) -> None:
     """Decide one request; print the decision as JSON."""
-    decision = decide(bundle, opa_url, read_request(request))
+    decision = decide(bundle, opa_url, request)
     click.echo(json.dumps(decision, indent=2, sort_keys=True))
 
 
@@ -171,7 +222,7 @@ def decide_command(bundle: str | None, opa_url: str | None, request: str) -> Non
 @decision_options
 def explain_command(bundle: str | None, opa_url: str | None, request: str) -> None:
     """Decide one request; print the decision as text a person reads."""
-    decision = decide(bundle, opa_url, read_request(request))
+    decision = decide(bundle, opa_url, request)
     click.echo(explain.render(decision), nl=False)
 
 

@@ -19,3 +19,7 @@ MAX_CLAUSES = 256
 # the tool.
 MAX_EXACT_INTEGER = 2**53
 MAX_REGEX_LENGTH = 1000  # RG022: characters in a $regex pattern
+# A local `opa` run (eval, test) ends within this or is an error: never a hang.  `opa
+# test` of a large bundle with its boundary tests takes minutes on a loaded machine.
+OPA_TIMEOUT_SECONDS = 900
+SIDECAR_TIMEOUT_SECONDS = 10  # an OPA sidecar answers within this or is an error

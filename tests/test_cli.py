@@ -81,7 +81,9 @@ def test_decide_reads_the_request_from_stdin(tmp_path):
 def test_decide_with_a_request_that_is_not_json(tmp_path):
     request = tmp_path / "request.json"
     request.write_text('{\n  "action": "deployment:create",\n  "nrn": }\n')
-    result = run_cli("decide", "--bundle", "unused.tar.gz", "--input", str(request))
+    unused = tmp_path / "unused.tar.gz"  # never evaluated: the request is read first
+    unused.touch()
+    result = run_cli("decide", "--bundle", str(unused), "--input", str(request))
     assert result.exit_code == 1
     assert result.stderr.replace(str(tmp_path) + "/", "") == (
         "request.json:3:10: error[RG002]: the request is not valid JSON: Expecting value\n"
