@@ -188,7 +188,8 @@ def render_text(
     out = [f"{where}: {diagnostic.severity}[{diagnostic.code}]: {printable(diagnostic.message)}"]
     if lines is None:
         lines = _lines(sources.get(span.file))
-    if 1 <= span.line <= len(lines):
+    whole_file = (span.end_line, span.end_col) == (span.line, span.col)  # no snippet
+    if 1 <= span.line <= len(lines) and not whole_file:
         line = lines[span.line - 1]
         number = str(span.line)
         gutter = " " * len(number)

@@ -11,6 +11,7 @@ from datetime import datetime
 from compiler.ast import Program
 from compiler.bundle import bundle_files
 from compiler.check import check
+from compiler.check import gating as check_gating
 from compiler.diagnostics import Diagnostic, has_errors
 from compiler.emit import emit
 from compiler.entities import entity_model
@@ -18,7 +19,7 @@ from compiler.input_schema import INPUT_SCHEMA, input_schema_bytes
 from compiler.lower import lower
 from compiler.parse import parse
 from compiler.share import share
-from compiler.sources import Source, load
+from compiler.sources import Source, file_span, load
 from compiler.tests_gen import BundleTests, bundle_tests, check_tests, emit_tests
 
 
@@ -54,16 +55,30 @@ def _cycle_collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+# What a file that did not read or parse (or a declaration dropped for its errors) may
+# have declared: these diagnostics would be noise then, so they wait for the next run.
+NEEDS_EVERY_DECLARATION = frozenset({"RG005", "RG032", "RG050", "RG053", "RG081"})
+
+
 @_cycle_collector_paused()
-def check_sources(arguments: list[str], now: datetime | None = None) -> Compilation:
-    """Parse and check; stop before lowering.  `now` dates the waivers."""
+def check_sources(
+    arguments: list[str], now: datetime | None = None, gating: bool = True
+) -> Compilation:
+    """Parse and check; stop before lowering.  `now` dates the waivers; `gating`
+    False leaves out what only a bundle needs (an approval action), for reading the
+    specifications of sources alone.
+
+    Everything that parsed is checked, so that one run reports every error; what only
+    the whole program can tell (a name declared nowhere, no action) waits for a program
+    whose files all parsed."""
     sources, diagnostics = load(arguments)
     program, found = parse(sources)
     diagnostics.extend(found)
-    # A file that did not parse leaves names undeclared: checking would only add noise.
-    if not has_errors(diagnostics):
-        diagnostics.extend(check(program, now))
-        diagnostics.extend(check_tests(program))
+    complete = not has_errors(diagnostics)
+    checked = [*check(program, now), *check_tests(program)]
+    if gating:
+        checked.extend(check_gating(program, file_span(arguments[0] if arguments else ".")))
+    diagnostics.extend(d for d in checked if complete or d.code not in NEEDS_EVERY_DECLARATION)
     return Compilation(sources, sorted(diagnostics), program)
 
 

@@ -49,7 +49,11 @@ from compiler.limits import MAX_NESTING_DEPTH
 from compiler.resources import resource_dir
 from compiler.sources import Source, read_text
 
-NRN_SEGMENT = re.compile(r"^[a-z_]+=[^:=\s]+$")
+# A nullplatform NRN: `organization=<id>[:account=<id>[:namespace=<id>[:application=<id>
+# [:scope=<id>]]]]`, these keys in this order, each id a number as nullplatform writes it.
+NRN_KEYS = ("organization", "account", "namespace", "application", "scope")
+NRN_ID = re.compile(r"0|[1-9][0-9]{0,18}")
+NRN_EXAMPLE = '"organization=1:account=2:namespace=3:application=4:scope=5"'
 # The first of each is the default.
 OUTCOMES_ON_SUCCESS = ("manual", "approve")
 OUTCOMES_ON_FAIL = ("manual", "deny")
@@ -527,20 +531,78 @@ class Fields:
             )
 
 
+def nrn_problem(text: str) -> tuple[int, int, str, str | None] | None:
+    """What makes `text` no nullplatform NRN: (offset, length) of the culprit in the
+    text, what is wrong and a suggestion; None for a well-formed NRN."""
+    if not text:
+        return 0, 0, "it is empty", f"an NRN starts at the organization: {NRN_EXAMPLE}"
+    blank = re.search(r"\s", text)
+    if blank:
+        return (
+            blank.start(),
+            1,
+            "it holds white space",
+            f'write it without: "{"".join(text.split())}"',
+        )
+    offset = 0
+    for index, segment in enumerate(text.split(":")):
+        wanted = NRN_KEYS[index] if index < len(NRN_KEYS) else None
+        key, equals, value = segment.partition("=")
+        problem = _nrn_segment_problem(index, segment, key, equals, value, wanted, text)
+        if problem is not None:
+            return (offset, max(len(segment), 1), *problem)
+        offset += len(segment) + 1
+    return None
+
+
+def _nrn_segment_problem(
+    index: int, segment: str, key: str, equals: str, value: str, wanted: str | None, text: str
+) -> tuple[str, str | None] | None:
+    order = f"its keys are {', '.join(NRN_KEYS)}, in this order: {NRN_EXAMPLE}"
+    if not segment:
+        return "it has an empty segment", 'segments are joined by a single ":"'
+    if wanted is None:
+        return f'"{segment}" follows the scope, the deepest level', order
+    if not equals:
+        pairs = text.split(":")
+        if len(pairs) % 2 == 0 and all(NRN_ID.fullmatch(v) for v in pairs[1::2]):
+            fixed = ":".join(f"{k}={v}" for k, v in zip(pairs[::2], pairs[1::2], strict=True))
+            return f'"{segment}" is not `key=id`', f'did you mean "{fixed}"?'
+        return f'"{segment}" is not `key=id`', order
+    if key != wanted:
+        if key in NRN_KEYS:
+            return f'"{key}" where the NRN needs "{wanted}"', order
+        return f'unknown key "{key}"', did_you_mean(key, NRN_KEYS) or order
+    if NRN_ID.fullmatch(value):
+        return None
+    if not value:
+        return f"{key} has no id", f"e.g. {key}=1"
+    if value.isascii() and value.isdigit():
+        if len(value) > 1 and value.startswith("0"):
+            return (
+                f'the {key} id "{value}" has a leading zero, which nullplatform never writes',
+                f'did you mean "{key}={int(value)}"?',
+            )
+        return f"the {key} id has {len(value)} digits; nullplatform ids have at most 19", None
+    return f'the {key} id "{value}" is not a number, as nullplatform ids are', f"e.g. {key}=1"
+
+
 def _nrn(fields: Fields) -> Nrn | None:
     found = fields.text("nrn")
     if found is None:
         return None
     text, span = found
-    segments = text.split(":")
-    if not all(NRN_SEGMENT.match(s) for s in segments):
+    problem = nrn_problem(text)
+    if problem is not None:
+        offset, length, what, hint = problem
+        # Point at the culprit when the string's characters are its text (no escapes).
+        exact = span.line == span.end_line and span.end_col - span.col == len(text) + 2
         fields.diagnostics.append(
             error(
                 "RG014",
-                span,
-                f'malformed NRN "{text}"',
-                help='an NRN is `key=value` segments joined by ":", e.g. '
-                '"organization=1:account=2:namespace=3"',
+                span.at(1 + offset, length) if exact else span,
+                f'malformed NRN "{_shorten(text, 80)}": {what}',
+                help=hint,
             )
         )
         return None
@@ -701,8 +763,16 @@ def _specification(fields: Fields, name: str, source: Source) -> Specification |
     )
 
 
-def _json_file(call: Call, source: Source, diagnostics: list[Diagnostic]) -> object | None:
+def _json_file(
+    call: Call, source: Source, diagnostics: list[Diagnostic], inside: str = "a schema"
+) -> object | None:
     """The JSON value of `file("path.json")`, a path relative to the source file."""
+    node = _json_node(call, source, diagnostics)
+    return _schema_value(node, diagnostics, inside) if node is not None else None
+
+
+def _json_node(call: Call, source: Source, diagnostics: list[Diagnostic]) -> Node | None:
+    """The JSON document `file("path.json")` names, as nodes."""
     import posixpath
 
     relative = posixpath.normpath(posixpath.join(posixpath.dirname(source.path), call.argument))
@@ -712,35 +782,62 @@ def _json_file(call: Call, source: Source, diagnostics: list[Diagnostic]) -> obj
         return None
     node, found = parse_json_document(Source(relative, relative, text, True))
     diagnostics.extend(found)
-    return _schema_value(node, diagnostics) if node is not None else None
+    return node
 
 
-def _calls(node: Node) -> Iterator[Call]:
+def _not_json(node: Node) -> Iterator[Call | Identifier]:
+    """The calls and bare words inside a value: neither has a JSON value."""
     match node:
-        case Call():
+        case Call() | Identifier():
             yield node
         case Object(members=members):
             for member in members:
-                yield from _calls(member.value)
+                yield from _not_json(member.value)
         case Array(items=items):
             for item in items:
-                yield from _calls(item)
+                yield from _not_json(item)
 
 
-def _schema_value(node: Node, diagnostics: list[Diagnostic]) -> JsonValue | None:
-    """A schema as plain JSON; a call inside it has no JSON value, so it is an error."""
-    call = next(_calls(node), None)
-    if call is None:
-        return to_json(node)
-    diagnostics.append(
-        error(
-            "RG012",
-            call.span,
-            f"`{call.function}(...)` is not a JSON value inside a schema",
-            help='only the whole schema may be `file("path.json")`',
-        )
-    )
-    return None
+# Bare words that stand for numbers JSON cannot write.
+NOT_NUMBERS = frozenset({"nan", "infinity", "inf"})
+
+
+def _schema_value(
+    node: Node, diagnostics: list[Diagnostic], inside: str = "a schema"
+) -> JsonValue | None:
+    """Data (a schema, a test's request) as plain JSON.  A call or a bare word inside it
+    has no JSON value, so each is an error: `NaN` must not become the string "NaN"."""
+    problems = []
+    for found in _not_json(node):
+        if isinstance(found, Call):
+            problems.append(
+                error(
+                    "RG012",
+                    found.span,
+                    f"`{found.function}(...)` is not a JSON value inside {inside}",
+                    help=f'only the whole of {inside} may be `file("path.json")`',
+                )
+            )
+        elif found.name.lower() in NOT_NUMBERS:
+            problems.append(
+                error(
+                    "RG016",
+                    found.span,
+                    f"{found.name} is not a number JSON can hold",
+                    help="JSON numbers are finite: write a number, or leave the field out",
+                )
+            )
+        else:
+            problems.append(
+                error(
+                    "RG012",
+                    found.span,
+                    f"`{found.name}` is a bare word inside {inside}, not a JSON value",
+                    help=f'quote it: "{found.name}"',
+                )
+            )
+    diagnostics.extend(problems)
+    return None if problems else to_json(node)
 
 
 def _policy(fields: Fields, name: str, name_span: Span) -> Policy | None:
@@ -897,15 +994,22 @@ def _names(fields: Fields, name: str, wanted: str) -> tuple[Scalar, ...] | None:
 
 def _policy_test(fields: Fields, name: str, name_span: Span, source: Source) -> PolicyTest | None:
     request: JsonValue = None
+    entities_node: Object | None = None
+    action_span: Span | None = None
     request_field = fields.take("request", required=False)
     if request_field is not None:
-        node = request_field[1]
-        if isinstance(node, Object):
-            request = to_json(node)
-        elif isinstance(node, Call) and node.function == "file":
-            request = _json_file(node, source, fields.diagnostics)
-        else:
-            fields.wrong("request", node, 'a request object or file("request.json")')
+        written = request_field[1]
+        node: Node | None = written
+        if isinstance(written, Call) and written.function == "file":
+            node = _json_node(written, source, fields.diagnostics)
+        elif not isinstance(written, Object):
+            fields.wrong("request", written, 'a request object or file("request.json")')
+            node = None
+        if node is not None:
+            request = _schema_value(node, fields.diagnostics, "a request")
+            member = node.get("entities") if isinstance(node, Object) else None
+            if member is not None and isinstance(member.value, Object):
+                entities_node = member.value
         for given in ("action", "nrn", "entities"):
             if given in fields.values:
                 fields.diagnostics.append(
@@ -920,12 +1024,18 @@ def _policy_test(fields: Fields, name: str, name_span: Span, source: Source) -> 
     else:
         action = fields.text("action")
         nrn = _nrn(fields)
-        entities = fields.object("entities", required=False)
-        if action is not None and nrn is not None:
+        entities_node = fields.object("entities", required=False)
+        plain = entities_node is None or (
+            _schema_value(entities_node, fields.diagnostics, "a request") is not None
+        )
+        if action is not None and nrn is not None and plain:
+            action_span = action[1]
             request = {
                 "action": action[0],
                 "nrn": nrn.text,
-                "entities": _expand_paths(entities, fields.diagnostics) if entities else {},
+                "entities": _expand_paths(entities_node, fields.diagnostics)
+                if entities_node
+                else {},
             }
     expect = fields.text("expect", words=True)
     if expect is not None and expect[0] not in ("approve", "manual", "deny"):
@@ -953,6 +1063,9 @@ def _policy_test(fields: Fields, name: str, name_span: Span, source: Source) -> 
         else None,
         applying=applying,
         span=name_span,
+        entities=entities_node,
+        dotted=request_field is None,
+        action_span=action_span,
     )
 
 

@@ -24,7 +24,10 @@ def test_check_with_errors_exits_1_with_diagnostics_on_stderr():
 
 
 def test_check_with_warnings_only_exits_0(tmp_path):
-    (tmp_path / "p.rg").write_text('policy "p" { nrn = "organization=1" conditions = {} }\n')
+    (tmp_path / "p.rg").write_text(
+        'policy "p" { nrn = "organization=1" conditions = {} }\n'
+        'action "a" { action = "scope:delete" nrn = "organization=1" }\n'
+    )
     result = run_cli("check", str(tmp_path))
     assert result.exit_code == 0
     assert "warning[RG053]" in result.stderr
