@@ -29,11 +29,11 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 
 from compiler import __version__
 from compiler.ast import Array, JsonValue, Node, Object, Span, to_json
-from compiler.bundle import write_atomically
+from compiler.bundle import STANDARD_OUTPUT, check_output, write_atomically, write_failed
 from compiler.diagnostics import Diagnostic, error, has_errors, render
 from compiler.fmt import format_text
 from compiler.parse import KNOWN_FIELDS, derived_action_id, parse_json_document, payload_kind
-from compiler.sources import Source, file_span, read_text
+from compiler.sources import JsonProblem, Source, file_span, read_text, strict_json
 
 SPECIFICATION = "nullplatform_metadata_specification"
 POLICY = "nullplatform_approval_policy"
@@ -188,7 +188,11 @@ def _resource(
         return _declaration(kind, name, values, origin, where, diagnostics)
     label = values.pop("name", None)
     if not isinstance(label, str):
-        diagnostics.append(error("RG011", where(), f"{resource}.{name} has no `name`"))
+        if "name" not in body:
+            diagnostics.append(error("RG011", where(), f"{resource}.{name} has no `name`"))
+        elif label is not None or body["name"] is None:
+            message = f"`name` of {resource}.{name} must be a string, not {json.dumps(label)}"
+            diagnostics.append(error("RG012", where("name"), message))
         return None
     return _declaration(kind, label, values, origin, where, diagnostics)
 
@@ -314,13 +318,18 @@ def _declaration(
         text = values.get(attribute)
         if isinstance(text, str):  # JSON in a string or heredoc
             try:
-                values[attribute] = cast(JsonValue, json.loads(text))
-            except json.JSONDecodeError as exc:
+                values[attribute] = cast(JsonValue, strict_json(text))
+            except JsonProblem as exc:
                 diagnostics.append(
                     error(
                         "RG091",
                         where(attribute),
-                        f"`{attribute}` is a string but not JSON: {exc.msg}",
+                        f"`{attribute}` is a string but not JSON: {exc}"
+                        + (
+                            f" (line {exc.at[0]}, column {exc.at[1]} of the string)"
+                            if exc.at
+                            else ""
+                        ),
                         help="write jsonencode({...}) or a JSON string",
                     )
                 )
@@ -423,6 +432,16 @@ def import_sources(argument: str) -> tuple[dict[str, str], list[Diagnostic], dic
         declarations.extend(found)
         diagnostics.extend(problems)
     texts = {s.path: s.text for s in sources}
+    if not declarations and not has_errors(diagnostics):
+        diagnostics.append(
+            error(
+                "RG004",
+                file_span(argument),
+                f"{argument} declares no nullplatform metadata specification, approval policy "
+                "or approval action: there is nothing to import",
+                help=f"regate imports {', '.join(KINDS)} resources and the API payloads",
+            )
+        )
     if has_errors(diagnostics):
         return {}, sorted(diagnostics), texts
     return render_sources(declarations), sorted(diagnostics), texts
@@ -433,12 +452,24 @@ def import_sources(argument: str) -> tuple[dict[str, str], list[Diagnostic], dic
 @click.option("-o", "--output", required=True, help="The directory to write regate sources to.")
 def import_command(source: str, output: str) -> None:
     """Turn nullplatform Terraform (.tf) or API JSON payloads into regate sources."""
+    if output == STANDARD_OUTPUT:
+        raise click.UsageError(
+            "import writes one file per kind of block (specifications.rg, policies.rg, "
+            "actions.rg): -o names a directory"
+        )
     files, diagnostics, texts = import_sources(source)
+    unwritable = check_output(output, directory=True)
+    if unwritable is not None:
+        diagnostics = [unwritable, *diagnostics]
     if diagnostics:
         click.echo(render(diagnostics, texts, "text", __version__), err=True, nl=False)
     if has_errors(diagnostics):
         sys.exit(1)
     for name, text in sorted(files.items()):
         target = Path(output, name)
-        write_atomically(str(target), text.encode())
+        try:
+            write_atomically(str(target), text.encode())
+        except OSError as exc:
+            click.echo(render([write_failed(str(target), exc)], {}, "text", __version__), err=True)
+            sys.exit(1)
         click.echo(f"wrote {target}", err=True)

@@ -1213,6 +1213,17 @@ def parse_json_document(source: Source) -> tuple[Node | None, list[Diagnostic]]:
     return _read(source, "value", _Reader.document)
 
 
+def json_data(source: Source, inside: str) -> tuple[JsonValue, list[Diagnostic]]:
+    """A JSON data file (a request, a schema) as a value; bare words, `NaN` and calls are
+    errors, as duplicate keys and numbers out of range are.  The value is None when
+    there are diagnostics."""
+    node, diagnostics = parse_json_document(source)
+    if node is None:
+        return None, diagnostics
+    value = _schema_value(node, diagnostics, inside)
+    return (None if diagnostics else value), diagnostics
+
+
 def parse_source(source: Source) -> tuple[SourceFile | None, list[Diagnostic]]:
     """One source file → its declarations and diagnostics."""
     if source.is_json:

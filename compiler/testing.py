@@ -28,6 +28,7 @@ from compiler.diagnostics import Diagnostic, error, has_errors, render, warning
 from compiler.driver import Compilation, compile_sources
 from compiler.lower import rule_names
 from compiler.opa import OpaError, eval_bundle, run
+from compiler.sources import file_span
 from compiler.tests_gen import AuthoredTest, BoundaryPolicy, BundleTests
 
 # Written tests only: `--coverage` reports what the authors' tests exercise.
@@ -295,8 +296,19 @@ def _print(diagnostics: list[Diagnostic], result: Compilation) -> None:
 def test_command(sources: tuple[str, ...], with_coverage: bool) -> None:
     """Run the test blocks of SOURCES and the generated boundary tests with `opa test`."""
     result = compile_sources(list(sources), with_tests=True)
-    if result.files is None or has_errors(result.diagnostics):
-        _print(result.diagnostics, result)
+    diagnostics = list(result.diagnostics)
+    if result.program is not None and not result.program.tests and sources:
+        diagnostics.append(
+            error(
+                "RG065",
+                file_span(sources[0]),
+                "the sources have no test blocks: nothing says what the policies must decide",
+                help='add one: test "name" { request = file("request.json") expect = manual }'
+                " (docs/testing.md)",
+            )
+        )
+    if result.files is None or has_errors(diagnostics):
+        _print(diagnostics, result)
         sys.exit(1)
     try:
         with tempfile.TemporaryDirectory(prefix="regate-test-") as directory:
@@ -308,7 +320,7 @@ def test_command(sources: tuple[str, ...], with_coverage: bool) -> None:
                 covered = coverage(result, directory)
                 found.extend(covered.gaps)
     except OpaError as exc:
-        click.echo(f"regate: error: {exc}", err=True)
+        _print([exc.diagnostic], result)
         sys.exit(1)
     _print(found, result)
     click.echo(

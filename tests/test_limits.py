@@ -96,8 +96,7 @@ def test_a_file_nested_too_deeply_to_read(tmp_path):
     text, ok = compile_text(tmp_path, policy("[" * 100_000 + "]" * 100_000))
     assert not ok
     assert text == (
-        "policy.rg:1:1: error[RG023]: the file nests too deeply to be read\n\n"
-        "1 error, 0 warnings\n"
+        "policy.rg:1:1: error[RG023]: the file nests too deeply to be read\n\n1 error, 0 warnings\n"
     )
 
 

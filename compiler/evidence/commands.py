@@ -11,13 +11,14 @@ from typing import Any, NoReturn
 import click
 
 from compiler import __version__, explain
-from compiler.bundle import write_atomically
+from compiler.bundle import STANDARD_OUTPUT, check_output, write_atomically, write_failed
 from compiler.diagnostics import render
 from compiler.evidence import formats
 from compiler.evidence.mapping import DEFAULT_TEMPLATES, fill, load_mapping, measures
 from compiler.evidence.report import EvidenceError, Format, Kind, add, read_text
 from compiler.evidence.specification import Declared, Target, from_schema_file, validate
 from compiler.opa import OpaError, ask_sidecar, eval_bundle
+from compiler.parse import nrn_problem
 
 # `regate gate` exit statuses; 1 (errors) and 2 (usage) are every command's.
 EXIT_STATUS = {"approve": 0, "manual": 3, "deny": 4}
@@ -48,20 +49,34 @@ class Metadata:
 
 
 def build_metadata(reports: Sequence[ReportArgument], mapping: str | None) -> Metadata:
-    """Read every report, add up their counts, and shape them by the mapping or the default."""
+    """Read every report, add up their counts, and shape them by the mapping or the default.
+    Every report and the mapping are read before an error is raised: one run says all."""
     all_counts = []
     kinds: list[Kind] = []
+    problems: list[EvidenceError] = []
     for argument in reports:
-        report = read_text(argument.path)
-        format = argument.format or formats.detect(report)
-        all_counts.append(formats.measure(report, format))
+        try:
+            report = read_text(argument.path)
+            format = argument.format or formats.detect(report)
+            all_counts.append(formats.measure(report, format))
+        except EvidenceError as exc:
+            problems.append(exc)
+            continue
         if format.kind not in kinds:
             kinds.append(format.kind)
-    template = (
-        load_mapping(mapping)
-        if mapping
-        else {key: value for kind in kinds for key, value in DEFAULT_TEMPLATES[kind].items()}
-    )
+    try:
+        template = (
+            load_mapping(mapping)
+            if mapping
+            else {key: value for kind in kinds for key, value in DEFAULT_TEMPLATES[kind].items()}
+        )
+    except EvidenceError as exc:
+        problems.append(exc)
+    if problems:
+        raise EvidenceError(
+            [d for p in problems for d in p.diagnostics],
+            {path: text for p in problems for path, text in p.texts.items()},
+        )
     document = fill(template, measures(add(*all_counts))) or {}
     return Metadata(document, tuple(kinds), tuple(r.path for r in reports))
 
@@ -96,7 +111,9 @@ def metadata_group() -> None:
 @click.option("--entity", default="build", show_default=True, help="The entity, with --sources.")
 @click.option("--metadata", "key", help="The metadata key, with --sources [default: the kind].")
 @click.option("--nrn", help="Pick the specification in force at this NRN, with --sources.")
-@click.option("-o", "--output", help="Write the document here instead of standard output.")
+@click.option(
+    "-o", "--output", help="Write the document here instead of standard output (-: stdout)."
+)
 def metadata_from_command(
     format_name: str,
     report: str,
@@ -112,24 +129,44 @@ def metadata_from_command(
     """A scanner or coverage REPORT in FORMAT → a metadata document (JSON)."""
     if schema and sources:
         raise click.UsageError("give --schema or --sources, not both")
+    malformed = nrn_problem(nrn) if nrn is not None else None
+    if malformed is not None:
+        raise click.BadParameter(f"{nrn!r} is not an NRN: {malformed[2]}", param_hint="--nrn")
     arguments = [ReportArgument(formats.FORMATS[format_name], report)]
     arguments += [ReportArgument.parse(m) for m in more]
+    # Every problem in one run: the output, the reports and mapping, the specification.
+    unwritable = check_output(output) if output else None
+    problems = EvidenceError([unwritable] if unwritable else [])
+    metadata: Metadata | None = None
     try:
         metadata = build_metadata(arguments, mapping)
-        target: Target | None = None
+    except EvidenceError as exc:
+        problems = _joined(problems, exc)
+    target: Target | None = None
+    try:
         if schema:
             target = from_schema_file(schema)
         elif sources:
-            target = Declared.load(sources).target(entity, key or metadata.kinds[0], nrn)
-        if target is not None:
+            kind = metadata.kinds[0] if metadata else formats.FORMATS[format_name].kind
+            target = Declared.load(sources).target(entity, key or kind, nrn)
+        if target is not None and metadata is not None:
             validate(metadata.document, target, metadata.paths)
     except EvidenceError as exc:
-        _fail(exc)
+        problems = _joined(problems, exc)
+    if problems.diagnostics or metadata is None:
+        _fail(problems)
     text = json.dumps(metadata.document, indent=2) + "\n"
-    if output:
-        write_atomically(output, text.encode("utf-8"))
+    if output and output != STANDARD_OUTPUT:
+        try:
+            write_atomically(output, text.encode("utf-8"))
+        except OSError as exc:
+            _fail(EvidenceError([write_failed(output, exc)]))
     else:
         click.echo(text, nl=False)
+
+
+def _joined(first: EvidenceError, second: EvidenceError) -> EvidenceError:
+    return EvidenceError([*first.diagnostics, *second.diagnostics], {**first.texts, **second.texts})
 
 
 def _pair(text: str, option: str, shape: str) -> tuple[str, str]:

@@ -19,6 +19,7 @@ from defusedxml import DefusedXmlException
 
 from compiler.ast import Span
 from compiler.diagnostics import Diagnostic, error
+from compiler.sources import JsonProblem, strict_json
 
 MAX_REPORT_BYTES = 256 * 1024 * 1024  # RG070: large image scans run to tens of MiB
 MAX_SNIPPET_CHARS = 200  # longer lines (minified JSON) are not echoed under a diagnostic
@@ -115,19 +116,17 @@ def read_text(path: str) -> Report:
 
 
 def parse_json(report: Report, expected: str) -> Any:
+    """The report's JSON; a duplicate key (which would hide what the first said), NaN or
+    Infinity is refused as JSON syntax errors are."""
     try:
-        return json.loads(report.text)
-    except json.JSONDecodeError as exc:
-        truncated = exc.pos >= len(report.text.rstrip())
-        reason = "it ends too early (truncated?)" if truncated else exc.msg
+        return strict_json(report.text)
+    except JsonProblem as exc:
         raise report.fail(
             "RG071",
-            f"{report.path} is not valid JSON: {reason}",
+            f"{report.path} is not valid JSON: {exc}",
             help=f"expected {expected}",
-            at=(exc.lineno, exc.colno),
+            at=exc.at,
         ) from None
-    except RecursionError:
-        raise report.fail("RG071", f"{report.path} nests too deeply to be read") from None
 
 
 def parse_xml(report: Report, expected: str) -> StdET.Element:
