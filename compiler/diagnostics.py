@@ -154,8 +154,15 @@ def _display_col(line: str, col: int) -> int:
     return len(prefix) + 3 * prefix.count("\t")
 
 
+MAX_MESSAGE_WIDTH = 600  # a message quoting a huge name is cut in its middle
+
+
 def printable(text: str) -> str:
-    """A message as one line of plain text: control characters written as escapes."""
+    """A message as one line of plain text: control characters written as escapes, and
+    at most MAX_MESSAGE_WIDTH characters (JSON and SARIF keep it whole)."""
+    if len(text) > MAX_MESSAGE_WIDTH:
+        keep = MAX_MESSAGE_WIDTH // 2
+        text = f"{text[:keep]}{ELLIPSIS}({len(text) - 2 * keep} characters){ELLIPSIS}{text[-keep:]}"
     return _CONTROL_IN_TEXT.sub(lambda m: json.dumps(m.group())[1:-1], text)
 
 

@@ -128,6 +128,9 @@ class Block:
 _KEYWORDS: dict[str, JsonValue] = {"true": True, "false": False, "null": None}
 _KEY_TERMINALS = ("STRING", "NAME", "OPERATOR")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# A string whose characters up to a raw control character (which JSON strings cannot hold)
+# are plain or escaped: the control character is what stops the string.
+_CONTROL_IN_STRING = re.compile(r'"(?:[^"\\\x00-\x1f]|\\.)*([\x00-\x09\x0b-\x1f])')
 
 # A token: its terminal's name, its text, and the line and column it starts at.
 _Token = tuple[str, str, int, int]
@@ -400,6 +403,12 @@ def syntax_error(file: str, text: str, exc: UnexpectedInput) -> Diagnostic:
         position = exc.pos_in_stream or 0
         found = f'character "{text[position]}"' if position < len(text) else "input"
         expected = exc.allowed or ()
+        control = _CONTROL_IN_STRING.match(text, position)
+        if control is not None:  # the string holds a raw control character
+            code = f"\\u{ord(control[1]):04x}"
+            help = f"a string cannot hold control characters: write this one as {code}"
+            at = span.at(control.start(1) - position, 1)
+            return error("RG002", at, "a string holds a control character", help=help)
     elif isinstance(exc, UnexpectedEOF):
         found, span = "end of file", _end_span(file, text)
         expected = exc.expected

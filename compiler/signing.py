@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import stat
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from jwt.utils import der_to_raw_signature
 
 from compiler.ast import JsonValue, Span
 from compiler.diagnostics import COMMAND_LINE, Diagnostic, error
+from compiler.sources import Unreadable, read_bounded
 
 ALGORITHMS = ("RS256", "ES256", "HS256")
 SIGNATURES_FILE = ".signatures.json"
@@ -100,29 +100,17 @@ def load_key(given: str, algorithm: str, scope: str | None) -> SigningKey | Diag
 
 
 def _read_key(given: str, algorithm: str) -> bytes | Diagnostic:
-    span = Span(given, 1, 1, 1, 1)
+    """The key file's bytes (a file, or a pipe such as `<(vault read ...)`)."""
     wanted = "a file holding the secret" if algorithm == "HS256" else "a PEM private key file"
     try:
-        mode = os.stat(given).st_mode
-        if stat.S_ISDIR(mode):
-            reason = "it is a directory"
-        elif not stat.S_ISREG(mode):
-            reason = "not a regular file"
-        elif os.path.getsize(given) > MAX_KEY_BYTES:
-            reason = f"larger than {MAX_KEY_BYTES} bytes, so not a key"
-        else:
-            with open(given, "rb") as handle:
-                return handle.read()
-    except FileNotFoundError:
-        reason = "no such file"
-    except (OSError, ValueError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-    return error(
-        "RG001",
-        span,
-        f"cannot read signing key {given}: {reason}",
-        help=f"{algorithm} signs with {wanted}",
-    )
+        return read_bounded(given, MAX_KEY_BYTES)
+    except Unreadable as exc:
+        return error(
+            "RG001",
+            Span(given, 1, 1, 1, 1),
+            f"cannot read signing key {given}: {exc}",
+            help=f"{algorithm} signs with {wanted}",
+        )
 
 
 def _secret_problem(secret: bytes) -> str | None:

@@ -89,6 +89,52 @@ def strict_json(text: str) -> Any:
         raise JsonProblem("it nests too deeply to be read") from None
 
 
+class Unreadable(Exception):
+    """A file that cannot be read; the message says why, in words."""
+
+
+def read_bounded(path: str, limit: int) -> bytes:
+    """A file's bytes, at most `limit`: a regular file, or a pipe (`<(command)`,
+    /dev/stdin fed by a pipe).  Never a hang and never unbounded: a pipe nobody writes to
+    reads as empty, a terminal or a directory is refused, an endless device stops at the
+    limit.  Raises Unreadable."""
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        dangling = os.path.islink(path)
+        raise Unreadable(
+            "a symbolic link to a missing file" if dangling else "no such file"
+        ) from None
+    except IsADirectoryError:
+        raise Unreadable("it is a directory") from None
+    except (OSError, ValueError) as exc:
+        raise Unreadable(getattr(exc, "strerror", None) or str(exc)) from None
+    try:
+        mode = os.fstat(handle).st_mode
+        if stat.S_ISDIR(mode):
+            raise Unreadable("it is a directory")
+        if os.isatty(handle):
+            raise Unreadable("it is a terminal")
+        if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode) or stat.S_ISCHR(mode)):
+            raise Unreadable("not a regular file")
+        os.set_blocking(handle, True)
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:
+            chunk = os.read(handle, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise Unreadable(f"larger than {limit} bytes")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise Unreadable(exc.strerror or str(exc)) from None
+    finally:
+        os.close(handle)
+
+
 def file_span(path: str) -> Span:
     return Span(path, 1, 1, 1, 1)
 

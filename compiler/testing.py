@@ -50,7 +50,12 @@ def _opa_test(directory: str, *options: str) -> Any:
     try:
         return json.loads(done.stdout)
     except json.JSONDecodeError:
-        raise OpaError(f"opa test failed: {done.stderr.strip() or done.stdout.strip()}") from None
+        said = (done.stderr.strip() or done.stdout.strip()).splitlines()[:1]
+        raise OpaError(
+            f"opa test gave no report regate can read{': ' + said[0][:200] if said else ''}",
+            help="is REGATE_OPA (or opa on PATH) the opa binary? If it is, please report this "
+            "with the sources",
+        ) from None
 
 
 def _decision_text(decision: Any) -> str:

@@ -8,7 +8,6 @@ was expected.  Nothing downstream ever sees a half-read report.
 from __future__ import annotations
 
 import json
-import os
 import xml.etree.ElementTree as StdET
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from defusedxml import DefusedXmlException
 
 from compiler.ast import Span
 from compiler.diagnostics import Diagnostic, error
-from compiler.sources import JsonProblem, strict_json
+from compiler.sources import JsonProblem, Unreadable, read_bounded, strict_json
 
 MAX_REPORT_BYTES = 256 * 1024 * 1024  # RG070: large image scans run to tens of MiB
 MAX_SNIPPET_CHARS = 200  # longer lines (minified JSON) are not echoed under a diagnostic
@@ -92,26 +91,17 @@ class Format:
 
 
 def read_text(path: str) -> Report:
-    """The report file's text; RG070 when it cannot be read."""
+    """The report file's text (a file, or a pipe: `trivy ... | regate metadata from trivy
+    /dev/stdin`); RG070 when it cannot be read."""
     where = Span(path, 1, 1, 1, 1)
     try:
-        size = os.path.getsize(path)
-        if size > MAX_REPORT_BYTES:
-            message = f"{path} is {size} bytes; reports are limited to {MAX_REPORT_BYTES}"
-            raise EvidenceError([error("RG070", where, message)])
-        with open(path, encoding="utf-8-sig") as handle:  # some Windows tools write a BOM
-            return Report(path, handle.read())
-    except FileNotFoundError:
-        raise EvidenceError([error("RG070", where, f"cannot read {path}: no such file")]) from None
-    except IsADirectoryError:
-        raise EvidenceError(
-            [error("RG070", where, f"cannot read {path}: it is a directory")]
-        ) from None
+        content = read_bounded(path, MAX_REPORT_BYTES)
+    except Unreadable as exc:
+        raise EvidenceError([error("RG070", where, f"cannot read {path}: {exc}")]) from None
+    try:
+        return Report(path, content.decode("utf-8-sig"))  # some Windows tools write a BOM
     except UnicodeDecodeError as exc:
         message = f"cannot read {path}: not UTF-8 text ({exc.reason})"
-        raise EvidenceError([error("RG070", where, message)]) from None
-    except OSError as exc:
-        message = f"cannot read {path}: {exc.strerror or exc}"
         raise EvidenceError([error("RG070", where, message)]) from None
 
 
