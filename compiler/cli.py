@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import select
+import stat
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -21,6 +24,7 @@ from compiler.driver import Compilation, check_sources, compile_sources
 from compiler.evidence.commands import gate_command, metadata_group
 from compiler.fmt import fmt_command
 from compiler.importer import import_command
+from compiler.limits import INPUT_WAIT_SECONDS, MAX_REQUEST_BYTES
 from compiler.opa import OpaError, ask_sidecar, eval_bundle, preflight
 from compiler.signing import ALGORITHMS, SIGNATURES_FILE, SigningKey, load_key, signatures
 from compiler.sources import read_text
@@ -184,23 +188,64 @@ def decision_options(command: Callable[..., None]) -> Callable[..., None]:
     )(command)
 
 
+def _input_problem(path: str) -> Diagnostic | None:
+    """Why `--input` would hang or read without bound, before it is read: standard input
+    that is a terminal, a terminal or endless device, a pipe nobody writes to, a file
+    larger than any request."""
+    if path == "-":
+        if not sys.stdin.isatty():
+            return None
+        reason = "standard input is a terminal"
+        return command_error(
+            "RG001",
+            f"--input - cannot read the request: {reason}",
+            help="pipe the request in (`... --input - < request.json`) or name its file",
+        )
+    span = Span(path, 1, 1, 1, 1)
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None  # read_request says why
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return error("RG001", span, f"cannot read {path}: it is a device, not a request file")
+    if stat.S_ISREG(mode) and os.path.getsize(path) > MAX_REQUEST_BYTES:
+        size = os.path.getsize(path)
+        return error(
+            "RG001", span, f"{path} is {size} bytes; a request is at most {MAX_REQUEST_BYTES}"
+        )
+    if stat.S_ISFIFO(mode) and not _arrives(path):
+        return error(
+            "RG001",
+            span,
+            f"cannot read {path}: nothing was written to the pipe within {INPUT_WAIT_SECONDS:g} s",
+        )
+    return None
+
+
+def _arrives(pipe: str) -> bool:
+    """Whether a pipe has something to read (or its writer closed it) within
+    INPUT_WAIT_SECONDS; the data stays for the reader."""
+    handle = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        poller = select.poll()
+        poller.register(handle, select.POLLIN | select.POLLHUP)
+        return bool(poller.poll(INPUT_WAIT_SECONDS * 1000))
+    finally:
+        os.close(handle)
+
+
 def decide(bundle: str | None, opa_url: str | None, request_path: str) -> Any:
     """The decision for the request at `request_path` from a local OPA or a sidecar;
     any failure ends the command, every problem found before asking reported at once."""
     if (bundle is None) == (opa_url is None):
         raise click.UsageError("give exactly one of --bundle and --opa-url")
     problems = [exc.diagnostic for exc in preflight(bundle, opa_url)]
-    if request_path == "-" and sys.stdin.isatty():
-        problems.append(
-            command_error(
-                "RG001",
-                "--input - reads the request from standard input, which is a terminal",
-                help="pipe the request in (`... --input - < request.json`) or name its file",
-            )
-        )
+    unreadable = _input_problem(request_path)
+    if unreadable is not None:
+        problems.append(unreadable)
     if problems:
         sys.stderr.write(render(problems, {}, "text", __version__))
-        if request_path != "-" or not sys.stdin.isatty():
+        if unreadable is None:
             read_request(request_path)  # its own problems too, in the same run
         sys.exit(1)
     request = read_request(request_path)

@@ -23,3 +23,7 @@ MAX_REGEX_LENGTH = 1000  # RG022: characters in a $regex pattern
 # test` of a large bundle with its boundary tests takes minutes on a loaded machine.
 OPA_TIMEOUT_SECONDS = 900
 SIDECAR_TIMEOUT_SECONDS = 10  # an OPA sidecar answers within this or is an error
+# A request file regate reads whole; real ones are kilobytes.  Bounds memory.
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
+# A request named as a pipe (`--input <(command)`) must start arriving within this.
+INPUT_WAIT_SECONDS = 30.0

@@ -135,7 +135,7 @@ def metadata_from_command(
     arguments = [ReportArgument(formats.FORMATS[format_name], report)]
     arguments += [ReportArgument.parse(m) for m in more]
     # Every problem in one run: the output, the reports and mapping, the specification.
-    unwritable = check_output(output) if output else None
+    unwritable = check_output(output) if output is not None else None
     problems = EvidenceError([unwritable] if unwritable else [])
     metadata: Metadata | None = None
     try:
@@ -156,7 +156,7 @@ def metadata_from_command(
     if problems.diagnostics or metadata is None:
         _fail(problems)
     text = json.dumps(metadata.document, indent=2) + "\n"
-    if output and output != STANDARD_OUTPUT:
+    if output is not None and output != STANDARD_OUTPUT:
         try:
             write_atomically(output, text.encode("utf-8"))
         except OSError as exc:
