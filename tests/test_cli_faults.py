@@ -137,10 +137,10 @@ def test_a_bad_input_fails_clearly(command, bad, tmp_path, opa):
     if (command, bad) == (("fmt",), "empty"):
         pytest.skip("an empty file is formatted: it is empty")
     template = TEMPLATES[command]
-    if "bundle.tar.gz" in template["argv"]:  # type: ignore[operator]
+    if "bundle.tar.gz" in template["argv"]:
         build([QUALITY_GATES], tmp_path)
     INPUTS[bad](tmp_path)
-    status, stdout, stderr = invoke(list(template["argv"]), tmp_path)  # type: ignore[call-overload]
+    status, stdout, stderr = invoke(list(template["argv"]), tmp_path)
     assert_fails_clearly(status, stdout, stderr)
     assert "INPUT" in stderr  # the message names the input
 
@@ -154,7 +154,7 @@ def test_an_unwritable_output_fails_clearly_and_writes_nothing(command, bad, tmp
         pytest.skip("import writes into a directory")
     OUTPUTS[bad](tmp_path)
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
-    argv = [OUTPUT_PATHS[bad] if a == "OUTPUT" else a for a in TEMPLATES[command]["output"]]  # type: ignore[attr-defined]
+    argv = [OUTPUT_PATHS[bad] if a == "OUTPUT" else a for a in TEMPLATES[command]["output"]]
     status, stdout, stderr = invoke(argv, tmp_path)
     assert_fails_clearly(status, stdout, stderr)
     assert "error[RG061]" in stderr
@@ -177,7 +177,7 @@ def test_an_unusable_opa_fails_clearly(command, bad, tmp_path):
         }[command]
     )
     env = {"REGATE_OPA": OPAS[bad](tmp_path)}
-    status, stdout, stderr = invoke(list(TEMPLATES[command]["argv"]), tmp_path, env)  # type: ignore[call-overload]
+    status, stdout, stderr = invoke(list(TEMPLATES[command]["argv"]), tmp_path, env)
     assert "Traceback" not in stdout + stderr
     assert status in (1, 2), (status, stdout, stderr)
     assert "RG062" in stderr or "regate: error: " in stderr  # gate words its own
@@ -186,7 +186,7 @@ def test_an_unusable_opa_fails_clearly(command, bad, tmp_path):
 
 @pytest.mark.parametrize("command", sorted(TEMPLATES), ids=" ".join)
 def test_an_unknown_option_is_a_usage_error(command, tmp_path):
-    status, stdout, stderr = invoke([*command, "--no-such-option"], tmp_path)
+    status, _, stderr = invoke([*command, "--no-such-option"], tmp_path)
     assert (status, "Traceback" in stderr) == (2, False)
     assert "No such option '--no-such-option'" in stderr
 
@@ -219,7 +219,7 @@ PROCESS_CASES = [
     case
     for index, case in enumerate(CASES)
     if index == 0
-    or CASES[index - 1].id.split(":")[0] != case.id.split(":")[0]  # type: ignore[union-attr]
+    or CASES[index - 1].id.split(":")[0] != case.id.split(":")[0]
     or case.id
     in (
         "build: a pipe nobody writes to as key reads as empty, never hangs",
@@ -314,7 +314,7 @@ class Answer(http.server.BaseHTTPRequestHandler):
     body = b"{}"
     content_type = "application/json"
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.send_response(self.status)
         self.send_header("Content-Type", self.content_type)
