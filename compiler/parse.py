@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -785,6 +786,20 @@ def _json_node(call: Call, source: Source, diagnostics: list[Diagnostic]) -> Nod
     import posixpath
 
     relative = posixpath.normpath(posixpath.join(posixpath.dirname(source.path), call.argument))
+    root = source.path[: len(source.path) - len(source.name)].rstrip("/") or "."
+    if not _within(relative, root):
+        # A source is untrusted: it must not read (and show in a diagnostic) files of the
+        # machine that checks it, such as a CI runner's keys.
+        diagnostics.append(
+            error(
+                "RG001",
+                call.span,
+                f'file("{call.argument}") is outside the sources\' directory {root}',
+                help="keep schemas and requests beside the sources, and name them relative "
+                "to the file",
+            )
+        )
+        return None
     text = read_text(relative, call.argument, span=call.span)
     if isinstance(text, Diagnostic):
         diagnostics.append(text)
@@ -792,6 +807,15 @@ def _json_node(call: Call, source: Source, diagnostics: list[Diagnostic]) -> Nod
     node, found = parse_json_document(Source(relative, relative, text, True))
     diagnostics.extend(found)
     return node
+
+
+def _within(path: str, root: str) -> bool:
+    """Whether `path`, links resolved, is `root` or below it."""
+    try:
+        real, top = os.path.realpath(path), os.path.realpath(root)
+    except (OSError, ValueError):
+        return False
+    return real == top or real.startswith(top.rstrip(os.sep) + os.sep)
 
 
 def _not_json(node: Node) -> Iterator[Call | Identifier]:
