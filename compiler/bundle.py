@@ -17,7 +17,7 @@ import stat
 import sys
 import tarfile
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from compiler.ast import JsonValue, Span
@@ -80,6 +80,20 @@ def check_output(path: str, directory: bool = False) -> Diagnostic | None:
     return unwritable(path, problem) if problem else None
 
 
+def overwrites(path: str, inputs: Iterable[str]) -> Diagnostic | None:
+    """RG061 when the output `path` is one of the command's `inputs`: writing it would
+    destroy what was read."""
+    if path == STANDARD_OUTPUT:
+        return None
+    try:
+        target = os.path.realpath(path)
+        if any(os.path.realpath(given) == target for given in inputs):
+            return unwritable(path, "it is one of the command's inputs")
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def write_failed(path: str, exc: OSError) -> Diagnostic:
     reason = exc.strerror or str(exc)
     return unwritable(path, reason[0].lower() + reason[1:] if reason else "failed")
@@ -93,6 +107,8 @@ def output_problem(path: str, directory: bool = False) -> str | None:
         return None
     if not path:
         return "an empty path names no file"
+    if not directory and path.endswith(("/", os.sep)):
+        return "the path ends with a slash, so it names a directory"
     try:
         target = Path(path).absolute()
         if target.exists():

@@ -17,7 +17,14 @@ from click.core import ParameterSource
 
 from compiler import __version__, explain
 from compiler.ast import Span
-from compiler.bundle import STANDARD_OUTPUT, check_output, tar_gz, write_failed, write_output
+from compiler.bundle import (
+    STANDARD_OUTPUT,
+    check_output,
+    overwrites,
+    tar_gz,
+    write_failed,
+    write_output,
+)
 from compiler.diagnostics import Diagnostic, command_error, error, render
 from compiler.diff import diff_command
 from compiler.driver import Compilation, check_sources, compile_sources
@@ -162,6 +169,9 @@ def build_command(
             )
         )
     result = compile_sources(list(sources), with_tests=with_tests)
+    overwritten = overwrites(output, [s.path for s in result.sources])
+    if overwritten is not None and unwritable_output is None:
+        problems.append(overwritten)
     _report(result, fmt, problems)
     if result.files is None or problems:
         sys.exit(1)
@@ -186,6 +196,18 @@ def decision_options(command: Callable[..., None]) -> Callable[..., None]:
     return click.option(
         "--bundle", help="A bundle built by `regate build`, evaluated by a local OPA."
     )(command)
+
+
+def _read_request(path: str) -> Any:
+    """`read_request`, with what Python's JSON reader raises besides syntax errors."""
+    shown = "<stdin>" if path == "-" else path
+    try:
+        return read_request(path)
+    except RecursionError:
+        reason = "it nests too deeply to be read"
+    except ValueError:  # an integer of more digits than Python converts
+        reason = "it holds a number too long to be read"
+    _fail(error("RG002", Span(shown, 1, 1, 1, 1), f"the request is not valid JSON: {reason}"))
 
 
 def _input_problem(path: str) -> Diagnostic | None:
@@ -246,9 +268,9 @@ def decide(bundle: str | None, opa_url: str | None, request_path: str) -> Any:
     if problems:
         sys.stderr.write(render(problems, {}, "text", __version__))
         if unreadable is None:
-            read_request(request_path)  # its own problems too, in the same run
+            _read_request(request_path)  # its own problems too, in the same run
         sys.exit(1)
-    request = read_request(request_path)
+    request = _read_request(request_path)
     try:
         return ask_sidecar(opa_url, request) if opa_url else eval_bundle(str(bundle), request)
     except OpaError as exc:

@@ -11,7 +11,13 @@ from typing import Any, NoReturn
 import click
 
 from compiler import __version__, explain
-from compiler.bundle import STANDARD_OUTPUT, check_output, write_atomically, write_failed
+from compiler.bundle import (
+    STANDARD_OUTPUT,
+    check_output,
+    overwrites,
+    write_atomically,
+    write_failed,
+)
 from compiler.diagnostics import render
 from compiler.evidence import formats
 from compiler.evidence.mapping import DEFAULT_TEMPLATES, fill, load_mapping, measures
@@ -135,7 +141,8 @@ def metadata_from_command(
     arguments = [ReportArgument(formats.FORMATS[format_name], report)]
     arguments += [ReportArgument.parse(m) for m in more]
     # Every problem in one run: the output, the reports and mapping, the specification.
-    unwritable = check_output(output) if output is not None else None
+    given = [a.path for a in arguments] + [p for p in (mapping, schema) if p]
+    unwritable = (check_output(output) or overwrites(output, given)) if output is not None else None
     problems = EvidenceError([unwritable] if unwritable else [])
     metadata: Metadata | None = None
     try:
