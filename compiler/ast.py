@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 JsonValue = Any  # a decoded JSON value: None, bool, int, float, str, list, dict
+ObjectId = int | str  # a nullplatform id as the API writes it: 1001, "spec_4b1f..."
 
 
 @dataclass(frozen=True, order=True)
@@ -277,6 +278,7 @@ class Specification:
     schema_span: Span
     span: Span
     description: str = ""
+    id: ObjectId | None = None
 
 
 @dataclass(frozen=True)
@@ -287,15 +289,47 @@ class Policy:
     conditions_value: JsonValue  # the query document as written
     span: Span  # the policy's name
     description: str = ""
+    id: ObjectId | None = None
+    # Whether the policy takes part in a request at all; None (or `{}`) always.
+    selector: Query | None = None
+    selector_value: JsonValue = None  # the selector as written
+
+    @property
+    def title(self) -> str:
+        """How messages name it: `policy "Code Coverage"`, with its id when it has one."""
+        return f'policy "{self.name}"' + (f" (id {self.id})" if self.id is not None else "")
 
 
 @dataclass(frozen=True)
 class PolicyRef:
-    name: str
+    """A policy named by an action, a waiver or a test: by name (resolved at the
+    referrer's NRN and above) or by id."""
+
+    name: str | None
     span: Span
+    id: ObjectId | None = None
+
+    def __str__(self) -> str:
+        return f'"{self.name}"' if self.name is not None else f"id {self.id}"
+
+
+@dataclass(frozen=True)
+class ChecklistRef:
+    """The checklist an action uses: by name (at its NRN and above) or by id (`spec_...`)."""
+
+    name: str | None
+    span: Span
+    id: ObjectId | None = None
+
+    def __str__(self) -> str:
+        return f'"{self.name}"' if self.name is not None else f"id {self.id}"
 
 
 Outcome = Literal["approve", "manual", "deny"]
+Result = Literal["approve", "manual", "pending", "deny"]  # what a decision says
+# What a failed checklist makes of a request: `pending` leaves it to its
+# requester (nobody is asked), `manual` asks a person, `deny` refuses it.
+ChecklistOutcome = Literal["deny", "pending", "manual"]
 Enforcement = Literal["enforce", "audit"]
 
 
@@ -303,7 +337,7 @@ Enforcement = Literal["enforce", "audit"]
 class Action:
     """An approval action: when it applies to a request and what its policies decide."""
 
-    id: str
+    id: ObjectId  # its `id`, else its block label, else derived (derived_action_id)
     entity: str
     entity_span: Span
     action: str
@@ -317,6 +351,67 @@ class Action:
     id_is_derived: bool = False
     # audit: report what the action would decide (`would_be`) without gating.
     enforcement: Enforcement = "enforce"
+    name: str | None = None  # the block label, when the action also has an `id`
+    checklist: ChecklistRef | None = None
+    on_checklist_fail: ChecklistOutcome | None = None  # None: as nullplatform sets it
+    # Milliseconds nullplatform gives approvers to answer, and the approved action
+    # to run; carried into the decision for the caller to enforce.
+    time_to_reply: int | None = None
+    allowed_time_to_execute: int | None = None
+
+    @property
+    def title(self) -> str:
+        """How messages name it: `action "deploy-production"`, or `action 1001`."""
+        return f'action "{self.id}"' if isinstance(self.id, str) else f"action {self.id}"
+
+
+ItemType = Literal["condition", "manual", "external"]
+ItemBehavior = Literal["gate", "informational", "override"]
+ExecutionTrigger = Literal["explicit", "automatic_approval", "any_approval"]
+
+
+@dataclass(frozen=True)
+class ChecklistItem:
+    """One item of a checklist specification's definition: a `condition` the
+    request's data decides, or a `manual` or `external` item whose state the
+    request reports."""
+
+    id: str
+    type: ItemType
+    behavior: ItemBehavior
+    span: Span
+    severity: str | None = None
+    title: str = ""
+    query: Query | None = None  # condition items
+    query_value: JsonValue = None
+    applies_when: Query | None = None  # None: always
+    applies_when_value: JsonValue = None
+
+
+@dataclass(frozen=True)
+class Checklist:
+    """A checklist specification (nullplatform's approval checklist): items an
+    action's requests must pass instead of policies."""
+
+    name: str
+    nrn: Nrn
+    items: tuple[ChecklistItem, ...]
+    execution_trigger: ExecutionTrigger
+    definition: JsonValue  # as written, for export and explanations
+    span: Span  # the checklist's name
+    description: str = ""
+    id: ObjectId | None = None
+
+
+@dataclass(frozen=True)
+class Association:
+    """An association payload or resource: an action (by id) uses a policy or a checklist."""
+
+    action: ObjectId
+    action_span: Span
+    policy: PolicyRef | None
+    checklist: ChecklistRef | None
+    span: Span
 
 
 @dataclass(frozen=True)
@@ -342,7 +437,7 @@ class PolicyTest:
 
     name: str
     request: JsonValue  # the OPA input, as the test block builds it
-    expect: Outcome
+    expect: Result
     failing: tuple[PolicyRef, ...] | None  # the policies expected to fail; None: not checked
     applying: tuple[Scalar, ...] | None  # the action ids expected to apply; None: not checked
     span: Span  # the test's name
@@ -363,6 +458,8 @@ class SourceFile:
     actions: tuple[Action, ...] = ()
     waivers: tuple[Waiver, ...] = ()
     tests: tuple[PolicyTest, ...] = ()
+    checklists: tuple[Checklist, ...] = ()
+    associations: tuple[Association, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -390,3 +487,11 @@ class Program:
     @property
     def tests(self) -> tuple[PolicyTest, ...]:
         return tuple(t for f in self.files for t in f.tests)
+
+    @property
+    def checklists(self) -> tuple[Checklist, ...]:
+        return tuple(c for f in self.files for c in f.checklists)
+
+    @property
+    def associations(self) -> tuple[Association, ...]:
+        return tuple(a for f in self.files for a in f.associations)

@@ -37,6 +37,7 @@ from compiler.ast import (
     Size,
     TypeOp,
 )
+from compiler.bindings import bind
 from compiler.check import Specifications, field_conditions
 from compiler.entities import entity_model
 from compiler.schema import Resolved, json_type, resolve
@@ -434,12 +435,12 @@ class _Generator:
         self.program = program
         self.specifications = Specifications(list(program.specifications))
         self.model = entity_model()
+        self.bound = bind(program)[0].actions_of(program)
 
     def context(self, policy: Policy) -> tuple[str, Nrn]:
         """The action and NRN of the first action binding the policy (else its own NRN)."""
-        for action in self.program.actions:
-            if any(ref.name == policy.name for ref in action.policies):
-                return action.action, action.nrn
+        for action in self.bound.get(policy.span, ()):
+            return action.action, action.nrn
         return DEFAULT_ACTION, policy.nrn
 
     def types(self, segments: tuple[str, ...], nrn: Nrn) -> list[frozenset[str] | None]:

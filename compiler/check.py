@@ -22,6 +22,7 @@ import jsonschema_rs
 from compiler.ast import (
     Action,
     All,
+    Checklist,
     Comparison,
     ElemMatch,
     Exists,
@@ -42,6 +43,7 @@ from compiler.ast import (
     Specification,
     TypeOp,
 )
+from compiler.bindings import bind
 from compiler.constraints import (
     Interval,
     impossible,
@@ -245,42 +247,8 @@ class Checker:
 
     # --- policies and actions ---
 
-    def policies(self) -> dict[str, Policy]:
-        by_name: dict[str, Policy] = {}
-        for policy in self.program.policies:
-            if policy.name in by_name:
-                self.report(
-                    error(
-                        "RG051",
-                        policy.span,
-                        f'a second policy named "{policy.name}"',
-                        help=f"actions bind policies by name; the first is at "
-                        f"{by_name[policy.name].span}",
-                    )
-                )
-                continue
-            by_name[policy.name] = policy
-        return by_name
-
-    def actions(self, policies: dict[str, Policy]) -> dict[str, list[Action]]:
-        """Checks the actions; returns the actions each policy is bound to."""
-        bound: dict[str, list[Action]] = defaultdict(list)
-        ids: dict[str, Action] = {}
+    def actions(self) -> None:
         for action in self.program.actions:
-            if action.id in ids:
-                self.report(
-                    error(
-                        "RG052",
-                        action.span,
-                        f'a second action with id "{action.id}"',
-                        help=(
-                            'give the payload an explicit "id"'
-                            if action.id_is_derived
-                            else f"the first is at {ids[action.id].span}"
-                        ),
-                    )
-                )
-            ids.setdefault(action.id, action)
             if action.action not in self.model.actions:
                 self.report(
                     error(
@@ -291,53 +259,20 @@ class Checker:
                         or f"approval actions are {', '.join(self.model.actions)}",
                     )
                 )
-            elif action.entity != action.action.split(":")[0]:
+            elif action.entity not in self.model.action_entities[action.action]:
                 self.report(
                     error(
                         "RG012",
                         action.entity_span,
                         f"the entity of a {action.action} action is "
-                        f'"{action.action.split(":")[0]}", not "{action.entity}"',
+                        f'"{self.model.entity_of(action.action)}", not "{action.entity}"',
                     )
                 )
-            for reference in action.policies:
-                policy = policies.get(reference.name)
-                if policy is None:
-                    self.report(
-                        error(
-                            "RG050",
-                            reference.span,
-                            f'unknown policy "{reference.name}"',
-                            help=did_you_mean(reference.name, policies),
-                        )
-                    )
-                    continue
-                bound[policy.name].append(action)
-                if not policy.nrn.contains(action.nrn):
-                    self.report(
-                        warning(
-                            "RG054",
-                            reference.span,
-                            f'policy "{policy.name}" is defined at {policy.nrn.text}, '
-                            f"outside the action's NRN {action.nrn.text}",
-                            help="a policy applies below the NRN it is defined at",
-                        )
-                    )
-        return bound
 
     # --- waivers ---
 
-    def waivers(self, policies: dict[str, Policy], now: datetime) -> None:
+    def waivers(self, now: datetime) -> None:
         for waiver in self.program.waivers:
-            if waiver.policy.name not in policies:
-                self.report(
-                    error(
-                        "RG050",
-                        waiver.policy.span,
-                        f'waiver "{waiver.name}" names an unknown policy "{waiver.policy.name}"',
-                        help=did_you_mean(waiver.policy.name, policies),
-                    )
-                )
             shown = waiver.expires.isoformat().replace("+00:00", "Z")
             if waiver.expires <= now:
                 self.report(
@@ -361,8 +296,6 @@ class Checker:
 
     # --- paths ---
 
-    # --- paths ---
-
     def policy_paths(
         self, policy: Policy, actions: list[Action], specifications: Specifications
     ) -> None:
@@ -375,9 +308,27 @@ class Checker:
                     help="list it in an action's `policies`",
                 )
             )
-        contexts = sorted({a.nrn for a in actions}, key=lambda n: n.text) or [policy.nrn]
+        for query in (policy.conditions, policy.selector):
+            if query is not None:
+                self.query_paths(query, policy.nrn, actions, specifications)
+
+    def checklist_paths(
+        self, checklist: Checklist, actions: list[Action], specifications: Specifications
+    ) -> None:
+        """A checklist's queries, as a policy's conditions, for the actions using it."""
+        for item in checklist.items:
+            for query in (item.query, item.applies_when):
+                if query is not None:
+                    self.query_paths(query, checklist.nrn, actions, specifications)
+
+    def query_paths(
+        self, query: Query, nrn: Nrn, actions: list[Action], specifications: Specifications
+    ) -> None:
+        """Every path of `query` for requests of the actions it decides (at `nrn` when
+        none does): entity visible, field known, operators and values of its type."""
+        contexts = sorted({a.nrn for a in actions}, key=lambda n: n.text) or [nrn]
         fields: dict[str, list[Field]] = {}
-        pending = [c for c in field_conditions(policy.conditions) if self._entity(c.path, actions)]
+        pending = [c for c in field_conditions(query) if self._entity(c.path, actions)]
         while pending:
             condition = pending.pop(0)
             found = [
@@ -391,7 +342,7 @@ class Checker:
                 self._constraints(condition, field)
             if found and all("array" in (f.resolved.types or {"array"}) for f in found):
                 pending.extend(elem_match_conditions(condition))
-        for conjunction in _conjunctions(policy.conditions):
+        for conjunction in _conjunctions(query):
             for path, operators in conjunction.items():
                 known = fields.get(path)
                 if known and all(f.resolved.single_valued for f in known):
@@ -846,12 +797,21 @@ def first_contradiction(
 def check(program: Program, now: datetime | None = None) -> list[Diagnostic]:
     """`now` dates the waivers (default: the current time)."""
     checker = Checker(program, entity_model())
+    bindings, found = bind(program)
+    checker.diagnostics.update(found)
     specifications = checker.specifications()
-    policies = checker.policies()
-    bound = checker.actions(policies)
-    for policy in policies.values():
-        checker.policy_paths(policy, bound.get(policy.name, []), specifications)
-    checker.waivers(policies, now or datetime.now(UTC))
+    checker.actions()
+    bound = bindings.actions_of(program)
+    for policy in program.policies:
+        checker.policy_paths(policy, bound.get(policy.span, []), specifications)
+    using: dict[Span, list[Action]] = defaultdict(list)
+    for action in program.actions:
+        checklist = bindings.checklist_of(action)
+        if checklist is not None:
+            using[checklist.span].append(action)
+    for checklist in program.checklists:
+        checker.checklist_paths(checklist, using[checklist.span], specifications)
+    checker.waivers(now or datetime.now(UTC))
     return sorted(checker.diagnostics)
 
 
@@ -869,8 +829,8 @@ def _local_refs(schema: object) -> list[str]:
 
 def gating(program: Program, where: Span) -> list[Diagnostic]:
     """What makes a bundle of these sources approve without checking anything: no action
-    at all (RG005, at `where`, the first source argument), an action that approves with
-    no policy (RG006), a policy without conditions (RG007)."""
+    at all (RG005, at `where`, the first source argument), a policy without conditions
+    (RG007).  (An action without policies decides `manual`: RG047.)"""
     found: list[Diagnostic] = []
     if not program.actions:
         found.append(
@@ -883,17 +843,6 @@ def gating(program: Program, where: Span) -> list[Diagnostic]:
                 "policies = [...] }",
             )
         )
-    for action in program.actions:
-        if not action.policies and action.on_policy_success == "approve":
-            found.append(
-                warning(
-                    "RG006",
-                    action.span,
-                    f'action "{action.id}" binds no policy and approves: it approves every '
-                    "request it applies to without checking anything",
-                    help="bind its policies, or remove it",
-                )
-            )
     for policy in program.policies:
         if not policy.conditions.conditions:
             found.append(

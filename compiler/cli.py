@@ -26,15 +26,18 @@ from compiler.bundle import (
     write_output,
 )
 from compiler.diagnostics import Diagnostic, command_error, error, render
-from compiler.diff import diff_command
+from compiler.diff import diff_command, load_requests
 from compiler.driver import Compilation, check_sources, compile_sources
-from compiler.evidence.commands import gate_command, metadata_group
+from compiler.editor import terminal
+from compiler.editor.commands import lsp_command, playground_command
+from compiler.evidence.commands import EXIT_STATUS, gate_command, metadata_group
+from compiler.evidence.record import record_group
 from compiler.fmt import fmt_command
 from compiler.importer import import_command
 from compiler.limits import INPUT_WAIT_SECONDS, MAX_REQUEST_BYTES
-from compiler.opa import OpaError, ask_sidecar, eval_bundle, preflight
+from compiler.opa import OpaError, ask_sidecar, decide_all, eval_bundle, preflight
 from compiler.signing import ALGORITHMS, SIGNATURES_FILE, SigningKey, load_key, signatures
-from compiler.sources import read_text
+from compiler.sources import JsonProblem, read_text, strict_json
 from compiler.testing import test_command
 
 FORMATS = click.Choice(["text", "json", "sarif"])
@@ -85,8 +88,29 @@ def read_request(path: str) -> Any:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="regate")
-def main() -> None:
+@click.option(
+    "--color",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    help="Colour diagnostics and explanations (auto: on a terminal, unless NO_COLOR is set).",
+)
+@click.option(
+    "-q", "--quiet", is_flag=True, help="Errors only on stderr: no warnings, summaries, progress."
+)
+@click.pass_context
+def main(ctx: click.Context, color: str, quiet: bool) -> None:
     """Compile approval policies (MongoDB conditions over metadata) into OPA bundles."""
+    ctx.obj, original = terminal.install(color, quiet)
+    ctx.call_on_close(lambda: terminal.uninstall(original))
+
+
+def _terminal() -> terminal.Terminal:
+    settings = click.get_current_context().find_root().obj
+    return (
+        settings
+        if isinstance(settings, terminal.Terminal)
+        else terminal.Terminal(False, False, False)
+    )
 
 
 @main.command("check")
@@ -256,9 +280,10 @@ def _arrives(pipe: str) -> bool:
         os.close(handle)
 
 
-def decide(bundle: str | None, opa_url: str | None, request_path: str) -> Any:
-    """The decision for the request at `request_path` from a local OPA or a sidecar;
-    any failure ends the command, every problem found before asking reported at once."""
+def before_deciding(bundle: str | None, opa_url: str | None, request_path: str) -> None:
+    """What stops a decision before any request is read, all reported in one run: both or
+    neither of --bundle and --opa-url (usage), no OPA or no bundle, a malformed --opa-url,
+    an --input that would hang or read without bound."""
     if (bundle is None) == (opa_url is None):
         raise click.UsageError("give exactly one of --bundle and --opa-url")
     problems = [exc.diagnostic for exc in preflight(bundle, opa_url)]
@@ -267,39 +292,134 @@ def decide(bundle: str | None, opa_url: str | None, request_path: str) -> Any:
         problems.append(unreadable)
     if problems:
         sys.stderr.write(render(problems, {}, "text", __version__))
-        if unreadable is None:
+        if unreadable is None and read_requests(request_path) is None:
             _read_request(request_path)  # its own problems too, in the same run
         sys.exit(1)
-    request = _read_request(request_path)
+
+
+def decide(bundle: str | None, opa_url: str | None, request: Any, many: bool = False) -> Any:
+    """The decision from a local OPA or a sidecar; OPA failures end the command.  `many`:
+    `request` holds requests by name, decided in one `opa eval` (a sidecar: one by one)."""
     try:
+        if many and opa_url:
+            return {name: ask_sidecar(opa_url, r) for name, r in request.items()}
+        if many:
+            return decide_all(str(bundle), request)
         return ask_sidecar(opa_url, request) if opa_url else eval_bundle(str(bundle), request)
     except OpaError as exc:
         _fail_opa(exc)
 
 
+def read_requests(path: str) -> dict[str, Any] | None:
+    """Many requests, by name: a directory's `*.json` files or a JSON Lines file's lines
+    (`FILE:LINE`); None when `path` is one request.  Every unreadable one is reported,
+    and then none is decided."""
+    if Path(path).is_dir():
+        requests, diagnostics, texts = load_requests(path)
+    elif path.endswith(".jsonl"):
+        text = read_text(path, path)
+        if isinstance(text, Diagnostic):
+            _fail(text)
+        requests, diagnostics, texts = {}, [], {path: text}
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                requests[f"{path}:{number}"] = strict_json(line)
+            except JsonProblem as exc:
+                column = exc.at[1] if exc.at else 1
+                span = Span(path, number, column, number, column + 1)
+                diagnostics.append(error("RG002", span, f"the request is not valid JSON: {exc}"))
+        if not requests and not diagnostics:
+            diagnostics.append(error("RG004", Span(path, 1, 1, 1, 1), f"no requests in {path}"))
+    else:
+        return None
+    if diagnostics:
+        sys.stderr.write(render(diagnostics, texts, "text", __version__))
+        sys.exit(1)
+    return requests
+
+
+# Results from the least strict to the strictest, as a decision combines its actions'.
+STRICTNESS = ("approve", "manual", "pending", "deny")
+
+
+def fail_status(decisions: list[Any], fail_on: str) -> int:
+    """`--fail-on`: the exit status of `regate gate` for the strictest decision when it is
+    at least as strict as `fail_on`, else 0.  A decision that is missing or unreadable
+    counts as a denial."""
+    results = [d.get("result") if isinstance(d, dict) else None for d in decisions]
+    ranked = [r if r in STRICTNESS else "deny" for r in results]
+    strictest = max(ranked, key=STRICTNESS.index, default="approve")
+    if STRICTNESS.index(strictest) < STRICTNESS.index(fail_on):
+        return 0
+    return EXIT_STATUS.get(strictest, EXIT_STATUS["deny"])
+
+
 @main.command("decide")
 @decision_options
-def decide_command(bundle: str | None, opa_url: str | None, request: str) -> None:
-    """Decide one request; print the decision as JSON."""
-    decision = decide(bundle, opa_url, request)
-    click.echo(json.dumps(decision, indent=2, sort_keys=True))
+@click.option(
+    "--fail-on",
+    type=click.Choice(["manual", "deny"]),
+    help="Exit as `regate gate` does (3 manual, 4 deny) when a decision is at least this strict.",
+)
+def decide_command(
+    bundle: str | None, opa_url: str | None, request: str, fail_on: str | None
+) -> None:
+    """Decide requests; print each decision as JSON.
+
+    --input is one request (a file, or - for stdin), a directory of *.json requests or a
+    JSON Lines file (*.jsonl).  Many requests are decided in one OPA run and printed as
+    JSON Lines, {"request": name, "decision": ...}, in name or line order."""
+    before_deciding(bundle, opa_url, request)
+    requests = read_requests(request)
+    if requests is None:
+        decisions = [decide(bundle, opa_url, _read_request(request))]
+        click.echo(json.dumps(decisions[0], indent=2, sort_keys=True))
+    else:
+        found = decide(bundle, opa_url, requests, many=True)
+        decisions = [found.get(name) for name in requests]
+        for name, decision in zip(requests, decisions, strict=True):
+            click.echo(json.dumps({"request": name, "decision": decision}))
+    if fail_on is not None:
+        sys.exit(fail_status(decisions, fail_on))
 
 
 @main.command("explain")
 @decision_options
-def explain_command(bundle: str | None, opa_url: str | None, request: str) -> None:
-    """Decide one request; print the decision as text a person reads."""
-    decision = decide(bundle, opa_url, request)
-    click.echo(explain.render(decision), nl=False)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "html"]),
+    default="text",
+    help="Text for a log, or a self-contained HTML page (docs/editor.md).",
+)
+def explain_command(bundle: str | None, opa_url: str | None, request: str, fmt: str) -> None:
+    """Decide one request; print the decision as text or HTML a person reads."""
+    before_deciding(bundle, opa_url, request)
+    decision = decide(bundle, opa_url, _read_request(request))
+    if fmt == "html":
+        from compiler.editor.html import decision_page
+
+        click.echo(decision_page(decision, None if request == "-" else request), nl=False)
+    else:
+        text = explain.render(decision)
+        if _terminal().colour_stdout:
+            click.echo(terminal.paint_explanation(text), nl=False, color=True)
+        else:
+            click.echo(text, nl=False)
 
 
 # Commands that live in their own modules.
 for command in (
     metadata_group,
     gate_command,
+    record_group,
     test_command,
     fmt_command,
     import_command,
     diff_command,
+    lsp_command,
+    playground_command,
 ):
     main.add_command(command)

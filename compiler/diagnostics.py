@@ -26,7 +26,6 @@ CODES: dict[str, str] = {
     "RG003": "a JSON file is not a regate payload",
     "RG004": "no source files found",
     "RG005": "the sources declare no approval action",
-    "RG006": "an action approves without any policy",
     "RG007": "a policy without conditions",
     "RG010": "unknown block or attribute",
     "RG011": "a required attribute is missing",
@@ -35,6 +34,9 @@ CODES: dict[str, str] = {
     "RG014": "malformed NRN",
     "RG015": "duplicate key in a JSON object",
     "RG016": "a number out of the range regate compares exactly",
+    "RG017": "an object deleted in nullplatform is not compiled",
+    "RG018": "an entity hook action is not an approval action",
+    "RG019": "an association that cannot be read or bound",
     "RG020": "unknown query operator",
     "RG021": "operator not supported yet",
     "RG022": "invalid operand for an operator",
@@ -56,12 +58,19 @@ CODES: dict[str, str] = {
     "RG041": "two specifications for the same metadata at the same NRN",
     "RG042": "a $ref whose target the schema does not have",
     "RG043": "a $ref regate cannot follow",
+    "RG045": "a checklist definition regate cannot decide as nullplatform would",
+    "RG046": "an action with both policies and a checklist, or two checklists",
+    "RG047": "an action with neither policies nor a checklist goes to human review",
+    "RG048": "unknown checklist",
+    "RG049": "two policies with the same id",
     "RG050": "unknown policy",
-    "RG051": "duplicate policy name",
+    "RG051": "two policies with the same name at one NRN",
     "RG052": "duplicate action id",
     "RG053": "policy bound to no action",
     "RG054": "policy not visible at the action's NRN",
     "RG055": "unknown action",
+    "RG056": "a policy or checklist name that is ambiguous at the referrer's NRN",
+    "RG059": "an API list payload that holds only some of the results",
     # Output: signing and writing the bundle (docs/hardening.md).
     "RG060": "the signing key cannot sign",
     "RG061": "an output cannot be written",
@@ -79,6 +88,14 @@ CODES: dict[str, str] = {
     "RG072": "a report is not in the expected format",
     "RG073": "a metadata document does not fit its specification",
     "RG074": "invalid evidence mapping",
+    "RG075": "a baseline or VEX document does not fit the reports it applies to",
+    "RG076": "a public key or signing key cannot be read or used",
+    "RG077": "a decision record cannot be written",
+    "RG078": "a decision record does not verify",
+    "RG079": "a report that makes a whole document given with others",
+    "RG110": "a report is incomplete",
+    "RG111": "provenance not verified",
+    "RG112": "dependencies the scanner did not audit",
     # Tests: test blocks and generated boundary tests, `regate test` (docs/testing.md).
     "RG080": "duplicate test name",
     "RG081": "a test names an unknown action id",
@@ -130,6 +147,12 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     options = sorted(set(candidates))
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     return f'did you mean "{close[0]}"?' if close else None
+
+
+def alternatives(words: Iterable[str], last: str = "or") -> str:
+    """`a, b or c` (or, with last="and", `a, b and c`)."""
+    listed = list(words)
+    return listed[0] if len(listed) == 1 else f"{', '.join(listed[:-1])} {last} {listed[-1]}"
 
 
 # A source line longer than this is shown as a window around the span: a minified

@@ -250,7 +250,11 @@ def report_json(found: list[Change], total: int) -> str:
     "--requests", "requests_dir", required=True, metavar="DIR", help="Recorded requests (*.json)."
 )
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Report format."
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "html"]),
+    default="text",
+    help="Report format (html: a page a person reads, docs/editor.md).",
 )
 def diff_command(old: str, new: str, requests_dir: str, fmt: str) -> None:
     """Decide the requests in DIR with OLD and with NEW; report those decided differently.
@@ -268,8 +272,11 @@ def diff_command(old: str, new: str, requests_dir: str, fmt: str) -> None:
     if diagnostics:
         click.echo(render(diagnostics, texts, "text", __version__), err=True, nl=False)
         sys.exit(2)
-    click.echo(
-        report_text(found, len(requests)) if fmt == "text" else report_json(found, len(requests)),
-        nl=False,
-    )
+    if fmt == "html":
+        from compiler.editor.html import diff_page
+
+        report = diff_page(found, len(requests), old, new)
+    else:
+        report = (report_text if fmt == "text" else report_json)(found, len(requests))
+    click.echo(report, nl=False)
     sys.exit(1 if found else 0)

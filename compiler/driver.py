@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from compiler.ast import Program
+from compiler.ast import Program, Span
 from compiler.bundle import bundle_files
 from compiler.check import check
 from compiler.check import gating as check_gating
@@ -72,12 +72,25 @@ def check_sources(
     the whole program can tell (a name declared nowhere, no action) waits for a program
     whose files all parsed."""
     sources, diagnostics = load(arguments)
+    where = file_span(arguments[0] if arguments else ".") if gating else None
+    return check_loaded(sources, diagnostics, now, where)
+
+
+def check_loaded(
+    sources: list[Source],
+    diagnostics: list[Diagnostic],
+    now: datetime | None = None,
+    gating_at: Span | None = None,
+) -> Compilation:
+    """Parse and check sources already read (an editor's unsaved texts among them);
+    `diagnostics` are those of reading them.  `gating_at` locates what makes a bundle of
+    the sources approve without checking (RG005); None leaves it out."""
     program, found = parse(sources)
     diagnostics.extend(found)
     complete = not has_errors(diagnostics)
     checked = [*check(program, now), *check_tests(program)]
-    if gating:
-        checked.extend(check_gating(program, file_span(arguments[0] if arguments else ".")))
+    if gating_at is not None:
+        checked.extend(check_gating(program, gating_at))
     diagnostics.extend(d for d in checked if complete or d.code not in NEEDS_EVERY_DECLARATION)
     return Compilation(sources, sorted(diagnostics), program)
 

@@ -61,7 +61,9 @@ def _imports(module: PolicyModule) -> list[str]:
 
 def emit(ir: BundleIR) -> dict[str, bytes]:
     """Bundle path → content, for everything but the manifest and the revision."""
-    explained = {p.rule: p.explanation for m in ir.modules for p in m.policies}
+    explained = {
+        p.rule: p.explanation for m in ir.modules for p in m.policies if p.explanation is not None
+    }
     # A policy of plain (not negated) shared tests, most of them, is explained by
     # one comprehension over its tests; any other by the interpreter.
     plain = {
@@ -86,13 +88,15 @@ def emit(ir: BundleIR) -> dict[str, bytes]:
     if ir.conditions.tests:
         shared = render("conditions.rego.j2", conditions=ir.conditions)
         files["regate/conditions.rego"] = shared.encode()
-    for index, module in enumerate(ir.modules):
+    declared: set[str] = set()
+    for module in ir.modules:
         files[module.path] = render(
             "policies.rego.j2",
             module=module,
-            declares_package=index == 0,
+            declares_package=module.package not in declared,
             imports=_imports(module),
         ).encode()
+        declared.add(module.package)
     return files
 
 

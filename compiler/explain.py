@@ -14,18 +14,23 @@ from typing import Any
 HEADLINES = {
     "approve": "approved",
     "manual": "manual approval required",
+    "pending": "pending: the requester must act (a checklist item failed or is awaited)",
     "deny": "denied",
 }
 ACTION_VERBS = {
     "approve": "approves",
     "manual": "requires manual approval",
+    "pending": "leaves the request pending",
     "deny": "denies",
 }
 AUDIT_VERBS = {
     "approve": "would approve",
     "manual": "would require manual approval",
+    "pending": "would leave the request pending",
     "deny": "would deny",
 }
+# What a checklist item awaits while it is pending.
+AWAITING = {"manual": "awaits a person", "external": "awaits an external system"}
 
 
 def _where(action: dict[str, Any]) -> str:
@@ -127,8 +132,21 @@ def _failure_lines(failure: dict[str, Any], indent: str) -> list[str]:
     return [f"{indent}{_path(failure)} {_holds(failure)}, needs {needs} {where}"]
 
 
+def _title(kind: str, entry: dict[str, Any]) -> str:
+    """`policy "Code Coverage"`, with its id when it has one: `action 1001 "production"`."""
+    named = entry.get("name")
+    shown = f'"{named}"' if named is not None else ""
+    if "id" in entry and entry["id"] != named:
+        identity = entry["id"] if not isinstance(entry["id"], str) else f'"{entry["id"]}"'
+        shown = f"{identity} {shown}".strip()
+    return f"{kind} {shown}"
+
+
 def _policy_lines(policy: dict[str, Any]) -> list[str]:
-    name = f'policy "{policy["name"]}" ({policy.get("source", "?")})'
+    name = f"{_title('policy', policy)} ({policy.get('source', '?')})"
+    if policy.get("selected") is False:
+        selector = _value(policy.get("selector", {}))
+        return [f"    {name} not applicable: selector {selector} did not match"]
     if policy.get("passed"):
         return [f"    {name} passed"]
     failures = policy.get("failures", [])
@@ -142,6 +160,42 @@ def _policy_lines(policy: dict[str, Any]) -> list[str]:
             f"expires {waiver['expires']}): {waiver['reason']}"
         )
     return lines
+
+
+def _checklist_lines(action: dict[str, Any]) -> list[str]:
+    checklist = action["checklist"]
+    on_fail = action.get("on_checklist_fail", "?")
+    lines = [
+        f"    {_title('checklist', checklist)} ({checklist.get('source', '?')}): "
+        f"a failed gate makes it {on_fail}"
+    ]
+    for item in checklist.get("items", []):
+        kind = ", ".join(k for k in (item.get("behavior"), item.get("severity")) if k)
+        title = f": {item['title']}" if item.get("title") else ""
+        state = item.get("state", "?")
+        if state == "pending":
+            state = f"pending ({AWAITING.get(item.get('type', ''), 'awaited')})"
+        lines.append(f"      item {item['id']} ({item.get('type')} {kind}){title}: {state}")
+        lines.extend(
+            line for f in item.get("failures", []) for line in _failure_lines(f, "        ")
+        )
+    return lines
+
+
+def _duration(milliseconds: int) -> str:
+    hours = milliseconds / 3_600_000
+    return f"{hours:g} h" if hours >= 1 else f"{milliseconds / 60_000:g} min"
+
+
+def _time_lines(action: dict[str, Any]) -> list[str]:
+    found = []
+    if "time_to_reply" in action:
+        found.append(f"approvers have {_duration(action['time_to_reply'])} to answer")
+    if "allowed_time_to_execute" in action:
+        found.append(
+            f"the approved action may run within {_duration(action['allowed_time_to_execute'])}"
+        )
+    return [f"    {'; '.join(found)}"] if found else []
 
 
 def render(decision: dict[str, Any]) -> str:
@@ -173,7 +227,10 @@ def _render(decision: dict[str, Any]) -> str:
             verdict = f"(audit, not enforced) {AUDIT_VERBS[action['would_be']]}"
         else:
             verdict = ACTION_VERBS.get(action["result"], action["result"])
-        lines.append(f'  action "{action["id"]}" ({_where(action)}) {verdict}')
+        lines.append(f"  {_title('action', action)} ({_where(action)}) {verdict}")
+        if "checklist" in action:
+            lines.extend(_checklist_lines(action))
         for policy in action.get("policies", []):
             lines.extend(_policy_lines(policy))
+        lines.extend(_time_lines(action))
     return "\n".join(lines) + "\n"

@@ -17,6 +17,7 @@ again and compared with the input before anyone writes it.
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
 from bisect import bisect_right
@@ -465,14 +466,23 @@ def format_sources(arguments: list[str]) -> tuple[list[FormatResult], list[Diagn
 @click.command("fmt")
 @click.argument("sources", nargs=-1, required=True)
 @click.option("--check", is_flag=True, help="Change nothing; exit 1 if a file would change.")
-def fmt_command(sources: tuple[str, ...], check: bool) -> None:
+@click.option(
+    "--diff",
+    "show_diff",
+    is_flag=True,
+    help="Change nothing; print the changes as a unified diff and exit 1 if there are any.",
+)
+def fmt_command(sources: tuple[str, ...], check: bool, show_diff: bool) -> None:
     """Rewrite SOURCES (files or directories) in the canonical layout."""
     results, diagnostics = format_sources(list(sources))
     texts = {r.path: r.original for r in results}
+    check = check or show_diff
     for result in results:
         if not result.changed:
             continue
-        if check:
+        if show_diff:
+            _echo_diff(result)
+        elif check:
             click.echo(f"would reformat {result.path}", err=True)
             continue
         assert result.formatted is not None
@@ -486,3 +496,24 @@ def fmt_command(sources: tuple[str, ...], check: bool) -> None:
         click.echo(render(diagnostics, texts, "text", __version__), err=True, nl=False)
     changed = any(r.changed for r in results)
     sys.exit(1 if diagnostics or (check and changed) else 0)
+
+
+def _echo_diff(result: FormatResult) -> None:
+    """The change formatting makes to one file, as `diff -u` shows it (coloured on a
+    terminal; see compiler/editor/terminal.py)."""
+    from compiler.editor import terminal
+
+    assert result.formatted is not None
+    text = "".join(
+        difflib.unified_diff(
+            result.original.splitlines(keepends=True),
+            result.formatted.splitlines(keepends=True),
+            f"{result.path} (as written)",
+            f"{result.path} (formatted)",
+        )
+    )
+    settings = click.get_current_context().find_root().obj
+    if isinstance(settings, terminal.Terminal) and settings.colour_stdout:
+        click.echo(terminal.paint_diff(text), nl=False, color=True)
+    else:
+        click.echo(text, nl=False)

@@ -348,7 +348,7 @@ def _payloads(source: Source) -> tuple[list[Declaration], list[Diagnostic]]:
     declarations: list[Declaration] = []
     for item in objects:
         kind = payload_kind(item) if isinstance(item, Object) else None
-        if kind is None:
+        if kind not in KINDS.values():
             if source.explicit:
                 diagnostics.append(error("RG003", item.span, "not an approval or metadata payload"))
             continue
@@ -363,11 +363,13 @@ def _payloads(source: Source) -> tuple[list[Declaration], list[Diagnostic]]:
             )
             label = values.get("id")
             if not isinstance(label, str):
-                label = derived_action_id(str(values.get("action", "")), pairs)
+                label = derived_action_id(
+                    str(values.get("action", "")), str(values.get("nrn", "")), pairs
+                )
         else:
             label = str(values.get("name", ""))
         here = partial(lambda span, _attribute: span, item.span)
-        declarations.append(_declaration(kind, label, values, origin, here, diagnostics))
+        declarations.append(_declaration(str(kind), label, values, origin, here, diagnostics))
     return declarations, diagnostics
 
 

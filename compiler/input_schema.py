@@ -90,6 +90,11 @@ def input_schema(program: Program, model: EntityModel) -> dict[str, Schema]:
             "action": {"type": "string"},
             "nrn": {"type": "string"},
             "entities": {**_object(entities), "additionalProperties": False},
+            # The states of a checklist's manual and external items, by item id.
+            "checklist": {
+                "type": "object",
+                "additionalProperties": {"enum": ["passed", "failed", "pending"]},
+            },
         },
         "$defs": definitions,
     }

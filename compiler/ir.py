@@ -153,15 +153,20 @@ class HelperRule:
 
 @dataclass(frozen=True)
 class PolicyRule:
-    rule: str  # the rule's name in package regate.policies
-    name: str  # the policy's name in the sources
+    """A rule true when a query holds: a policy's conditions (package
+    regate.policies), its selector (regate.selectors), or a checklist item's query
+    or `applies_when` (regate.checklists)."""
+
+    rule: str  # the rule's name in its package
+    name: str  # what the sources call it, for its comment: a policy's name, an item's
     source: str  # file:line, relative to the source root
     nrn: str
-    conditions: JsonValue  # the conditions as written, for the rule's comment
+    conditions: JsonValue  # the query as written, for the rule's comment
     body: Body
     helpers: tuple[HelperRule, ...]
     # The conditions as data for explanations (templates/explanations.rego.j2): emit
     # writes them to data.regate.explanations.plain or .conditions, see docs/decisions.md.
+    # None for what a failure never reports (a selector, an `applies_when`).
     explanation: JsonValue
 
     @property
@@ -175,6 +180,7 @@ class PolicyModule:
     path: str  # inside the bundle, e.g. regate/policies/policies.rego
     source: str  # the source file, relative to the source root
     policies: tuple[PolicyRule, ...]
+    package: str = "policies"  # below regate: policies, selectors or checklists
 
 
 @dataclass(frozen=True)

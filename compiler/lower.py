@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import posixpath
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from compiler.ast import (
+    Action,
     All,
+    Checklist,
     Comparison,
     ElemMatch,
     Exists,
@@ -35,6 +37,8 @@ from compiler.ast import (
     Span,
     TypeOp,
 )
+from compiler.bindings import Bindings, bind
+from compiler.entities import entity_model
 from compiler.ir import (
     Always,
     Body,
@@ -52,7 +56,7 @@ from compiler.ir import (
     Test,
     flatten,
 )
-from compiler.rego import slug
+from compiler.rego import id_order, slug
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -272,9 +276,10 @@ def _clauses(kind: str, condition: Condition, clauses: tuple[Body, ...]) -> Json
     }
 
 
-def rule_names(policies: tuple[Policy, ...]) -> dict[str, str]:
-    """Policy name → rule name, unique: `Code Coverage` → `code_coverage`."""
-    names: dict[str, str] = {}
+def rule_names(policies: tuple[Policy, ...]) -> dict[Span, str]:
+    """Policy (by its span: names repeat at different NRNs) → rule name, unique:
+    `Code Coverage` → `code_coverage`, a second one `code_coverage_2`."""
+    names: dict[Span, str] = {}
     taken: set[str] = set()
     for policy in policies:
         base = slug(policy.name)
@@ -283,7 +288,7 @@ def rule_names(policies: tuple[Policy, ...]) -> dict[str, str]:
             n += 1
             rule = f"{base}_{n}"
         taken.add(rule)
-        names[policy.name] = rule
+        names[policy.span] = rule
     return names
 
 
@@ -292,33 +297,115 @@ def _module_path(package: str, source: str) -> str:
     return f"regate/{package}/{stem}.rego"
 
 
+def _query_rule(
+    rule: str,
+    name: str,
+    span: Span,
+    nrn: str,
+    query: Query,
+    written: JsonValue,
+    where: Mapping[str, str],
+    explained: bool = True,
+) -> PolicyRule:
+    """A rule true when `query` holds, with its helpers and, when a failure of it is
+    reported (`explained`), its conditions as data for explanations."""
+    lowering = _PolicyLowering(rule, where)
+    body = lowering.query(query, None)
+    return PolicyRule(
+        rule=rule,
+        name=name,
+        source=lowering.location(span),
+        nrn=nrn,
+        conditions=written,
+        body=flatten(body),
+        helpers=tuple(lowering.helpers),
+        explanation=_explanation(body) if explained else None,
+    )
+
+
+def checklist_rules(
+    checklists: tuple[Checklist, ...], taken: Iterable[str]
+) -> dict[tuple[Span, str], str]:
+    """(checklist span, item id) → the rule of the item's query, and (span, item id +
+    "?") → the rule of its `applies_when`: `release_readiness_coverage`, unique
+    beside the policies' rules (`taken`), whose explanations share one namespace."""
+    used = set(taken)
+    names: dict[tuple[Span, str], str] = {}
+    for checklist in checklists:
+        for item in checklist.items:
+            for key, query, suffix in (
+                (item.id, item.query, ""),
+                (item.id + "?", item.applies_when, "_applies"),
+            ):
+                if query is None:
+                    continue
+                base = slug(f"{checklist.name} {item.id}{suffix}")
+                rule, n = base, 1
+                while rule in used:
+                    n += 1
+                    rule = f"{base}_{n}"
+                used.add(rule)
+                names[checklist.span, key] = rule
+    return names
+
+
 def lower(program: Program, where: Mapping[str, str]) -> BundleIR:
     """`where` maps each source path to its name relative to the source root."""
     rules = rule_names(program.policies)
+    items = checklist_rules(program.checklists, rules.values())
+    bindings, _ = bind(program)
     modules: list[PolicyModule] = []
     for file in program.files:
-        if not file.policies:
-            continue
         source = where.get(file.path, file.path)
-        lowered: list[PolicyRule] = []
-        for policy in file.policies:
-            rule = rules[policy.name]
-            lowering = _PolicyLowering(rule, where)
-            body = lowering.query(policy.conditions, None)
-            lowered.append(
-                PolicyRule(
-                    rule=rule,
-                    name=policy.name,
-                    source=lowering.location(policy.span),
-                    nrn=policy.nrn.text,
-                    conditions=policy.conditions_value,
-                    body=flatten(body),
-                    helpers=tuple(lowering.helpers),
-                    explanation=_explanation(body),
-                )
+        policies = tuple(
+            _query_rule(
+                rules[p.span], p.name, p.span, p.nrn.text, p.conditions, p.conditions_value, where
             )
-        modules.append(PolicyModule(_module_path("policies", source), source, tuple(lowered)))
-    return BundleIR(tuple(modules), Conditions((), ()), _catalog(program, rules, where))
+            for p in file.policies
+        )
+        selectors = tuple(
+            _query_rule(
+                rules[p.span],
+                p.name,
+                p.span,
+                p.nrn.text,
+                p.selector,
+                p.selector_value,
+                where,
+                False,
+            )
+            for p in file.policies
+            if p.selector is not None
+        )
+        checks = tuple(
+            _query_rule(
+                items[checklist.span, key],
+                f"{checklist.name} {item.id}" + (" applies when" if key.endswith("?") else ""),
+                item.span,
+                checklist.nrn.text,
+                query,
+                written,
+                where,
+                explained=not key.endswith("?"),
+            )
+            for checklist in file.checklists
+            for item in checklist.items
+            for key, query, written in (
+                (item.id, item.query, item.query_value),
+                (item.id + "?", item.applies_when, item.applies_when_value),
+            )
+            if query is not None
+        )
+        for package, lowered in (
+            ("policies", policies),
+            ("selectors", selectors),
+            ("checklists", checks),
+        ):
+            if lowered:
+                path = _module_path(package, source)
+                modules.append(PolicyModule(path, source, lowered, package))
+    catalog = _catalog(program, bindings, rules, items, where)
+    return BundleIR(tuple(modules), Conditions((), ()), catalog)
 
 
 def _location(span: Span, where: Mapping[str, str]) -> str:
@@ -337,52 +424,150 @@ def _enforced(enforcement: str, outcome: str) -> dict[str, str]:
     return {"result": "approve", "enforcement": "audit", "would_be": outcome}
 
 
-def _catalog(program: Program, rules: Mapping[str, str], where: Mapping[str, str]) -> object:
+def _policy_entry(policy: Policy, where: Mapping[str, str]) -> dict[str, object]:
+    """How a decision names a policy: its name, its id when it has one, its source."""
+    named: dict[str, object] = {"name": policy.name, "source": _location(policy.span, where)}
+    if policy.id is not None:
+        named["id"] = policy.id
+    return named
+
+
+# nullplatform's documented defaults for reading secrets: the request expires after
+# 3 days, the approved access lasts 24 hours (docs/language.md, "Time settings").
+TIME_DEFAULTS = {
+    "parameter:read-secrets": {"time_to_reply": 259_200_000, "allowed_time_to_execute": 86_400_000}
+}
+
+
+def _reported(action: Action) -> dict[str, object]:
+    """What every decision entry of an action says of it, whatever its result."""
+    times = {
+        **TIME_DEFAULTS.get(action.action, {}),
+        **{
+            key: value
+            for key, value in (
+                ("time_to_reply", action.time_to_reply),
+                ("allowed_time_to_execute", action.allowed_time_to_execute),
+            )
+            if value is not None
+        },
+    }
+    return {
+        "id": action.id,
+        **({"name": action.name} if action.name is not None else {}),
+        "action": action.action,
+        "nrn": action.nrn.text,
+        "dimensions": dict(action.dimensions),
+        **times,
+    }
+
+
+def _checklist_entry(
+    action: Action,
+    checklist: Checklist,
+    items: Mapping[tuple[Span, str], str],
+    where: Mapping[str, str],
+) -> dict[str, object]:
+    """A checklist action: its items, which the decision gives states per request
+    (templates/decision.rego.j2), and what a failed gate makes of the request."""
+    # Unset, nullplatform sets it when the checklist is linked: deny if the
+    # action's on_policy_fail is deny, pending otherwise.
+    on_fail = action.on_checklist_fail or ("deny" if action.on_policy_fail == "deny" else "pending")
+    named: dict[str, object] = {
+        "name": checklist.name,
+        "source": _location(checklist.span, where),
+        "execution_trigger": checklist.execution_trigger,
+        **({"id": checklist.id} if checklist.id is not None else {}),
+    }
+    return {
+        "checklist": {
+            "reported": named,
+            "items": [
+                {
+                    "reported": {
+                        "id": item.id,
+                        "type": item.type,
+                        "behavior": item.behavior,
+                        **({"severity": item.severity} if item.severity else {}),
+                        **({"title": item.title} if item.title else {}),
+                        "source": _location(item.span, where),
+                    },
+                    **({"rule": items[checklist.span, item.id]} if item.query is not None else {}),
+                    **(
+                        {"applies": items[checklist.span, item.id + "?"]}
+                        if item.applies_when is not None
+                        else {}
+                    ),
+                }
+                for item in checklist.items
+            ],
+            # What each outcome reads in the action's entry (audit: would_be).
+            "outcomes": {
+                outcome: _enforced(action.enforcement, outcome)
+                for outcome in ("approve", "pending", "manual", on_fail)
+            },
+            "on_fail": on_fail,
+        },
+    }
+
+
+def _catalog(
+    program: Program,
+    bindings: Bindings,
+    rules: Mapping[Span, str],
+    items: Mapping[tuple[Span, str], str],
+    where: Mapping[str, str],
+) -> object:
     """data.regate.catalog: actions keyed by action name and NRN, waivers by policy rule."""
-    sources = {p.name: _location(p.span, where) for p in program.policies}
     # A failed policy looks for waivers in force only where it has waivers at all.
-    waived = {waiver.policy.name for waiver in program.waivers}
+    waived = {policy.span for policy in bindings.waivers.values()}
     actions: dict[str, dict[str, list[object]]] = defaultdict(lambda: defaultdict(list))
-    for action in sorted(program.actions, key=lambda a: a.id):
-        reported: dict[str, object] = {
-            "id": action.id,
-            "action": action.action,
-            "nrn": action.nrn.text,
-            "dimensions": dict(action.dimensions),
-        }
+    for action in sorted(program.actions, key=lambda a: id_order(a.id)):
+        policies = bindings.policies_of(action)
+        checklist = bindings.checklist_of(action)
+        reported = _reported(action)
+        common = {"id": action.id, "dimensions": dict(action.dimensions)}
+        if checklist is not None:
+            entry: dict[str, object] = {**common, "reported": reported}
+            entry.update(_checklist_entry(action, checklist, items, where))
+            actions[action.action][action.nrn.text].append(entry)
+            continue
+        # nullplatform sends a request for an action with no policies (and no
+        # checklist) to human review, whatever its on_policy_success says.
+        on_success = action.on_policy_success if policies else "manual"
+        selective = any(p.selector is not None for p in policies)
         actions[action.action][action.nrn.text].append(
             {
-                **reported,
+                **common,
                 "policies": [
                     {
-                        "name": p.name,
-                        "rule": rules[p.name],
-                        "source": sources[p.name],
-                        **({"waivable": True} if p.name in waived else {}),
+                        **_policy_entry(p, where),
+                        "rule": rules[p.span],
+                        **({"waivable": True} if p.span in waived else {}),
+                        **({"selector": p.selector_value} if p.selector is not None else {}),
                     }
-                    for p in action.policies
+                    for p in policies
                 ],
-                "source": _location(action.span, where),
+                # Some policy takes part only in the requests its selector matches.
+                **({"selective": True} if selective else {}),
                 # The action's entry in a decision when all its policies pass,
                 # written here so that OPA need not build it for every request,
                 # and what changes in it when one fails.
                 "approved": {
                     **reported,
-                    **_enforced(action.enforcement, action.on_policy_success),
-                    "policies": [
-                        {"name": p.name, "source": sources[p.name], "passed": True}
-                        for p in action.policies
-                    ],
+                    **_enforced(action.enforcement, on_success),
+                    "policies": [{**_policy_entry(p, where), "passed": True} for p in policies],
                 },
                 "failed": _enforced(action.enforcement, action.on_policy_fail),
             }
         )
     waivers: dict[str, list[object]] = defaultdict(list)
     for waiver in sorted(program.waivers, key=lambda w: w.name):
-        waivers[rules[waiver.policy.name]].append(
+        policy = bindings.waivers[waiver.span]
+        waivers[rules[policy.span]].append(
             {
                 "name": waiver.name,
-                "policy": waiver.policy.name,
+                "policy": policy.name,
                 "nrn": waiver.nrn.text,
                 "dimensions": dict(waiver.dimensions),
                 "owner": waiver.owner,
@@ -394,7 +579,12 @@ def _catalog(program: Program, rules: Mapping[str, str], where: Mapping[str, str
                 "source": _location(waiver.span, where),
             }
         )
+    model = entity_model()
     return {
         "actions": {name: dict(by_nrn) for name, by_nrn in actions.items()},
+        # Where each action's requests carry the dimensions that select actions.
+        "dimensions_from": {
+            name: model.dimensions_from(name) for name in sorted(actions) if name in model.actions
+        },
         "waivers": dict(waivers),
     }

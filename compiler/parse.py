@@ -12,11 +12,12 @@ import math
 import os
 import re
 import sys
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Any, TypeVar, cast
+from typing import Any, TypeGuard, TypeVar, cast
 
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -25,19 +26,30 @@ from compiler import query
 from compiler.ast import (
     Action,
     Array,
+    Association,
     Call,
+    Checklist,
+    ChecklistItem,
+    ChecklistOutcome,
+    ChecklistRef,
     Enforcement,
+    ExecutionTrigger,
     Identifier,
+    ItemBehavior,
+    ItemType,
     JsonValue,
     Member,
     Node,
     Nrn,
     Object,
+    ObjectId,
     Outcome,
     Policy,
     PolicyRef,
     PolicyTest,
     Program,
+    Query,
+    Result,
     Scalar,
     SourceFile,
     Span,
@@ -45,7 +57,7 @@ from compiler.ast import (
     Waiver,
     to_json,
 )
-from compiler.diagnostics import Diagnostic, did_you_mean, error, warning
+from compiler.diagnostics import Diagnostic, alternatives, did_you_mean, error, warning
 from compiler.limits import MAX_NESTING_DEPTH
 from compiler.resources import resource_dir
 from compiler.sources import Source, read_text
@@ -694,8 +706,8 @@ def _expiry(fields: Fields) -> tuple[datetime, Span] | None:
     return None
 
 
-SPECIFICATION_FIELDS = ("name", "description", "entity", "metadata", "nrn", "schema")
-POLICY_FIELDS = ("name", "description", "nrn", "conditions")
+SPECIFICATION_FIELDS = ("id", "name", "description", "entity", "metadata", "nrn", "schema")
+POLICY_FIELDS = ("id", "name", "description", "nrn", "selector", "conditions")
 ACTION_FIELDS = (
     "id",
     "entity",
@@ -705,8 +717,15 @@ ACTION_FIELDS = (
     "on_policy_success",
     "on_policy_fail",
     "policies",
+    "checklist",
+    "on_checklist_fail",
+    "time_to_reply",
+    "allowed_time_to_execute",
     "enforcement",
 )
+# An action payload names its checklist by these (the second is the API's legacy mirror).
+ACTION_PAYLOAD_FIELDS = (*ACTION_FIELDS, "checklist_specification_id", "checklist_template_id")
+CHECKLIST_FIELDS = ("id", "name", "description", "nrn", "definition")
 WAIVER_FIELDS = (
     "policy",
     "nrn",
@@ -723,6 +742,7 @@ TEST_FIELDS = (
     "action",
     "nrn",
     "entities",
+    "checklist",
     "expect",
     "failing",
     "actions",
@@ -731,14 +751,101 @@ KNOWN_FIELDS = {
     "specification": SPECIFICATION_FIELDS,
     "policy": POLICY_FIELDS,
     "action": ACTION_FIELDS,
+    "checklist": CHECKLIST_FIELDS,
     "waiver": WAIVER_FIELDS,
     "test": TEST_FIELDS,
 }
-# Fields the nullplatform API returns or accepts that say nothing regate needs.
-PAYLOAD_IGNORED = ("id", "status", "created_at", "updated_at", "description", "organization")
+# Fields the nullplatform API returns that say nothing a decision depends on: the
+# object's life (`status` other than "deleted", dates, authors, versions), its
+# organisation (also in its NRN), a checklist's derived expression and the actions
+# a checklist lists as using it (each action payload says so itself).
+PAYLOAD_IGNORED = (
+    "status",
+    "created_at",
+    "updated_at",
+    "created_by",
+    "updated_by",
+    "organization",
+    "slug",
+    "version",
+    "versions",
+    "current_version_id",
+    "associated_actions",
+    "associated_actions_count",
+    "derived_expression",
+)
+CHECKLIST_OUTCOMES = ("deny", "pending", "manual")
+RESULTS = ("approve", "manual", "pending", "deny")  # what a decision can be
+EXECUTION_TRIGGERS = ("explicit", "automatic_approval", "any_approval")
+ITEM_TYPES = ("condition", "manual", "external")
+ITEM_BEHAVIORS = ("gate", "informational", "override")
+ITEM_SEVERITIES = ("critical", "major", "minor", "info")
+ITEM_FIELDS = (
+    "id",
+    "type",
+    "behavior",
+    "severity",
+    "title",
+    "description",
+    "query",
+    "applies_when",
+    "external",
+    "inputs",
+    "validations",
+)
+ITEM_ID = re.compile(r"[a-z][a-z0-9_]{0,63}")
+RESERVED_ITEM_IDS = ("and", "or", "not", "true", "false")
+# Checklist ids as the API writes them (`tmpl_` before the rename to specifications).
+CHECKLIST_ID = re.compile(r"(spec|tmpl)_[A-Za-z0-9]+")
+
+
+def _object_id(fields: Fields) -> ObjectId | None:
+    """`id = 1001`: the object's id in nullplatform, a number or the API's string."""
+    found = fields.take("id", required=False)
+    if found is None:
+        return None
+    node = found[1]
+    if isinstance(node, Scalar) and (
+        (isinstance(node.value, int) and not isinstance(node.value, bool) and node.value >= 0)
+        or (isinstance(node.value, str) and node.value.strip() == node.value != "")
+    ):
+        return node.value
+    fields.wrong("id", node, "a whole number or a non-empty string without spaces")
+    return None
+
+
+def _milliseconds(fields: Fields, name: str) -> int | None:
+    """`time_to_reply = 259200000`: a duration in milliseconds, as nullplatform takes it."""
+    found = fields.take(name, required=False)
+    if found is None:
+        return None
+    node = found[1]
+    if isinstance(node, Scalar) and _is_whole(node.value):
+        return node.value
+    fields.wrong(name, node, "a whole number of milliseconds, >= 0")
+    return None
+
+
+def _optional_choice(fields: Fields, name: str, allowed: tuple[str, ...]) -> str | None:
+    """One of `allowed`, or None when not given."""
+    return _choice(fields, name, allowed) if name in fields.values else None
+
+
+def _selector(fields: Fields) -> tuple[Query | None, JsonValue]:
+    """A policy's selector: a query deciding whether the policy takes part in a
+    request; `{}` (nullplatform's default) and no selector always select."""
+    node = fields.object("selector", required=False)
+    if node is None:
+        return None, None
+    if not node.members:
+        return None, {}
+    selector, found = query.read_query(node)
+    fields.diagnostics.extend(found)
+    return selector, to_json(node)
 
 
 def _specification(fields: Fields, name: str, source: Source) -> Specification | None:
+    object_id = _object_id(fields)
     entity = fields.text("entity", words=True)
     metadata = fields.text("metadata", words=True)
     nrn = _nrn(fields)
@@ -770,6 +877,7 @@ def _specification(fields: Fields, name: str, source: Source) -> Specification |
         schema_span=schema_span,
         span=fields.span,
         description=description[0] if description else "",
+        id=object_id,
     )
 
 
@@ -874,15 +982,17 @@ def _schema_value(
 
 
 def _policy(fields: Fields, name: str, name_span: Span) -> Policy | None:
+    object_id = _object_id(fields)
     nrn = _nrn(fields)
     description = fields.text("description", required=False)
+    selector, selector_value = _selector(fields)
     conditions_node = fields.object("conditions")
     fields.finish(PAYLOAD_IGNORED if fields.is_payload else ())
     if conditions_node is None:
         return None
     conditions, found = query.read_query(conditions_node)
     fields.diagnostics.extend(found)
-    if nrn is None or conditions is None:
+    if nrn is None or conditions is None or (selector is None and selector_value):
         return None
     return Policy(
         name,
@@ -891,43 +1001,132 @@ def _policy(fields: Fields, name: str, name_span: Span) -> Policy | None:
         to_json(conditions_node),
         name_span,
         description[0] if description else "",
+        id=object_id,
+        selector=selector,
+        selector_value=selector_value,
     )
 
 
-def derived_action_id(action: str, dimensions: Iterable[tuple[str, str]]) -> str:
-    """`deployment:create` + environment=production → `deployment-create-production`."""
-    words = [action, *(value for _key, value in dimensions)]
-    return "-".join(re.sub(r"[^a-z0-9]+", "-", w.lower()).strip("-") for w in words)
+def derived_action_id(action: str, nrn: str, dimensions: Iterable[tuple[str, str]]) -> str:
+    """The id of an action that has none, from what makes it unique in nullplatform
+    (which refuses a second action with the same action, NRN and dimensions):
+    `deployment:create@organization=1:account=2[environment=production]`."""
+    pairs = ",".join(f"{key}={value}" for key, value in sorted(dimensions))
+    return f"{action}@{nrn}" + (f"[{pairs}]" if pairs else "")
 
 
-def _action(fields: Fields, label: Scalar | None) -> Action | None:
+def _policy_refs(fields: Fields) -> tuple[list[PolicyRef], list[Policy]]:
+    """An action's `policies`: names (resolved at its NRN and above), ids, and in an
+    API response the associated policies themselves (each also declared) or
+    `{"policy_id": ...}` association bodies."""
+    found = fields.take("policies", required=False)
+    if found is None:
+        return [], []
+    node = found[1]
+    wanted = "a list of policy names, ids, or policy payloads"
+    if not isinstance(node, Array):
+        fields.wrong("policies", node, wanted)
+        return [], []
+    references: list[PolicyRef] = []
+    embedded: list[Policy] = []
+    for item in node.items:
+        if isinstance(item, Scalar) and isinstance(item.value, str) and item.value:
+            references.append(PolicyRef(item.value, item.span))
+        elif isinstance(item, Scalar) and _is_whole(item.value):
+            references.append(PolicyRef(None, item.span, id=item.value))
+        elif (
+            isinstance(item, Object)
+            and item.get("policy_id") is not None
+            and len(item.members) == 1
+        ):
+            target = cast(Member, item.get("policy_id")).value
+            if isinstance(target, Scalar) and (
+                _is_whole(target.value) or isinstance(target.value, str)
+            ):
+                references.append(PolicyRef(None, target.span, id=target.value))
+            else:
+                fields.wrong("policy_id", target, "a policy id")
+        elif isinstance(item, Object) and payload_kind(item) == "policy":
+            policy_fields = payload_fields("policy", item, fields.diagnostics)
+            name = policy_fields.text("name")
+            policy = _policy(policy_fields, *name) if name is not None else None
+            if policy is None:
+                continue
+            embedded.append(policy)
+            reference = (
+                PolicyRef(None, item.span, id=policy.id)
+                if policy.id is not None
+                else (PolicyRef(policy.name, policy.span))
+            )
+            references.append(reference)
+        else:
+            fields.wrong("policies", item, wanted)
+    return references, embedded
+
+
+def _is_whole(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _checklist_ref(fields: Fields) -> ChecklistRef | None:
+    """`checklist = "Production readiness"` (a name, or an id `spec_...`); in a
+    payload, `checklist_specification_id` or its legacy mirror `checklist_template_id`."""
+    names = (
+        ("checklist",)
+        if not fields.is_payload
+        else (
+            "checklist",
+            "checklist_specification_id",
+            "checklist_template_id",
+        )
+    )
+    found = [(name, fields.text(name, required=False)) for name in names]
+    given = [(name, value) for name, value in found if value is not None]
+    if not given:
+        return None
+    text, span = given[0][1]
+    for name, (other, other_span) in given[1:]:
+        if other != text:
+            fields.diagnostics.append(
+                error(
+                    "RG046",
+                    other_span,
+                    f'`{name}` names checklist "{other}", `{given[0][0]}` "{text}"',
+                    help="an action uses one checklist specification",
+                )
+            )
+    if CHECKLIST_ID.fullmatch(text) or given[0][0] != "checklist":
+        return ChecklistRef(None, span, id=text)
+    return ChecklistRef(text, span)
+
+
+def _action(fields: Fields, label: Scalar | None) -> tuple[Action | None, list[Policy]]:
+    """An approval action, and the policies an API response embeds in it."""
+    object_id = _object_id(fields)
     action = fields.text("action")
     entity = fields.text("entity", required=fields.is_payload, words=True)
     nrn = _nrn(fields)
     dimensions = _dimensions(fields)
     on_success = _choice(fields, "on_policy_success", OUTCOMES_ON_SUCCESS)
     on_fail = _choice(fields, "on_policy_fail", OUTCOMES_ON_FAIL)
+    on_checklist_fail = _optional_choice(fields, "on_checklist_fail", CHECKLIST_OUTCOMES)
     enforcement = _choice(fields, "enforcement", ENFORCEMENTS)
-    policies = [
-        PolicyRef(item.value, item.span)
-        for item in _strings(fields, "policies", "a list of policy names")
-    ]
-    id_field = None
-    if fields.is_payload and "id" in fields.values:
-        id_node = fields.values["id"][1]
-        if isinstance(id_node, Scalar) and isinstance(id_node.value, str):
-            id_field = fields.text("id")
+    policies, embedded = _policy_refs(fields)
+    checklist = _checklist_ref(fields)
+    time_to_reply = _milliseconds(fields, "time_to_reply")
+    time_to_execute = _milliseconds(fields, "allowed_time_to_execute")
     fields.finish(PAYLOAD_IGNORED if fields.is_payload else ())
     if action is None or nrn is None:
-        return None
-    if label is not None:
-        action_id, derived = str(label.value), False
-    elif id_field is not None:
-        action_id, derived = id_field[0], False
+        return None, embedded
+    name = str(label.value) if label is not None else None
+    if object_id is not None:
+        action_id, derived = object_id, False
+    elif name is not None:
+        action_id, derived, name = name, False, None
     else:
-        action_id, derived = derived_action_id(action[0], dimensions), True
+        action_id, derived = derived_action_id(action[0], nrn.text, dimensions), True
     entity_name, entity_span = entity if entity else (action[0].split(":")[0], action[1])
-    return Action(
+    declared = Action(
         id=action_id,
         entity=entity_name,
         entity_span=entity_span,
@@ -941,7 +1140,187 @@ def _action(fields: Fields, label: Scalar | None) -> Action | None:
         span=label.span if label is not None else fields.span,
         id_is_derived=derived,
         enforcement=cast(Enforcement, enforcement),
+        name=name,
+        checklist=checklist,
+        on_checklist_fail=cast(ChecklistOutcome | None, on_checklist_fail),
+        time_to_reply=time_to_reply,
+        allowed_time_to_execute=time_to_execute,
     )
+    return declared, embedded
+
+
+def _checklist(fields: Fields, name: str, name_span: Span) -> Checklist | None:
+    object_id = _object_id(fields)
+    nrn = _nrn(fields)
+    description = fields.text("description", required=False)
+    definition = fields.object("definition")
+    fields.finish(PAYLOAD_IGNORED if fields.is_payload else ())
+    if definition is None:
+        return None
+    reader = _DefinitionReader(fields.diagnostics)
+    items = reader.items(definition)
+    trigger = reader.trigger(definition)
+    if nrn is None or items is None or trigger is None:
+        return None
+    return Checklist(
+        name=name,
+        nrn=nrn,
+        items=items,
+        execution_trigger=cast(ExecutionTrigger, trigger),
+        definition=to_json(definition),
+        span=name_span,
+        description=description[0] if description else "",
+        id=object_id,
+    )
+
+
+class _DefinitionReader:
+    """A checklist specification's `definition`, as nullplatform's API validates it:
+    a non-empty `items` list and an `execution_trigger`.  What regate cannot decide
+    as nullplatform would (group items, a custom aggregation) is an error, never
+    read as something weaker."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = diagnostics
+
+    def fail(self, span: Span, message: str, help: str | None = None) -> None:
+        self.diagnostics.append(error("RG045", span, message, help))
+
+    def trigger(self, definition: Object) -> str | None:
+        member = definition.get("execution_trigger")
+        if member is None or (isinstance(member.value, Scalar) and member.value.value is None):
+            return "explicit"
+        value = member.value
+        if isinstance(value, Scalar) and value.value in EXECUTION_TRIGGERS:
+            return cast(str, value.value)
+        self.fail(
+            value.span,
+            f"execution_trigger must be {alternatives(EXECUTION_TRIGGERS)}",
+            help=did_you_mean(str(to_json(value)), EXECUTION_TRIGGERS),
+        )
+        return None
+
+    def items(self, definition: Object) -> tuple[ChecklistItem, ...] | None:
+        for member in definition.members:
+            if member.key not in ("items", "execution_trigger"):
+                supported = member.key == "aggregation"
+                self.fail(
+                    member.key_span,
+                    f"`{member.key}` in a checklist definition is not supported"
+                    if supported
+                    else f"unknown field `{member.key}` in a checklist definition",
+                    help="regate decides with nullplatform's default aggregation: every gate "
+                    "item passes, or an override item passes"
+                    if supported
+                    else "a definition has `items` and `execution_trigger`",
+                )
+        listed = definition.get("items")
+        if listed is None or not isinstance(listed.value, Array) or not listed.value.items:
+            span = listed.value.span if listed else definition.span
+            self.fail(span, "a checklist definition needs `items`, a non-empty list of items")
+            return None
+        items = [self.item(node) for node in listed.value.items]
+        if any(item is None for item in items):
+            return None
+        checked = cast(list[ChecklistItem], items)
+        seen: dict[str, ChecklistItem] = {}
+        for item in checked:
+            if item.id in seen:
+                self.fail(item.span, f'a second item with id "{item.id}"', "item ids are unique")
+            seen.setdefault(item.id, item)
+        return tuple(checked)
+
+    def text(self, item: Object, key: str, allowed: tuple[str, ...] | None) -> str | None:
+        member = item.get(key)
+        if member is None:
+            return None
+        value = member.value
+        if (
+            isinstance(value, Scalar)
+            and isinstance(value.value, str)
+            and (allowed is None or value.value in allowed)
+        ):
+            return value.value
+        wanted = alternatives(allowed) if allowed else "a string"
+        self.fail(
+            value.span,
+            f"item `{key}` must be {wanted}",
+            help=did_you_mean(str(to_json(value)), allowed or ()),
+        )
+        return None
+
+    def query(self, item: Object, key: str) -> tuple[Query | None, JsonValue, bool]:
+        member = item.get(key)
+        if member is None:
+            return None, None, True
+        if not isinstance(member.value, Object) or not member.value.members:
+            self.fail(member.value.span, f"item `{key}` must be a non-empty query document")
+            return None, None, False
+        found, problems = query.read_query(member.value)
+        self.diagnostics.extend(problems)
+        return found, to_json(member.value), found is not None
+
+    def item(self, node: Node) -> ChecklistItem | None:
+        if not isinstance(node, Object):
+            self.fail(node.span, "a checklist item is an object")
+            return None
+        for member in node.members:
+            if member.key not in ITEM_FIELDS:
+                self.fail(
+                    member.key_span,
+                    f"unknown field `{member.key}` in a checklist item",
+                    help=did_you_mean(member.key, ITEM_FIELDS),
+                )
+        item_id = self.text(node, "id", None)
+        kind = self.text(node, "type", (*ITEM_TYPES, "group"))
+        behavior = self.text(node, "behavior", ITEM_BEHAVIORS)
+        severity = self.text(node, "severity", ITEM_SEVERITIES)
+        title = self.text(node, "title", None)
+        self.text(node, "description", None)
+        condition, condition_value, condition_ok = self.query(node, "query")
+        applies_when, applies_value, applies_ok = self.query(node, "applies_when")
+        ok = condition_ok and applies_ok
+        if item_id is None or not ITEM_ID.fullmatch(item_id) or item_id in RESERVED_ITEM_IDS:
+            self.fail(
+                node.span,
+                "a checklist item needs an `id`: a lower-case word, at most 64 characters, "
+                f"not {', '.join(RESERVED_ITEM_IDS)}",
+            )
+            ok = False
+        if kind == "group":
+            self.fail(
+                cast(Member, node.get("type")).value.span,
+                "group items are not supported",
+                help="list the group's items in the checklist itself",
+            )
+            ok = False
+        elif kind is None or behavior is None:
+            if node.get("type") is None or node.get("behavior") is None:
+                self.fail(node.span, "a checklist item needs `type` and `behavior`")
+            ok = False
+        elif kind == "condition" and condition is None and condition_ok:
+            self.fail(node.span, "a condition item needs a `query`")
+            ok = False
+        elif kind != "condition" and node.get("query") is not None:
+            self.fail(
+                cast(Member, node.get("query")).key_span,
+                f"a {kind} item has no `query`: its state comes with the request",
+            )
+            ok = False
+        if not ok:
+            return None
+        return ChecklistItem(
+            id=cast(str, item_id),
+            type=cast(ItemType, kind),
+            behavior=cast(ItemBehavior, behavior),
+            span=node.span,
+            severity=severity,
+            title=title or "",
+            query=condition,
+            query_value=condition_value,
+            applies_when=applies_when,
+            applies_when_value=applies_value,
+        )
 
 
 def _waiver(fields: Fields, name: str, name_span: Span) -> Waiver | None:
@@ -1010,15 +1389,17 @@ def _merge(into: dict[str, JsonValue], more: dict[str, JsonValue]) -> bool:
     return True
 
 
-def _names(fields: Fields, name: str, wanted: str) -> tuple[Scalar, ...] | None:
-    """A list of strings, such as `failing = ["Code Coverage"]`."""
+def _names(fields: Fields, name: str, wanted: str, ids: bool = False) -> tuple[Scalar, ...] | None:
+    """A list of strings, such as `failing = ["Code Coverage"]` (with `ids`, numbers too:
+    `actions = [1001]`)."""
     found = fields.take(name, required=False)
     if found is None:
         return None
     node = found[1]
     items = node.items if isinstance(node, Array) else ()
     if not isinstance(node, Array) or not all(
-        isinstance(i, Scalar) and isinstance(i.value, str) for i in items
+        isinstance(i, Scalar) and (isinstance(i.value, str) or (ids and _is_whole(i.value)))
+        for i in items
     ):
         fields.wrong(name, node, wanted)
         return None
@@ -1043,7 +1424,7 @@ def _policy_test(fields: Fields, name: str, name_span: Span, source: Source) -> 
             member = node.get("entities") if isinstance(node, Object) else None
             if member is not None and isinstance(member.value, Object):
                 entities_node = member.value
-        for given in ("action", "nrn", "entities"):
+        for given in ("action", "nrn", "entities", "checklist"):
             if given in fields.values:
                 fields.diagnostics.append(
                     error(
@@ -1058,6 +1439,7 @@ def _policy_test(fields: Fields, name: str, name_span: Span, source: Source) -> 
         action = fields.text("action")
         nrn = _nrn(fields)
         entities_node = fields.object("entities", required=False)
+        checklist = fields.object("checklist", required=False)
         plain = entities_node is None or (
             _schema_value(entities_node, fields.diagnostics, "a request") is not None
         )
@@ -1069,28 +1451,30 @@ def _policy_test(fields: Fields, name: str, name_span: Span, source: Source) -> 
                 "entities": _expand_paths(entities_node, fields.diagnostics)
                 if entities_node
                 else {},
+                # The states of checklist items a person or another system reports.
+                **({"checklist": to_json(checklist)} if checklist is not None else {}),
             }
     expect = fields.text("expect", words=True)
-    if expect is not None and expect[0] not in ("approve", "manual", "deny"):
+    if expect is not None and expect[0] not in RESULTS:
         fields.diagnostics.append(
             error(
                 "RG012",
                 expect[1],
-                f'`expect` must be approve, manual or deny, not "{expect[0]}"',
-                help=did_you_mean(expect[0], ("approve", "manual", "deny")),
+                f'`expect` must be {alternatives(RESULTS)}, not "{expect[0]}"',
+                help=did_you_mean(expect[0], RESULTS),
             )
         )
         expect = None
     fields.text("description", required=False)
     failing = _names(fields, "failing", "a list of policy names")
-    applying = _names(fields, "actions", "a list of action ids")
+    applying = _names(fields, "actions", "a list of action ids", ids=True)
     fields.finish()
     if request is None or expect is None:
         return None
     return PolicyTest(
         name=name,
         request=request,
-        expect=cast(Outcome, expect[0]),
+        expect=cast(Result, expect[0]),
         failing=tuple(PolicyRef(str(s.value), s.span) for s in failing)
         if failing is not None
         else None,
@@ -1104,7 +1488,7 @@ def _policy_test(fields: Fields, name: str, name_span: Span, source: Source) -> 
 
 # --- Blocks (regate language) ---
 
-BLOCK_KINDS = ("specification", "policy", "action", "waiver", "test")
+BLOCK_KINDS = ("specification", "policy", "action", "checklist", "waiver", "test")
 
 
 def _attributes(block: Block, diagnostics: list[Diagnostic]) -> dict[str, tuple[Span, Node]]:
@@ -1144,7 +1528,8 @@ def _from_blocks(blocks: list[Block], source: Source) -> tuple[SourceFile, list[
         fields = Fields(block.kind, block.kind_span, values, diagnostics, False, known)
         declaration: object = None
         if block.kind == "action":
-            declaration = _action(fields, block.label)
+            declaration, embedded = _action(fields, block.label)
+            found["policy"].extend(embedded)
         elif block.label is None or not block.label.value:
             diagnostics.append(
                 error(
@@ -1158,6 +1543,8 @@ def _from_blocks(blocks: list[Block], source: Source) -> tuple[SourceFile, list[
             declaration = _specification(fields, str(block.label.value), source)
         elif block.kind == "policy":
             declaration = _policy(fields, str(block.label.value), block.label.span)
+        elif block.kind == "checklist":
+            declaration = _checklist(fields, str(block.label.value), block.label.span)
         elif block.kind == "test":
             declaration = _policy_test(fields, str(block.label.value), block.label.span, source)
         else:
@@ -1171,11 +1558,17 @@ def _from_blocks(blocks: list[Block], source: Source) -> tuple[SourceFile, list[
         actions=tuple(found["action"]),
         waivers=tuple(found["waiver"]),
         tests=tuple(found["test"]),
+        checklists=tuple(found["checklist"]),
     )
     return file, diagnostics
 
 
 # --- JSON payloads ---
+
+# The two list envelopes the API answers with: `{"paging": {...}, "results": [...]}`
+# and, for checklist specifications, `{"results": [...], "total", "offset", "limit"}`.
+LIST_KEYS = frozenset({"paging", "results", "total", "offset", "limit"})
+ASSOCIATION_KEYS = ("approval_action_id", "approval_policy_id", "checklist_specification_id")
 
 
 def payload_kind(node: Object) -> str | None:
@@ -1183,62 +1576,209 @@ def payload_kind(node: Object) -> str | None:
     keys = {m.key for m in node.members}
     if "conditions" in keys:
         return "policy"
+    if "definition" in keys and "name" in keys:
+        return "checklist"
     if "schema" in keys and "entity" in keys:
         return "specification"
     if "action" in keys and "entity" in keys and "entities" not in keys:
-        return "action"
+        # An entity hook action: when (before/after) an entity operation (on) a hook runs.
+        return "hook" if keys & {"when", "on"} else "action"
+    if "approval_action_id" in keys or keys == {"policy_id"}:
+        return "association"
+    if "results" in keys and keys <= LIST_KEYS:
+        return "list"
+    return None
+
+
+def payload_fields(kind: str, node: Object, diagnostics: list[Diagnostic]) -> Fields:
+    """A payload's members, to be read one by one.  The API writes `null` for what is
+    not set (`"on_checklist_fail": null`); it reads as absent."""
+    values = {
+        m.key: (m.key_span, m.value)
+        for m in node.members
+        if not (isinstance(m.value, Scalar) and m.value.value is None)
+    }
+    return Fields(kind, node.span, values, diagnostics, True, KNOWN_FIELDS.get(kind, ()))
+
+
+class _Payloads:
+    """The declarations of a JSON source: payloads, lists of them and list envelopes."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.diagnostics: list[Diagnostic] = []
+        self.found: dict[str, list[Any]] = defaultdict(list)
+
+    def fail(self, code: str, span: Span, message: str, help: str | None = None) -> None:
+        self.diagnostics.append(error(code, span, message, help))
+
+    def objects(self, node: Node) -> list[Node]:
+        """The payloads a document holds: itself, an array's items, a list's results."""
+        if isinstance(node, Array):
+            return [item for child in node.items for item in self.objects(child)]
+        if isinstance(node, Object) and payload_kind(node) == "list":
+            results = cast(Member, node.get("results")).value
+            self.complete(node, results)
+            return self.objects(results) if isinstance(results, Array) else [results]
+        return [node]
+
+    def complete(self, envelope: Object, results: Node) -> None:
+        """A list holds every result, or the build would miss what later pages hold."""
+        paging = envelope.get("paging")
+        numbers = to_json(paging.value) if paging is not None else to_json(envelope)
+        if not isinstance(numbers, dict) or not isinstance(results, Array):
+            return
+        total, offset = numbers.get("total"), numbers.get("offset") or 0
+        if not (_is_whole(total) and _is_whole(offset)):
+            return
+        if offset + len(results.items) < total:
+            self.fail(
+                "RG059",
+                envelope.span,
+                f"this list holds results {offset + 1} to {offset + len(results.items)} of "
+                f"{total}: the others would be missing from the bundle",
+                help="fetch every page (raise `limit`, or follow `offset`) into the sources",
+            )
+
+    def deleted(self, node: Object) -> bool:
+        status = node.get("status")
+        if status is None or not isinstance(status.value, Scalar):
+            return False
+        if status.value.value != "deleted":
+            return False
+        self.diagnostics.append(
+            warning(
+                "RG017",
+                status.value.span,
+                "this object is deleted in nullplatform: it decides nothing, so it is not compiled",
+                help="remove it from the sources",
+            )
+        )
+        return True
+
+    def read(self, node: Object, kind: str) -> None:
+        fields = payload_fields(kind, node, self.diagnostics)
+        if kind == "action":
+            action, embedded = _action(fields, None)
+            self.found["policy"].extend(embedded)
+            if action is not None:
+                self.found["action"].append(action)
+            return
+        if kind == "association":
+            self.association(node)
+            return
+        name = fields.text("name")
+        if name is None:
+            return
+        declaration: object
+        if kind == "specification":
+            declaration = _specification(fields, name[0], self.source)
+        elif kind == "checklist":
+            declaration = _checklist(fields, name[0], name[1])
+        else:
+            declaration = _policy(fields, name[0], name[1])
+        if declaration is not None:
+            self.found[kind].append(declaration)
+
+    def association(self, node: Object) -> None:
+        """`{"approval_action_id": 1001, "approval_policy_id": 2001}` (or
+        `"checklist_specification_id"`), as the association resources hold them."""
+        values = {m.key: m for m in node.members}
+        action = values.get("approval_action_id")
+        if action is None:
+            self.fail(
+                "RG019",
+                node.span,
+                "an association body names no approval action",
+                help="the API takes it at /approval/action/<id>/policy; write it as "
+                '{"approval_action_id": <id>, "approval_policy_id": <id>}',
+            )
+            return
+        for key, member in values.items():
+            if key not in ASSOCIATION_KEYS:
+                self.fail(
+                    "RG019",
+                    member.key_span,
+                    f"unknown field `{key}` in an association",
+                    help=did_you_mean(key, ASSOCIATION_KEYS),
+                )
+        ids = {key: _id_value(member.value) for key, member in values.items()}
+        targets = [k for k in ("approval_policy_id", "checklist_specification_id") if k in values]
+        if ids["approval_action_id"] is None or len(targets) != 1 or ids[targets[0]] is None:
+            self.fail(
+                "RG019",
+                node.span,
+                "an association names one approval action and one policy or checklist, by id",
+            )
+            return
+        target = values[targets[0]]
+        span = target.value.span
+        policy = (
+            PolicyRef(None, span, id=ids[targets[0]]) if targets[0] == ASSOCIATION_KEYS[1] else None
+        )
+        checklist = None if policy else ChecklistRef(None, span, id=ids[targets[0]])
+        association = Association(
+            ids["approval_action_id"],
+            action.value.span,
+            policy,
+            checklist,
+            node.span,
+        )
+        self.found["association"].append(association)
+
+
+def _id_value(node: Node) -> ObjectId | None:
+    if isinstance(node, Scalar) and (_is_whole(node.value) or isinstance(node.value, str)):
+        return node.value if node.value != "" else None
     return None
 
 
 def _from_payloads(node: Node, source: Source) -> tuple[SourceFile | None, list[Diagnostic]]:
-    objects = list(node.items) if isinstance(node, Array) else [node]
+    payloads = _Payloads(source)
+    objects = payloads.objects(node)
     kinds = [payload_kind(o) if isinstance(o, Object) else None for o in objects]
     if not any(kinds):
         if not source.explicit:
-            return None, []  # a schema or a sample request met by a directory scan
-        return None, [
-            error(
-                "RG003",
-                node.span,
-                f"{source.path} is not a regate payload",
-                help="a payload is a metadata specification, an approval policy or an approval "
-                "action as the nullplatform API takes it (or a JSON array of them)",
-            )
-        ]
-    diagnostics: list[Diagnostic] = []
-    specifications: list[Specification] = []
-    policies: list[Policy] = []
-    actions: list[Action] = []
+            return None, payloads.diagnostics  # a schema or a sample request met by a scan
+        payloads.fail(
+            "RG003",
+            node.span,
+            f"{source.path} is not a regate payload",
+            help="a payload is a metadata specification, an approval policy, an approval "
+            "action, a checklist specification or an association as the nullplatform API "
+            "takes or returns it (or a JSON array or API list of them)",
+        )
+        return None, payloads.diagnostics
     for item, kind in zip(objects, kinds, strict=True):
         if not isinstance(item, Object) or kind is None:
-            diagnostics.append(
-                error(
-                    "RG003",
+            payloads.fail(
+                "RG003",
+                item.span,
+                "not a metadata specification, approval policy, approval action, checklist "
+                "specification or association payload",
+            )
+        elif kind == "hook":
+            payloads.diagnostics.append(
+                warning(
+                    "RG018",
                     item.span,
-                    "not a metadata specification, approval policy or approval action payload",
+                    "an entity hook action is not an approval action: it decides no approval, "
+                    "so it is not compiled",
+                    help="entity hooks notify a channel before or after an entity operation",
                 )
             )
-            continue
-        values = {m.key: (m.key_span, m.value) for m in item.members}
-        fields = Fields(kind, item.span, values, diagnostics, True, KNOWN_FIELDS[kind])
-        if kind == "action":
-            found_action = _action(fields, None)
-            if found_action:
-                actions.append(found_action)
-            continue
-        name_found = fields.text("name")
-        if name_found is None:
-            continue
-        if kind == "specification":
-            specification = _specification(fields, name_found[0], source)
-            if specification:
-                specifications.append(specification)
-        else:
-            policy = _policy(fields, name_found[0], name_found[1])
-            if policy:
-                policies.append(policy)
-    file = SourceFile(source.path, tuple(specifications), tuple(policies), tuple(actions))
-    return file, diagnostics
+        elif not payloads.deleted(item):
+            payloads.read(item, kind)
+    found = payloads.found
+    file = SourceFile(
+        source.path,
+        specifications=tuple(found["specification"]),
+        policies=tuple(found["policy"]),
+        actions=tuple(found["action"]),
+        checklists=tuple(found["checklist"]),
+        associations=tuple(found["association"]),
+    )
+    return file, payloads.diagnostics
 
 
 def parse_json_document(source: Source) -> tuple[Node | None, list[Diagnostic]]:
@@ -1280,4 +1820,28 @@ def parse(sources: Iterable[Source]) -> tuple[Program, list[Diagnostic]]:
         diagnostics.extend(found)
         if file is not None:
             files.append(file)
-    return Program(tuple(files)), diagnostics
+    return Program(_once_each(files)), diagnostics
+
+
+def _once_each(files: list[SourceFile]) -> tuple[SourceFile, ...]:
+    """The files with each policy declared once: API responses repeat a policy in
+    every action that uses it.  A repeat is the same id with the same content;
+    anything else is left for the checker to report (two policies, one id)."""
+    seen: dict[str, Policy] = {}
+
+    def first(policy: Policy) -> bool:
+        if policy.id is None:
+            return True
+        earlier = seen.setdefault(str(policy.id), policy)
+        return earlier is policy or not _same_policy(earlier, policy)
+
+    return tuple(replace(f, policies=tuple(filter(first, f.policies))) for f in files)
+
+
+def _same_policy(a: Policy, b: Policy) -> bool:
+    return (a.name, a.nrn.text, a.conditions_value, a.selector_value or {}) == (
+        b.name,
+        b.nrn.text,
+        b.conditions_value,
+        b.selector_value or {},
+    )

@@ -93,3 +93,10 @@ def slug(name: str) -> str:
     if not words or words[0].isdigit() or words in RESERVED:
         words = f"policy_{words}".rstrip("_")
     return words
+
+
+def id_order(value: int | str) -> tuple[bool, int, str]:
+    """Ids in the order Rego's `sort` puts them: numbers (by value) before strings."""
+    if isinstance(value, str):
+        return True, 0, value
+    return False, value, ""

@@ -219,7 +219,10 @@ def _explained_by_shared(
         replace(
             m,
             policies=tuple(
-                replace(p, explanation=list(map(shared, p.explanation))) for p in m.policies
+                replace(p, explanation=list(map(shared, p.explanation)))
+                if p.explanation is not None
+                else p
+                for p in m.policies
             ),
         )
         for m in modules

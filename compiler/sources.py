@@ -69,21 +69,25 @@ def _integer(text: str) -> int:
         raise JsonProblem(f"number {text[:24]}... has {len(text)} digits") from None
 
 
+def strict_decoder() -> json.JSONDecoder:
+    """A JSON decoder that refuses what json.loads lets through: a duplicate key (the
+    last would win silently), NaN and Infinity, numbers no float holds (JsonProblem)."""
+    return json.JSONDecoder(
+        object_pairs_hook=_no_duplicates,
+        parse_constant=_no_constant,
+        parse_float=_finite,
+        parse_int=_integer,
+    )
+
+
 def strict_json(text: str) -> Any:
-    """JSON text as a value, refusing what json.loads lets through: a duplicate key (the
-    last would win silently), NaN and Infinity, numbers no float holds.  Raises
-    JsonProblem."""
+    """JSON text as a value, as `strict_decoder` reads it.  Raises JsonProblem."""
     try:
-        return json.loads(
-            text,
-            object_pairs_hook=_no_duplicates,
-            parse_constant=_no_constant,
-            parse_float=_finite,
-            parse_int=_integer,
-        )
+        return strict_decoder().decode(text)
     except json.JSONDecodeError as exc:
-        truncated = exc.pos >= len(text.rstrip())
-        reason = "it ends too early (truncated?)" if truncated else exc.msg
+        # A string running to the end is reported unterminated only then.
+        ended = exc.msg.startswith("Unterminated string") or exc.pos >= len(text.rstrip())
+        reason = "it ends too early (truncated?)" if ended else exc.msg
         raise JsonProblem(reason, (exc.lineno, exc.colno)) from None
     except RecursionError:
         raise JsonProblem("it nests too deeply to be read") from None

@@ -28,6 +28,7 @@ from compiler.diagnostics import Diagnostic, error, has_errors, render, warning
 from compiler.driver import Compilation, compile_sources
 from compiler.lower import rule_names
 from compiler.opa import OpaError, eval_bundle, run
+from compiler.rego import id_order
 from compiler.sources import file_span
 from compiler.tests_gen import AuthoredTest, BoundaryPolicy, BundleTests
 
@@ -63,14 +64,20 @@ def _decision_text(decision: Any) -> str:
     failed, Security passed)`."""
     parts = [str(decision.get("result"))]
     for action in decision.get("actions", []):
-        policies = ", ".join(
-            f"{p['name']} {'passed' if p['passed'] else 'failed'}" for p in action["policies"]
-        )
-        parts.append(f"{action['id']}: {action['result']} ({policies or 'no policies'})")
+        items = action.get("checklist", {}).get("items", [])
+        states = [f"{p['name']} {_state(p)}" for p in action.get("policies", [])]
+        states += [f"item {i['id']} {i['state']}" for i in items]
+        parts.append(f"{action['id']}: {action['result']} ({', '.join(states) or 'no policies'})")
     return "; ".join(parts)
 
 
-def _listed(names: Iterable[str]) -> str:
+def _state(policy: dict[str, object]) -> str:
+    if policy.get("selected") is False:
+        return "not selected"
+    return "passed" if policy.get("passed") else "failed"
+
+
+def _listed(names: Iterable[object]) -> str:
     return json.dumps(list(names), ensure_ascii=False)
 
 
@@ -79,9 +86,14 @@ def _authored_failure(test: AuthoredTest, directory: str, opa_error: str | None)
         return error("RG082", test.span, f'test "{test.name}" failed: {opa_error}')
     decision = eval_bundle(directory, test.request)
     failing = sorted(
-        {p["name"] for a in decision.get("actions", []) for p in a["policies"] if not p["passed"]}
+        {
+            p["name"]
+            for a in decision.get("actions", [])
+            for p in a.get("policies", [])
+            if p.get("passed") is False
+        }
     )
-    applying = sorted(a["id"] for a in decision.get("actions", []))
+    applying = sorted((a["id"] for a in decision.get("actions", [])), key=id_order)
     wrong: list[str] = []
     if decision.get("result") != test.expect:
         wrong.append(f"expected {test.expect}, got {decision.get('result')}")
@@ -203,10 +215,21 @@ def _covered_rows(report: Any, path: str) -> set[int]:
 
 
 @dataclass(frozen=True)
+class Exercised:
+    """Whether the test blocks exercise a policy (at its name) or a condition (at its path)."""
+
+    span: Span
+    policy: str
+    condition: str | None  # the condition's path; None for the policy itself
+    exercised: bool
+
+
+@dataclass(frozen=True)
 class Coverage:
     gaps: tuple[Diagnostic, ...]  # RG084, RG085
     policies: tuple[int, int]  # (exercised, all)
     conditions: tuple[int, int]
+    marks: tuple[Exercised, ...] = ()  # every policy and condition, for a per-line report
 
 
 def coverage(result: Compilation, directory: str) -> Coverage:
@@ -214,17 +237,19 @@ def coverage(result: Compilation, directory: str) -> Coverage:
     assert result.files is not None and result.program is not None
     report = _opa_test(directory, "--coverage", "--run", AUTHORED_TESTS)
     names = rule_names(result.program.policies)
-    policies = {names[policy.name]: policy for policy in result.program.policies}
+    policies = {names[policy.span]: policy for policy in result.program.policies}
     where = {s.name: s.path for s in result.sources}
     gaps: list[Diagnostic] = []
     exercised_policies: list[bool] = []
     exercised_conditions: list[bool] = []
+    marks: list[Exercised] = []
     for path in sorted(p for p in result.files if p.startswith("regate/policies/")):
         covered = _covered_rows(report, path)
         for lines in policy_lines(result.files[path].decode()):
             policy = policies[lines.rule]
             exercised = bool(lines.rows & covered)
             exercised_policies.append(exercised)
+            marks.append(Exercised(policy.span, policy.name, None, exercised))
             if not exercised:
                 gaps.append(
                     warning(
@@ -243,6 +268,7 @@ def coverage(result: Compilation, directory: str) -> Coverage:
                     hits[condition.span] = (condition, hit)
             for condition, hit in hits.values():
                 exercised_conditions.append(hit)
+                marks.append(Exercised(condition.path.span, policy.name, condition.path.text, hit))
                 if exercised and not hit:
                     gaps.append(
                         warning(
@@ -256,6 +282,7 @@ def coverage(result: Compilation, directory: str) -> Coverage:
         tuple(sorted(gaps)),
         (sum(exercised_policies), len(exercised_policies)),
         (sum(exercised_conditions), len(exercised_conditions)),
+        tuple(sorted(marks, key=lambda m: m.span)),
     )
 
 
@@ -298,7 +325,15 @@ def _print(diagnostics: list[Diagnostic], result: Compilation) -> None:
     is_flag=True,
     help="Also report the policies and conditions no test block exercised.",
 )
-def test_command(sources: tuple[str, ...], with_coverage: bool) -> None:
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "html"]),
+    default="text",
+    help="html: a page of the results and, with --coverage, each source line exercised "
+    "(on stdout; the summary goes to stderr).",
+)
+def test_command(sources: tuple[str, ...], with_coverage: bool, fmt: str) -> None:
     """Run the test blocks of SOURCES and the generated boundary tests with `opa test`."""
     result = compile_sources(list(sources), with_tests=True)
     diagnostics = list(result.diagnostics)
@@ -328,16 +363,22 @@ def test_command(sources: tuple[str, ...], with_coverage: bool) -> None:
         _print([exc.diagnostic], result)
         sys.exit(1)
     _print(found, result)
-    click.echo(
+    summary = [
         f"{tests.passed} passed, {len(tests.failures)} failed "
         f"({tests.written} from test blocks, {tests.generated} generated boundary cases)"
-    )
+    ]
     if covered is not None:
         policies, conditions = covered.policies, covered.conditions
-        click.echo(
+        summary.append(
             f"coverage: {policies[0]}/{policies[1]} policies, "
             f"{conditions[0]}/{conditions[1]} conditions exercised by the test blocks"
         )
     elif with_coverage:
-        click.echo("coverage: not measured, some tests failed")
+        summary.append("coverage: not measured, some tests failed")
+    if fmt == "html":
+        from compiler.editor.html import test_page
+
+        click.echo(test_page(result, tests, covered, found, summary), nl=False)
+    for line in summary:
+        click.echo(line, err=fmt == "html")
     sys.exit(1 if tests.failures else 0)

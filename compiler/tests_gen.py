@@ -14,7 +14,7 @@ import posixpath
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from compiler.ast import Array, JsonValue, Nrn, Object, Program, Span
+from compiler.ast import Array, JsonValue, Nrn, Object, ObjectId, Program, Span
 from compiler.boundaries import Case, PolicyBoundaries, boundaries
 from compiler.bundle import json_bytes
 from compiler.check import Specifications
@@ -23,7 +23,7 @@ from compiler.emit import render
 from compiler.entities import EntityModel, entity_model
 from compiler.lower import rule_names
 from compiler.parse import nrn_problem
-from compiler.rego import slug
+from compiler.rego import id_order, slug
 from compiler.schema import Unresolved, resolve
 
 AUTHORED_PACKAGE = "data.regate.tests"
@@ -42,7 +42,7 @@ class AuthoredTest:
     request: JsonValue
     expect: str
     failing: tuple[str, ...] | None  # sorted
-    applying: tuple[str, ...] | None  # sorted
+    applying: tuple[ObjectId, ...] | None  # sorted as Rego sorts them
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def check_tests(program: Program) -> list[Diagnostic]:
     """Test blocks name known policies and actions, and each other uniquely."""
     diagnostics: list[Diagnostic] = []
     policies = {p.name for p in program.policies}
-    actions = {a.id for a in program.actions}
+    actions = {str(a.id) for a in program.actions}
     seen: dict[str, Span] = {}
     for test in program.tests:
         if test.name in seen:
@@ -112,7 +112,7 @@ def check_tests(program: Program) -> list[Diagnostic]:
                 )
             )
         seen.setdefault(test.name, test.span)
-        names = [("RG050", "policy", r.name, r.span, policies) for r in test.failing or ()]
+        names = [("RG050", "policy", r.name or "", r.span, policies) for r in test.failing or ()]
         names += [
             ("RG081", "action id", str(a.value), a.span, actions) for a in test.applying or ()
         ]
@@ -287,10 +287,10 @@ def bundle_tests(program: Program, where: Mapping[str, str]) -> BundleTests:
                     span=test.span,
                     request=test.request,
                     expect=test.expect,
-                    failing=tuple(sorted({r.name for r in test.failing}))
+                    failing=tuple(sorted({str(r.name) for r in test.failing}))
                     if test.failing is not None
                     else None,
-                    applying=tuple(sorted({str(a.value) for a in test.applying}))
+                    applying=tuple(sorted({a.value for a in test.applying}, key=id_order))
                     if test.applying is not None
                     else None,
                 )
@@ -300,7 +300,7 @@ def bundle_tests(program: Program, where: Mapping[str, str]) -> BundleTests:
             path = _test_path("regate/tests", source)
             authored.append(RegoTestModule(path, source, tuple(tests)))
     rules = rule_names(program.policies)
-    generated_by_policy = {b.policy.name: b for b in boundaries(program)}
+    generated_by_policy = {b.policy.span: b for b in boundaries(program)}
     generated: list[RegoTestModule] = []
     for file in program.files:
         if not file.policies:
@@ -308,10 +308,10 @@ def bundle_tests(program: Program, where: Mapping[str, str]) -> BundleTests:
         source = where.get(file.path, file.path)
         policies = tuple(
             BoundaryPolicy(
-                rules[p.name],
+                rules[p.span],
                 f"{p.name} ({location(p.span)})",
                 p.span,
-                generated_by_policy[p.name],
+                generated_by_policy[p.span],
             )
             for p in file.policies
         )

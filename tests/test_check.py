@@ -175,7 +175,7 @@ def test_action_binding_an_unknown_policy(tmp_path):
         """,
     )
     assert rendered == (
-        'policies.rg:9:32: error[RG050]: unknown policy "Code Covrage"\n'
+        'policies.rg:9:32: error[RG050]: action "a" names an unknown policy "Code Covrage"\n'
         ' 9 |   policies = ["Code Coverage", "Code Covrage"]\n'
         "   |                                ^^^^^^^^^^^^^^\n"
         'help: did you mean "Code Coverage"?\n'

@@ -233,26 +233,38 @@ def test_json_given_as_xml():
     )
 
 
-def test_a_missing_field_is_named(tmp_path):
+def test_a_missing_field_is_named_where_its_owner_is(tmp_path):
     document = json.loads((REPORTS / "trivy.json").read_text())
     del document["Results"][1]["Vulnerabilities"][1]["Severity"]
     report = tmp_path / "trivy.json"
-    report.write_text(json.dumps(document))
+    report.write_text(json.dumps(document, indent=2))
     assert failure("trivy", str(report)) == rendered(
         report,
         f'error[RG072]: {report} is not a Trivy JSON report: Results[1].Vulnerabilities[1] has no "Severity" (expected a string)',
         "expected the output of `trivy image --format json` (or `trivy fs`, `trivy repo`)",
+        at="68:9",
+        snippet=" 68 |         {\n    |         ^\n",
     )
 
 
-def test_an_unknown_severity_is_named(tmp_path):
+def test_a_field_of_the_wrong_kind_is_located(tmp_path):
+    report = tmp_path / "grype.json"
+    report.write_text(
+        (REPORTS / "grype.json").read_text().replace('"severity": "High"', '"severity": 3', 1)
+    )
+    stderr = failure("grype", str(report))
+    assert stderr.startswith(f"{report}:8:21: error[RG072]: ")
+    assert "matches[0].vulnerability.severity is 3; expected a string" in stderr
+
+
+def test_an_unknown_severity_is_named_and_located(tmp_path):
     report = tmp_path / "semgrep.json"
     report.write_text(
         '{"results": [{"check_id": "r", "path": "a.py", "extra": {"severity": "SEVERE"}}], "errors": []}'
     )
-    assert 'results[0].extra.severity is "SEVERE"; expected one of ERROR, WARNING, INFO' in failure(
-        "semgrep", str(report)
-    )
+    stderr = failure("semgrep", str(report))
+    assert stderr.startswith(f"{report}:1:70: error[RG072]: ")
+    assert 'results[0].extra.severity is "SEVERE"; expected one of ERROR, WARNING, INFO' in stderr
 
 
 def test_a_bad_lcov_record_is_shown(tmp_path):

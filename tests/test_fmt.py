@@ -92,7 +92,7 @@ def test_every_source_in_the_repo_round_trips(path: Path):
 
 
 def test_the_example_regate_sources_are_already_canonical():
-    for path in sorted((REPO / "bundles/quality-gates").glob("*.rg")):
+    for path in sorted((REPO / "bundles").glob("*/*.rg")):
         assert format_text(path.read_text(), path.name, False) == path.read_text(), path
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from compiler.evidence.formats import FORMATS
 from tests.conftest import QUALITY_GATES, REPO, build, run_cli
 
 REPORTS = REPO / "tests" / "fixtures" / "reports"
@@ -116,7 +117,7 @@ def test_an_unrecognised_report(tmp_path, bundle):
     assert (result.exit_code, result.stdout) == (1, "")
     assert result.stderr.splitlines() == [
         f"{report}:1:1: error[RG072]: {report} is not a report regate recognises (expected one of "
-        "trivy, grype, semgrep, gitleaks, sarif, cobertura, lcov, coveragepy, jacoco)",
+        f"{', '.join(FORMATS)})",
         f"help: name the format: FORMAT:{report}, and regate says what it lacks",
         "",
         "1 error, 0 warnings",

@@ -125,7 +125,10 @@ def test_the_seed_api_payloads_import_to_the_same_policies(tmp_path):
         "approvals.tf:11 nullplatform_approval_policy.coverage", "policies.json:2"
     ).replace("approvals.tf:18 nullplatform_approval_policy.security", "policies.json:11")
     # A payload without an "id" keeps the id the compiler derives for it.
-    assert 'action "deployment-create-production" {' in (out / "actions.rg").read_text()
+    assert (
+        'action "deployment:create@organization=1:account=2:namespace=3[environment=production]" {'
+        in (out / "actions.rg").read_text()
+    )
 
 
 @pytest.mark.opa

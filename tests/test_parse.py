@@ -136,7 +136,8 @@ def test_json_payloads_are_read_as_the_api_takes_them():
     assert rendered == ""
     assert [p.name for p in file.policies] == ["Security"]
     (action,) = file.actions
-    assert action.id == "deployment-create-production"
+    # No id: one derived from what nullplatform keeps unique (action, NRN, dimensions).
+    assert action.id == "deployment:create@organization=1[environment=production]"
     assert action.id_is_derived
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from compiler.driver import check_sources
 from compiler.testing import CommentedCondition, policy_lines
-from tests.conftest import QUALITY_GATES, run_cli, write_sources
+from tests.conftest import QUALITY_GATES, REPO, run_cli, write_sources
 
 GATE = """
 policy "Coverage" {
@@ -108,7 +108,7 @@ def test_a_bad_expectation_is_reported_with_a_suggestion(tmp_path):
         'test "t" {\n  action = "scope:create"\n  nrn = "organization=1"\n  expect = aprove\n}\n',
     )
     assert text == (
-        "project/tests.rg:4:12: error[RG012]: `expect` must be approve, manual or deny, "
+        "project/tests.rg:4:12: error[RG012]: `expect` must be approve, manual, pending or deny, "
         'not "aprove"\n'
         " 4 |   expect = aprove\n"
         "   |            ^^^^^^\n"
@@ -190,6 +190,16 @@ def test_quality_gates_pass_their_tests_with_full_coverage():
     assert result.stdout == (
         "26 passed, 0 failed (11 from test blocks, 15 generated boundary cases)\n"
         "coverage: 3/3 policies, 3/3 conditions exercised by the test blocks\n"
+    )
+
+
+@pytest.mark.opa
+def test_the_two_team_organisation_passes_its_tests_with_full_coverage():
+    result = run_cli("test", "--coverage", str(REPO / "bundles" / "platform-org"))
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert result.stdout == (
+        "28 passed, 0 failed (13 from test blocks, 15 generated boundary cases)\n"
+        "coverage: 4/4 policies, 4/4 conditions exercised by the test blocks\n"
     )
 
 

@@ -2,8 +2,10 @@
 
 Counts come from the `<line>` elements of every `<class>`, not from the
 rounded `line-rate` attributes.  A line listed twice for one file (two classes
-of one file) counts once, covered when either lists hits; a `branch="true"`
-line adds the `(covered/total)` of its `condition-coverage`.
+of one file) counts once, covered when either lists hits; a branch line adds the
+`(covered/total)` of its `condition-coverage`.  `branch` is read as
+Cobertura's own reader reads a boolean, case aside: coverage.py writes "true",
+coverlet "True".
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import re
 import xml.etree.ElementTree as StdET
 from typing import Any
 
-from compiler.evidence.report import Counts, Format, Report, coverage_counts, xml_count
+from compiler.evidence.report import Format, Measured, Reading, coverage_counts, xml_count
 
 CONDITIONS = re.compile(r"\((\d+)/(\d+)\)")
 
@@ -21,7 +23,8 @@ def recognise(document: Any) -> bool:
     return isinstance(document, StdET.Element) and document.tag == "coverage"
 
 
-def measure(document: Any, format: Format, report: Report) -> Counts:
+def measure(document: Any, reading: Reading) -> Measured:
+    format, report = reading.format, reading.report
     if document.find("packages") is None:
         raise format.not_this(report, "<coverage> has no <packages>")
     hits: dict[tuple[str, int], bool] = {}
@@ -34,7 +37,7 @@ def measure(document: Any, format: Format, report: Report) -> Counts:
             where = f'a <line> of "{filename}"'
             key = (filename, xml_count(line, "number", where, format, report))
             hits[key] = hits.get(key, False) or xml_count(line, "hits", where, format, report) > 0
-            if line.get("branch") == "true":
+            if line.get("branch", "").lower() == "true":
                 found = CONDITIONS.search(line.get("condition-coverage", ""))
                 if found is None:
                     detail = f'{where} is a branch without "condition-coverage" like "50% (1/2)"'

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NoReturn
 
 import click
 
 from compiler import __version__, explain
+from compiler.ast import Span
 from compiler.bundle import (
     STANDARD_OUTPUT,
     check_output,
@@ -18,16 +19,34 @@ from compiler.bundle import (
     write_atomically,
     write_failed,
 )
-from compiler.diagnostics import render
+from compiler.diagnostics import Diagnostic, error, render
 from compiler.evidence import formats
-from compiler.evidence.mapping import DEFAULT_TEMPLATES, fill, load_mapping, measures
-from compiler.evidence.report import EvidenceError, Format, Kind, add, read_text
+from compiler.evidence.cyclonedx import CYCLONEDX, without_vex
+from compiler.evidence.keys import PublicKey, load_public_key
+from compiler.evidence.mapping import (
+    FINDINGS_LIST,
+    default_template,
+    fill,
+    load_mapping,
+    measures,
+)
+from compiler.evidence.record import load_signer, record_options, write_record
+from compiler.evidence.report import (
+    EvidenceError,
+    Finding,
+    Format,
+    Kind,
+    Measured,
+    Report,
+    add,
+    read_text,
+)
 from compiler.evidence.specification import Declared, Target, from_schema_file, validate
 from compiler.opa import OpaError, ask_sidecar, eval_bundle
 from compiler.parse import nrn_problem
 
 # `regate gate` exit statuses; 1 (errors) and 2 (usage) are every command's.
-EXIT_STATUS = {"approve": 0, "manual": 3, "deny": 4}
+EXIT_STATUS = {"approve": 0, "manual": 3, "deny": 4, "pending": 5}
 
 
 @dataclass(frozen=True)
@@ -38,58 +57,226 @@ class ReportArgument:
     path: str
 
     @staticmethod
-    def parse(text: str) -> ReportArgument:
+    def parse(text: str, default: Format | None = None) -> ReportArgument:
         name, colon, path = text.partition(":")
         if colon and name in formats.FORMATS:
             return ReportArgument(formats.FORMATS[name], path)
-        return ReportArgument(None, text)
+        return ReportArgument(default, text)
+
+
+@dataclass(frozen=True)
+class ReadReport:
+    """A report file, its format, and what it measures."""
+
+    report: Report
+    format: Format
+    measured: Measured
+
+    def described(self) -> dict[str, str]:
+        """How a decision record names it: path, format and the SHA-256 of its bytes."""
+        return {"path": self.report.path, "format": self.format.name, "sha256": self.report.sha256}
 
 
 @dataclass(frozen=True)
 class Metadata:
-    """A metadata document built from reports, and the kinds of report it came from."""
+    """A metadata document built from reports, and what it was built from."""
 
     document: Any
     kinds: tuple[Kind, ...]
-    paths: tuple[str, ...]
+    reports: tuple[ReadReport, ...]
+    baselines: tuple[ReadReport, ...] = ()
+    vex: tuple[ReadReport, ...] = ()
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return tuple(r.report.path for r in self.reports)
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [w for r in (*self.reports, *self.baselines) for w in r.measured.warnings]
 
 
-def build_metadata(reports: Sequence[ReportArgument], mapping: str | None) -> Metadata:
-    """Read every report, add up their counts, and shape them by the mapping or the default.
-    Every report and the mapping are read before an error is raised: one run says all."""
-    all_counts = []
-    kinds: list[Kind] = []
+@dataclass(frozen=True)
+class Key:
+    """A public key given with --key: provenance signatures are verified with it."""
+
+    path: str
+    key: PublicKey
+
+    @staticmethod
+    def load(path: str | None) -> Key | None:
+        return Key(path, load_public_key(path)) if path is not None else None
+
+
+def read_report(argument: ReportArgument, key: Key | None = None) -> ReadReport:
+    report = read_text(argument.path)
+    format = argument.format or formats.detect(report)
+    measured = formats.measure(report, format, key.key if key else None, key.path if key else None)
+    return ReadReport(report, format, measured)
+
+
+def read_reports(
+    arguments: Sequence[ReportArgument], key: Key | None = None, mapping: str | None = None
+) -> list[ReadReport]:
+    """Every report read (and the mapping, if any) before an error is raised: one run
+    names every report that cannot be used."""
+    read: list[ReadReport] = []
     problems: list[EvidenceError] = []
-    for argument in reports:
+    for argument in arguments:
         try:
-            report = read_text(argument.path)
-            format = argument.format or formats.detect(report)
-            all_counts.append(formats.measure(report, format))
+            read.append(read_report(argument, key))
         except EvidenceError as exc:
             problems.append(exc)
-            continue
-        if format.kind not in kinds:
-            kinds.append(format.kind)
-    try:
-        template = (
+    if problems and mapping:
+        try:
             load_mapping(mapping)
-            if mapping
-            else {key: value for kind in kinds for key, value in DEFAULT_TEMPLATES[kind].items()}
-        )
-    except EvidenceError as exc:
-        problems.append(exc)
+        except EvidenceError as exc:
+            problems.append(exc)
     if problems:
         raise EvidenceError(
             [d for p in problems for d in p.diagnostics],
             {path: text for p in problems for path, text in p.texts.items()},
         )
-    document = fill(template, measures(add(*all_counts))) or {}
-    return Metadata(document, tuple(kinds), tuple(r.path for r in reports))
+    return read
+
+
+WHOLE_DOCUMENTS: tuple[Kind, ...] = ("quality", "provenance")  # one report makes the document
+
+
+def _whole_alone(read: list[ReadReport]) -> None:
+    whole = next((r for r in read if r.format.kind in WHOLE_DOCUMENTS), None)
+    if whole is not None and len(read) > 1:
+        others = ", ".join(r.report.path for r in read if r is not whole)
+        raise whole.report.fail(
+            "RG079",
+            f"{whole.report.path} is {whole.format.title}, which makes a whole document; "
+            f"it cannot be added up with {others}",
+            help="give it a metadata key of its own",
+        )
+
+
+def _compared(read: list[ReadReport], baselines: list[ReadReport]) -> list[ReadReport]:
+    """The reports, each counting only the findings its format's baselines do not have."""
+    pools: dict[str, list[Finding]] = {}
+    names = ", ".join(r.report.path for r in read)
+    for baseline in baselines:
+        if baseline.format.kind != "security":
+            raise baseline.report.fail(
+                "RG075",
+                f"{baseline.report.path} is {baseline.format.title}, which has no findings "
+                "to compare; a baseline is a scanner report",
+            )
+        if baseline.format.name not in {r.format.name for r in read}:
+            raise baseline.report.fail(
+                "RG075",
+                f"{baseline.report.path} is {baseline.format.title}, but no report of that "
+                f"format is compared with it ({names})",
+                help="a baseline is the same tool's report on the code it is compared with",
+            )
+        pools.setdefault(baseline.format.name, []).extend(baseline.measured.findings)
+    return [
+        replace(r, measured=r.measured.without(pools[r.format.name]))
+        if r.format.name in pools
+        else r
+        for r in read
+    ]
+
+
+def _with_vex(
+    read: list[ReadReport], paths: Sequence[str]
+) -> tuple[list[ReadReport], list[ReadReport]]:
+    """The reports with the vulnerabilities VEX documents say do not affect removed,
+    and the VEX documents as read."""
+    if not paths:
+        return read, []
+    documents = [read_text(path) for path in paths]
+    statements = [s for document in documents for s in formats.vex_statements(document)]
+    if not any(r.format is CYCLONEDX for r in read):
+        names = ", ".join(r.report.path for r in read)
+        raise documents[0].fail(
+            "RG075",
+            f"{documents[0].path} is a VEX document, and VEX applies to CycloneDX SBOMs; "
+            f"no report it would apply to is a CycloneDX SBOM ({names})",
+            help="give the SBOM the VEX speaks of: cyclonedx:sbom.cdx.json",
+        )
+    applied = [
+        replace(
+            r, measured=replace(r.measured, findings=without_vex(r.measured.findings, statements))
+        )
+        if r.format is CYCLONEDX
+        else r
+        for r in read
+    ]
+    return applied, [ReadReport(document, CYCLONEDX, Measured()) for document in documents]
+
+
+def findings_list(read: list[ReadReport]) -> list[dict[str, Any]]:
+    """The counted findings with their identities (docs/evidence.md, "The findings list")."""
+    listed = []
+    for r in read:
+        for finding in r.measured.findings:
+            entry: dict[str, Any] = {"format": r.format.name, "category": finding.category}
+            entry["id"] = finding.id
+            optional = {
+                "severity": finding.severity,
+                "package": finding.package,
+                "target": finding.target,
+                "fingerprint": finding.fingerprint,
+                "aliases": sorted(set(finding.aliases) - {finding.id}) or None,
+            }
+            entry |= {name: value for name, value in optional.items() if value is not None}
+            listed.append(entry)
+    order = ("format", "category", "id", "package", "target", "fingerprint", "severity")
+    return sorted(listed, key=lambda e: tuple(str(e.get(name, "")) for name in order))
+
+
+def build_metadata(
+    reports: Sequence[ReportArgument],
+    mapping: str | None,
+    baselines: Sequence[ReportArgument] = (),
+    with_findings: bool = False,
+    key: Key | None = None,
+    vex: Sequence[str] = (),
+) -> Metadata:
+    """Read every report, drop what VEX says does not affect, count what the baselines
+    lack, add the counts up, and shape them by the mapping or the default."""
+    read = read_reports(reports, key, mapping)
+    _whole_alone(read)
+    if key is not None and not any(r.format.kind == "provenance" for r in read):
+        raise EvidenceError(
+            [
+                error(
+                    "RG076",
+                    Span(key.path, 1, 1, 1, 1),
+                    f"{key.path} is a key provenance is verified with, but none of "
+                    f"{', '.join(r.report.path for r in read)} is provenance",
+                    help="give --key with a provenance envelope",
+                )
+            ]
+        )
+    read, vex_read = _with_vex(read, vex)
+    base = read_reports(baselines)
+    compared = _compared(read, base)
+    values = measures(add(*(r.measured.measures() for r in compared)))
+    if any(r.format.kind == "security" for r in compared):
+        values[FINDINGS_LIST] = findings_list(compared)
+    kinds: list[Kind] = []
+    for r in compared:
+        if r.format.kind not in kinds:
+            kinds.append(r.format.kind)
+    template = load_mapping(mapping) if mapping else default_template(kinds, values, with_findings)
+    document = fill(template, values) or {}
+    return Metadata(document, tuple(kinds), tuple(compared), tuple(base), tuple(vex_read))
 
 
 def _fail(exc: EvidenceError) -> NoReturn:
     sys.stderr.write(render(exc.diagnostics, exc.texts, "text", __version__))
     sys.exit(1)
+
+
+def _warn(warnings: list[Diagnostic]) -> None:
+    if warnings:
+        sys.stderr.write(render(warnings, {}, "text", __version__))
 
 
 @click.group("metadata")
@@ -107,6 +294,25 @@ def metadata_group() -> None:
     metavar="[FORMAT:]REPORT",
     help="Another report counted into the same document (repeatable).",
 )
+@click.option(
+    "--baseline",
+    "baselines",
+    multiple=True,
+    metavar="[FORMAT:]BASE",
+    help="Count only findings this report of the same tool lacks (repeatable; default FORMAT).",
+)
+@click.option(
+    "--vex",
+    multiple=True,
+    metavar="VEX",
+    help="A CycloneDX VEX document: what it says does not affect is not counted (repeatable).",
+)
+@click.option(
+    "--with-findings",
+    is_flag=True,
+    help='Add the counted findings, with their identities, as "findings".',
+)
+@click.option("--key", help="A PEM public key (or certificate) provenance is verified with.")
 @click.option("--mapping", help="A mapping file: the document's shape for another specification.")
 @click.option("--schema", help="Validate the document against this JSON Schema file.")
 @click.option(
@@ -115,7 +321,9 @@ def metadata_group() -> None:
     help="Validate against the specification declared in these sources (repeatable).",
 )
 @click.option("--entity", default="build", show_default=True, help="The entity, with --sources.")
-@click.option("--metadata", "key", help="The metadata key, with --sources [default: the kind].")
+@click.option(
+    "--metadata", "key_name", help="The metadata key, with --sources [default: the kind]."
+)
 @click.option("--nrn", help="Pick the specification in force at this NRN, with --sources.")
 @click.option(
     "-o", "--output", help="Write the document here instead of standard output (-: stdout)."
@@ -124,11 +332,15 @@ def metadata_from_command(
     format_name: str,
     report: str,
     more: tuple[str, ...],
+    baselines: tuple[str, ...],
+    vex: tuple[str, ...],
+    with_findings: bool,
+    key: str | None,
     mapping: str | None,
     schema: str | None,
     sources: tuple[str, ...],
     entity: str,
-    key: str | None,
+    key_name: str | None,
     nrn: str | None,
     output: str | None,
 ) -> None:
@@ -138,15 +350,23 @@ def metadata_from_command(
     malformed = nrn_problem(nrn) if nrn is not None else None
     if malformed is not None:
         raise click.BadParameter(f"{nrn!r} is not an NRN: {malformed[2]}", param_hint="--nrn")
-    arguments = [ReportArgument(formats.FORMATS[format_name], report)]
+    format = formats.FORMATS[format_name]
+    arguments = [ReportArgument(format, report)]
     arguments += [ReportArgument.parse(m) for m in more]
     # Every problem in one run: the output, the reports and mapping, the specification.
-    given = [a.path for a in arguments] + [p for p in (mapping, schema) if p]
+    given = [a.path for a in arguments] + [p for p in (mapping, schema, key, *vex) if p]
     unwritable = (check_output(output) or overwrites(output, given)) if output is not None else None
     problems = EvidenceError([unwritable] if unwritable else [])
     metadata: Metadata | None = None
     try:
-        metadata = build_metadata(arguments, mapping)
+        metadata = build_metadata(
+            arguments,
+            mapping,
+            [ReportArgument.parse(b, format) for b in baselines],
+            with_findings,
+            Key.load(key),
+            vex,
+        )
     except EvidenceError as exc:
         problems = _joined(problems, exc)
     target: Target | None = None
@@ -154,14 +374,15 @@ def metadata_from_command(
         if schema:
             target = from_schema_file(schema)
         elif sources:
-            kind = metadata.kinds[0] if metadata else formats.FORMATS[format_name].kind
-            target = Declared.load(sources).target(entity, key or kind, nrn)
+            kind = metadata.kinds[0] if metadata else format.kind
+            target = Declared.load(sources).target(entity, key_name or kind, nrn)
         if target is not None and metadata is not None:
             validate(metadata.document, target, metadata.paths)
     except EvidenceError as exc:
         problems = _joined(problems, exc)
     if problems.diagnostics or metadata is None:
         _fail(problems)
+    _warn(metadata.warnings)
     text = json.dumps(metadata.document, indent=2) + "\n"
     if output is not None and output != STANDARD_OUTPUT:
         try:
@@ -192,6 +413,34 @@ def _target(text: str, option: str) -> tuple[str, str]:
     return entity, key
 
 
+def _by_key(items: tuple[str, ...], option: str, shape: str) -> dict[tuple[str, str], list[str]]:
+    """`ENTITY.KEY=VALUE` options grouped by key, in the order given."""
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for item in items:
+        target, value = _pair(item, option, shape)
+        grouped.setdefault(_target(target, option), []).append(value)
+    return grouped
+
+
+def _with_evidence(
+    grouped: dict[tuple[str, str], list[str]], option: str, evidence: dict[tuple[str, str], Any]
+) -> dict[tuple[str, str], list[str]]:
+    """Options for keys that have evidence: anything else is a mistake."""
+    for entity, key in grouped:
+        if (entity, key) not in evidence:
+            message = f"{entity}.{key} has no --evidence to go with"
+            raise click.BadParameter(message, param_hint=option)
+    return grouped
+
+
+def _once(grouped: dict[tuple[str, str], list[str]], option: str) -> dict[tuple[str, str], str]:
+    """Options given at most once per key."""
+    for (entity, key), values in grouped.items():
+        if len(values) > 1:
+            raise click.BadParameter(f"{entity}.{key} is given twice", param_hint=option)
+    return {target: values[0] for target, values in grouped.items()}
+
+
 @click.command("gate")
 @click.option("--bundle", help="A bundle built by `regate build`, evaluated by a local OPA.")
 @click.option("--opa-url", help="A running OPA sidecar serving the bundle.")
@@ -214,6 +463,20 @@ def _target(text: str, option: str) -> tuple[str, str]:
     help="A report for a metadata key (repeatable; reports for one key are added up).",
 )
 @click.option(
+    "--baseline",
+    "baselines",
+    multiple=True,
+    metavar="ENTITY.KEY=[FORMAT:]BASE",
+    help="Count only the findings of a key's reports that this report lacks (repeatable).",
+)
+@click.option(
+    "--vex",
+    "vex",
+    multiple=True,
+    metavar="ENTITY.KEY=VEX",
+    help="A CycloneDX VEX document for a key's CycloneDX SBOM (repeatable).",
+)
+@click.option(
     "--mapping",
     "mappings",
     multiple=True,
@@ -221,10 +484,23 @@ def _target(text: str, option: str) -> tuple[str, str]:
     help="A mapping file for one metadata key.",
 )
 @click.option(
+    "--key",
+    "keys",
+    multiple=True,
+    metavar="ENTITY.KEY=PEM",
+    help="The public key a key's provenance is verified with.",
+)
+@click.option(
+    "--with-findings",
+    is_flag=True,
+    help='Add the counted findings to each scanner document, as "findings".',
+)
+@click.option(
     "--sources",
     multiple=True,
     help="Validate the evidence against the specifications in these sources.",
 )
+@record_options
 def gate_command(
     bundle: str | None,
     opa_url: str | None,
@@ -232,31 +508,55 @@ def gate_command(
     nrn: str,
     dimensions: tuple[str, ...],
     evidence: tuple[str, ...],
+    baselines: tuple[str, ...],
+    vex: tuple[str, ...],
     mappings: tuple[str, ...],
+    keys: tuple[str, ...],
+    with_findings: bool,
     sources: tuple[str, ...],
+    record: str | None,
+    signing_key: str | None,
+    signing_alg: str,
 ) -> None:
     """Assemble a request from evidence, decide it, explain; exit 0 approve, 3 manual, 4 deny."""
     if (bundle is None) == (opa_url is None):
         raise click.UsageError("give exactly one of --bundle and --opa-url")
-    reports: dict[tuple[str, str], list[ReportArgument]] = {}
-    for item in evidence:
-        target, path = _pair(item, "--evidence", "ENTITY.KEY=[FORMAT:]REPORT")
-        reports.setdefault(_target(target, "--evidence"), []).append(ReportArgument.parse(path))
-    mapping_of: dict[tuple[str, str], str] = {}
-    for item in mappings:
-        target, path = _pair(item, "--mapping", "ENTITY.KEY=FILE")
-        mapping_of[_target(target, "--mapping")] = path
+    if signing_key is not None and record is None:
+        raise click.UsageError("--signing-key signs decision records: give --record DIR")
+    reports = {
+        target: [ReportArgument.parse(path) for path in paths]
+        for target, paths in _by_key(evidence, "--evidence", "ENTITY.KEY=[FORMAT:]REPORT").items()
+    }
+    base_of = _with_evidence(
+        _by_key(baselines, "--baseline", "ENTITY.KEY=[FORMAT:]BASE"), "--baseline", reports
+    )
+    vex_of = _with_evidence(_by_key(vex, "--vex", "ENTITY.KEY=VEX"), "--vex", reports)
+    mapping_of = _once(_by_key(mappings, "--mapping", "ENTITY.KEY=FILE"), "--mapping")
+    key_of = _once(
+        _with_evidence(_by_key(keys, "--key", "ENTITY.KEY=PEM"), "--key", reports), "--key"
+    )
     scope = dict(_pair(d, "--dimension", "KEY=VALUE") for d in dimensions)
     entities: dict[str, Any] = {"scope": {"dimensions": scope}}
+    built: dict[str, Metadata] = {}
     try:
+        signer = load_signer(signing_key, signing_alg)
         declared = Declared.load(sources) if sources else None
         for (entity, key), arguments in reports.items():
-            metadata = build_metadata(arguments, mapping_of.get((entity, key)))
+            metadata = build_metadata(
+                arguments,
+                mapping_of.get((entity, key)),
+                [ReportArgument.parse(b) for b in base_of.get((entity, key), [])],
+                with_findings,
+                Key.load(key_of.get((entity, key))),
+                vex_of.get((entity, key), []),
+            )
             if declared is not None:
                 validate(metadata.document, declared.target(entity, key, nrn), metadata.paths)
             entities.setdefault(entity, {}).setdefault("metadata", {})[key] = metadata.document
+            built[f"{entity}.{key}"] = metadata
     except EvidenceError as exc:
         _fail(exc)
+    _warn([w for metadata in built.values() for w in metadata.warnings])
     request = {"action": action, "nrn": nrn, "entities": entities}
     try:
         decision = ask_sidecar(opa_url, request) if opa_url else eval_bundle(str(bundle), request)
@@ -264,4 +564,21 @@ def gate_command(
         click.echo(f"regate: error: {exc}", err=True)
         sys.exit(1)
     click.echo(explain.render(decision), nl=False)
+    if record is not None:
+        try:
+            written = write_record(record, request, decision, _evidence_of(built), signer)
+        except EvidenceError as exc:
+            _fail(exc)
+        click.echo(f"regate: decision recorded in {written}", err=True)
     sys.exit(EXIT_STATUS.get(decision.get("result"), 1))
+
+
+def _evidence_of(built: dict[str, Metadata]) -> dict[str, list[dict[str, str]]]:
+    """What a decision record says each key's document was built from."""
+    return {
+        "evidence": [{"key": key, **r.described()} for key, m in built.items() for r in m.reports],
+        "baselines": [
+            {"key": key, **r.described()} for key, m in built.items() for r in m.baselines
+        ],
+        "vex": [{"key": key, **r.described()} for key, m in built.items() for r in m.vex],
+    }

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.evidence.report import At, Counts, Format, Report, coverage_counts
+from compiler.evidence.report import At, Format, Measured, Reading, coverage_counts
 
 
 def recognise(document: Any) -> bool:
     return isinstance(document, dict) and "meta" in document and "totals" in document
 
 
-def measure(document: Any, format: Format, report: Report) -> Counts:
+def measure(document: Any, reading: Reading) -> Measured:
+    format, report = reading.format, reading.report
     top = At(document, "", format, report)
     meta = top.need("meta", "object")
     top.need("files", "object")

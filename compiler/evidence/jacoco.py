@@ -9,14 +9,15 @@ from __future__ import annotations
 import xml.etree.ElementTree as StdET
 from typing import Any
 
-from compiler.evidence.report import Counts, Format, Report, coverage_counts, xml_count
+from compiler.evidence.report import Format, Measured, Reading, coverage_counts, xml_count
 
 
 def recognise(document: Any) -> bool:
     return isinstance(document, StdET.Element) and document.tag == "report"
 
 
-def measure(document: Any, format: Format, report: Report) -> Counts:
+def measure(document: Any, reading: Reading) -> Measured:
+    format, report = reading.format, reading.report
     found: dict[str, tuple[int, int]] = {}
     for counter in document.iterfind("counter"):
         where = f'<counter type="{counter.get("type")}">'

@@ -4,7 +4,8 @@ Line counts come from `DA:<line>,<hits>` records and branch counts from
 `BRDA:<line>,<block>,<branch>,<taken>` ("-" means never reached), per source
 file (`SF:` ... `end_of_record`).  A file recorded twice (several test names)
 counts each line once, covered when either record has hits.  The summary
-records (`LF`, `LH`, `BRF`, `BRH`, `FN*`) are read past.
+records (`LF`, `LH`, `BRF`, `BRH`, `MCF`, `MCH`, `FN*`) are read past, and so are
+comment lines starting with `#`, which lcov itself skips and `lcov --comment` writes.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from compiler.evidence.report import Counts, Format, Report, coverage_counts
+from compiler.evidence.report import Format, Measured, Reading, coverage_counts
 
 RECORD = re.compile(r"([A-Z]+):(.*)")
 SUMMARY_RECORDS = {
@@ -28,17 +29,25 @@ SUMMARY_RECORDS = {
     "BRF",
     "BRH",
     "MCDC",
+    "MCF",
+    "MCH",
 }
 DA = re.compile(r"(\d+),(-?\d+)(,.*)?")
 BRDA = re.compile(r"(\d+),([^,]+),([^,]+),(-|\d+)")
 
 
+def _is_comment(line: str) -> bool:
+    return line.lstrip().startswith("#")
+
+
 def recognise(document: Any) -> bool:
-    first = next((line for line in str(document).splitlines() if line.strip()), "")
+    lines = str(document).splitlines()
+    first = next((line for line in lines if line.strip() and not _is_comment(line)), "")
     return first.startswith(("TN:", "SF:"))
 
 
-def measure(document: Any, format: Format, report: Report) -> Counts:
+def measure(document: Any, reading: Reading) -> Measured:
+    format, report = reading.format, reading.report
     lines: dict[tuple[str, int], bool] = {}
     branches: dict[tuple[str, int, str, str], bool] = {}
     current: str | None = None  # the SF of the open record
@@ -50,7 +59,7 @@ def measure(document: Any, format: Format, report: Report) -> Counts:
             return format.not_this(report, detail, at=(number, 1))
 
         record = RECORD.fullmatch(line)
-        if not line:
+        if not line or line.startswith("#"):
             continue
         if line == "end_of_record":
             if current is None:

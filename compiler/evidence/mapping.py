@@ -16,9 +16,9 @@ from compiler.diagnostics import Diagnostic, did_you_mean, error
 from compiler.evidence.report import (
     FINDING_LEVELS,
     VULNERABILITY_LEVELS,
-    Counts,
     EvidenceError,
     Kind,
+    Value,
 )
 from compiler.parse import parse_json_document
 from compiler.sources import Source, read_text
@@ -38,7 +38,23 @@ SECURITY_MEASURES = tuple(
 COVERAGE_MEASURES = tuple(
     f"{part}.{what}" for part in ("lines", "branches") for what in ("coverage", "total", "covered")
 )
-MEASURES = SECURITY_MEASURES + COVERAGE_MEASURES
+QUALITY_MEASURES = (
+    "quality_gate.status",
+    "quality_gate.passed",
+    "quality_gate.failed_conditions",
+)
+METRIC = "metrics."  # metrics.<SonarQube metric key>, e.g. metrics.new_coverage
+PROVENANCE_MEASURES = tuple(
+    f"provenance.{what}" for what in ("verified", "builder", "source", "ref", "digests")
+)
+FINDINGS_LIST = "findings"  # the counted findings themselves, with their identities
+MEASURES = (
+    SECURITY_MEASURES
+    + COVERAGE_MEASURES
+    + QUALITY_MEASURES
+    + PROVENANCE_MEASURES
+    + (FINDINGS_LIST,)
+)
 
 DEFAULT_TEMPLATES: dict[Kind, Template] = {
     "security": {
@@ -59,20 +75,47 @@ DEFAULT_TEMPLATES: dict[Kind, Template] = {
             },
         }
     },
+    "quality": {
+        "quality_gate": {
+            "status": "quality_gate.status",
+            "passed": "quality_gate.passed",
+            "failed_conditions": "quality_gate.failed_conditions",
+        }
+    },
+    "provenance": {
+        "provenance": {name.split(".", 1)[1]: name for name in PROVENANCE_MEASURES},
+    },
 }
 
 
-def measures(counts: Counts) -> dict[str, int | float]:
-    """The counts and the percentages derived from them (two decimals)."""
-    values: dict[str, int | float] = dict(counts)
+def is_measure(name: str) -> bool:
+    return name in MEASURES or (name.startswith(METRIC) and len(name) > len(METRIC))
+
+
+def default_template(kinds: list[Kind], values: dict[str, Value], with_findings: bool) -> Template:
+    """The default shapes of the kinds of report read (docs/evidence.md, "Default shapes")."""
+    template: dict[str, Any] = {}
+    for kind in kinds:
+        template |= DEFAULT_TEMPLATES[kind]
+    if "quality" in kinds:
+        metrics = {name[len(METRIC) :]: name for name in sorted(values) if name.startswith(METRIC)}
+        template["quality_gate"] = {**template["quality_gate"], "metrics": metrics}
+    if with_findings:
+        template[FINDINGS_LIST] = FINDINGS_LIST
+    return template
+
+
+def measures(found: dict[str, Value]) -> dict[str, Value]:
+    """The measures and the percentages derived from them (two decimals)."""
+    values = dict(found)
     for part in ("lines", "branches"):
-        total = counts.get(f"{part}.total", 0)
-        if total:
-            values[f"{part}.coverage"] = round(100 * counts[f"{part}.covered"] / total, 2)
+        total, covered = found.get(f"{part}.total"), found.get(f"{part}.covered")
+        if isinstance(total, int) and isinstance(covered, int) and total:
+            values[f"{part}.coverage"] = round(100 * covered / total, 2)
     return values
 
 
-def fill(template: Template, values: dict[str, int | float]) -> Any:
+def fill(template: Template, values: dict[str, Value]) -> Any:
     """The template with each measure name replaced by its value (absent ones left out)."""
     if isinstance(template, dict):
         filled = {key: fill(value, values) for key, value in template.items()}
@@ -88,7 +131,7 @@ def _check(node: Node, problems: list[Diagnostic]) -> None:
         case Object(members=members):
             for member in members:
                 _check(member.value, problems)
-        case Scalar(value=str(name), span=span) if name not in MEASURES:
+        case Scalar(value=str(name), span=span) if not is_measure(name):
             problems.append(
                 error(
                     "RG074",

@@ -7,10 +7,13 @@ was expected.  Nothing downstream ever sees a half-read report.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import json.decoder
+import re
 import xml.etree.ElementTree as StdET
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import defusedxml.ElementTree as SafeET
@@ -18,17 +21,23 @@ from defusedxml import DefusedXmlException
 
 from compiler.ast import Span
 from compiler.diagnostics import Diagnostic, error
-from compiler.sources import JsonProblem, Unreadable, read_bounded, strict_json
+from compiler.sources import JsonProblem, Unreadable, read_bounded, strict_decoder, strict_json
 
 MAX_REPORT_BYTES = 256 * 1024 * 1024  # RG070: large image scans run to tens of MiB
 MAX_SNIPPET_CHARS = 200  # longer lines (minified JSON) are not echoed under a diagnostic
 
-Syntax = Literal["json", "xml", "lcov"]
-Kind = Literal["security", "coverage"]
+# "json-seq": one JSON value after another (govulncheck -json, .intoto.jsonl), or one alone.
+Syntax = Literal["json", "json-seq", "xml", "lcov"]
+Kind = Literal["security", "coverage", "quality", "provenance"]
 Counts = dict[str, int]  # measure name ("vulnerabilities.high", "lines.covered") → count
+Value = int | float | str | bool | list[Any]  # what a measure can be
 
 VULNERABILITY_LEVELS = ("critical", "high", "medium", "low", "unknown")
 FINDING_LEVELS = ("critical", "high", "medium", "low", "info")
+
+
+class JsonSeq(list[Any]):
+    """The JSON values of a report that holds several, one after another."""
 
 
 class EvidenceError(Exception):
@@ -44,10 +53,12 @@ class EvidenceError(Exception):
 
 @dataclass(frozen=True)
 class Report:
-    """A report file as read: its path as the user gave it, and its text."""
+    """A report file as read: its path as the user gave it, its text, and the SHA-256
+    of its bytes (for decision records)."""
 
     path: str
     text: str
+    sha256: str = ""
 
     def fail(
         self,
@@ -77,7 +88,7 @@ class Format:
     syntax: Syntax
     kind: Kind
     recognise: Callable[[Any], bool]  # on the parsed document: is it this format?
-    measure: Callable[[Any, Format, Report], Counts]
+    measure: Callable[[Any, Reading], Measured]
 
     def not_this(
         self, report: Report, detail: str, at: tuple[int, int] | None = None
@@ -90,6 +101,92 @@ class Format:
         )
 
 
+@dataclass(frozen=True)
+class Reading:
+    """A report being measured: its format, its text, and what the command line gave for it."""
+
+    format: Format
+    report: Report
+    key: Any = None  # a public key (`--key`) that provenance signatures are verified with
+    key_path: str | None = None
+
+    def at(self, document: Any) -> At:
+        return At(document, "", self.format, self.report)
+
+    def wrong(self, detail: str, at: tuple[int, int] | None = None) -> EvidenceError:
+        return self.format.not_this(self.report, detail, at)
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What a report measures: plain values (coverage, a quality gate, provenance) and findings.
+
+    `scales` names the finding categories the report measures, with their severity
+    levels (None: the tool gives none, so only the total is counted); a category it
+    does not measure is absent, not zero.
+    """
+
+    values: Mapping[str, Value] = field(default_factory=dict)
+    findings: tuple[Finding, ...] = ()
+    scales: Mapping[str, tuple[str, ...] | None] = field(default_factory=dict)
+    warnings: tuple[Diagnostic, ...] = ()
+
+    def without(self, baseline: Sequence[Finding]) -> Measured:
+        """The same measures, counting only the findings the baseline does not have."""
+        return replace(self, findings=tuple(new_findings(self.findings, baseline)))
+
+    def measures(self) -> dict[str, Value]:
+        """The values and, for each category measured, its findings counted by level."""
+        found: dict[str, Value] = dict(self.values)
+        for category, levels in self.scales.items():
+            severities = [f.severity or "" for f in self.findings if f.category == category]
+            found |= tally(category, severities, levels)
+        return found
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One finding, and what tells it apart from others for a baseline.
+
+    Two findings are the same when their category, package, target and fingerprint
+    are equal and their ids (the id and its aliases) share one; line numbers and
+    installed versions are never part of it (docs/evidence.md, "Finding identities").
+    """
+
+    category: str  # "vulnerabilities", "findings" or "secrets"
+    id: str  # the vulnerability or rule id as the tool names it
+    severity: str | None  # a level of the category's scale; None when the tool gives none
+    package: str | None = None
+    target: str | None = None  # where: a lockfile, an image, a file, a site
+    fingerprint: str | None = None  # the tool's own fingerprint
+    aliases: tuple[str, ...] = ()  # other ids of the same vulnerability
+
+    @property
+    def place(self) -> tuple[str, str | None, str | None, str | None]:
+        return (self.category, self.package, self.target, self.fingerprint)
+
+    @property
+    def ids(self) -> frozenset[str]:
+        return frozenset((self.id, *self.aliases))
+
+
+def new_findings(findings: Iterable[Finding], baseline: Iterable[Finding]) -> list[Finding]:
+    """The findings the baseline does not have.  Each baseline finding matches one
+    finding at most, so a third finding of a kind the baseline has two of is new."""
+    pool: dict[tuple[str, str | None, str | None, str | None], list[frozenset[str]]] = {}
+    for old in baseline:
+        pool.setdefault(old.place, []).append(old.ids)
+    new = []
+    for finding in findings:
+        candidates = pool.get(finding.place, [])
+        match = next((i for i, ids in enumerate(candidates) if ids & finding.ids), None)
+        if match is None:
+            new.append(finding)
+        else:
+            del candidates[match]
+    return new
+
+
 def read_text(path: str) -> Report:
     """The report file's text (a file, or a pipe: `trivy ... | regate metadata from trivy
     /dev/stdin`); RG070 when it cannot be read."""
@@ -99,10 +196,17 @@ def read_text(path: str) -> Report:
     except Unreadable as exc:
         raise EvidenceError([error("RG070", where, f"cannot read {path}: {exc}")]) from None
     try:
-        return Report(path, content.decode("utf-8-sig"))  # some Windows tools write a BOM
+        # utf-8-sig: some Windows tools write a byte order mark
+        return Report(path, content.decode("utf-8-sig"), hashlib.sha256(content).hexdigest())
     except UnicodeDecodeError as exc:
         message = f"cannot read {path}: not UTF-8 text ({exc.reason})"
         raise EvidenceError([error("RG070", where, message)]) from None
+
+
+def _ends_early(exc: json.JSONDecodeError) -> bool:
+    """Whether the JSON text ended inside a value: a string runs to the end (Python
+    reports an unterminated string only then), or the error is at the very end."""
+    return exc.msg.startswith("Unterminated string") or exc.pos >= len(exc.doc.rstrip())
 
 
 def parse_json(report: Report, expected: str) -> Any:
@@ -117,6 +221,33 @@ def parse_json(report: Report, expected: str) -> Any:
             help=f"expected {expected}",
             at=exc.at,
         ) from None
+
+
+def parse_json_seq(report: Report, expected: str) -> JsonSeq:
+    """Whitespace-separated JSON values (govulncheck's stream, JSON Lines)."""
+    decoder = strict_decoder()
+    values = JsonSeq()
+    text, position = report.text, 0
+    while True:
+        while position < len(text) and text[position].isspace():
+            position += 1
+        if position == len(text):
+            return values
+        try:
+            value, position = decoder.raw_decode(text, position)
+        except json.JSONDecodeError as exc:
+            reason = "it ends too early (truncated?)" if _ends_early(exc) else exc.msg
+            raise report.fail(
+                "RG071",
+                f"{report.path} is not valid JSON: {reason}",
+                help=f"expected {expected}",
+                at=(exc.lineno, exc.colno),
+            ) from None
+        except JsonProblem as exc:  # a duplicate key, NaN, a number no float holds
+            raise report.fail("RG071", f"{report.path} is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise report.fail("RG071", f"{report.path} nests too deeply to be read") from None
+        values.append(value)
 
 
 def parse_xml(report: Report, expected: str) -> StdET.Element:
@@ -150,12 +281,18 @@ def tally(category: str, severities: Iterable[str], levels: tuple[str, ...] | No
     return counts
 
 
-def add(*all_counts: Mapping[str, int]) -> Counts:
-    """Counts of several reports together (a measure one report lacks counts as absent)."""
-    total: Counts = {}
-    for counts in all_counts:
-        for name, value in counts.items():
-            total[name] = total.get(name, 0) + value
+def add(*all_measures: Mapping[str, Value]) -> dict[str, Value]:
+    """Measures of several reports together: counts are added up (a measure one report
+    lacks counts as absent).  Only counts repeat: a quality gate or a provenance
+    statement is one report per document (commands.py checks it)."""
+    total: dict[str, Value] = {}
+    for measures in all_measures:
+        for name, value in measures.items():
+            previous = total.get(name)
+            if isinstance(previous, int) and isinstance(value, int):
+                total[name] = previous + value
+            else:
+                total[name] = value
     return total
 
 
@@ -197,7 +334,8 @@ class At:
     report: Report
 
     def wrong(self, detail: str) -> EvidenceError:
-        return self.format.not_this(self.report, detail)
+        """An error about this value, at its line and column in the report."""
+        return self.format.not_this(self.report, detail, locate(self.report.text, self.where))
 
     def _path(self, key: str) -> str:
         return f"{self.where}.{key}" if self.where else key
@@ -253,6 +391,69 @@ class At:
         return found
 
 
+_STEP = re.compile(r"message (\d+)|\[(\d+)\]|\.?([^.\[\]]+)")
+_DECODER = json.JSONDecoder()
+
+
+def _skip_space(text: str, position: int) -> int:
+    while position < len(text) and text[position] in " \t\r\n":
+        position += 1
+    return position
+
+
+def _member(text: str, start: int, step: str | int) -> int | None:
+    """Where the value of member `step` (a key or an index) of the value at `start` begins."""
+    opening = text[start : start + 1]
+    if opening not in ("{", "[") or (opening == "{") != isinstance(step, str):
+        return None
+    position, index = _skip_space(text, start + 1), 0
+    while position < len(text) and text[position] not in "}]":
+        key: str | int = index
+        if opening == "{":
+            key, position = json.decoder.scanstring(text, position + 1)  # type: ignore[attr-defined]
+            position = _skip_space(text, _skip_space(text, position) + 1)  # past ":"
+        if key == step:
+            return position
+        position = _skip_space(text, _DECODER.raw_decode(text, position)[1])
+        position = (
+            _skip_space(text, position + 1) if text[position : position + 1] == "," else position
+        )
+        index += 1
+    return None
+
+
+def locate(text: str, where: str) -> tuple[int, int] | None:
+    """The line and column of the value at a path ("Results[1].Severity", "message 3.osv")
+    of a JSON report, as far down the path as the text goes: where a member is
+    missing, its owner.  Only called for an error, on a report already parsed."""
+    position = _skip_space(text, 0)
+    try:
+        steps = [
+            (int(m[1]) - 1, True) if m[1] else (int(m[2]), False) if m[2] else (m[3], False)
+            for m in _STEP.finditer(where)
+        ]
+        pending = ""
+        for step, in_stream in steps:
+            if in_stream:  # the n-th value of a stream of JSON values
+                for _ in range(int(step)):
+                    position = _skip_space(text, _DECODER.raw_decode(text, position)[1])
+                continue
+            key = f"{pending}.{step}" if pending else step
+            found = _member(text, position, key)
+            if found is None and isinstance(key, str):
+                pending = key  # a key with a dot in it ("@gatsbyjs/x.y"): join the next step
+                continue
+            if found is None:
+                break
+            position, pending = found, ""
+    except (ValueError, RecursionError):
+        pass
+    if position >= len(text):
+        return None
+    line = text.count("\n", 0, position) + 1
+    return line, position - text.rfind("\n", 0, position)
+
+
 def _shown(value: Any) -> str:
     text = json.dumps(value)
     return text if len(text) <= 40 else text[:37] + "..."
@@ -260,12 +461,12 @@ def _shown(value: Any) -> str:
 
 def coverage_counts(
     lines: int, covered: int, branches: int = 0, branches_covered: int = 0
-) -> Counts:
+) -> Measured:
     """Line counts, and branch counts when the report measured any branch."""
-    counts = {"lines.total": lines, "lines.covered": covered}
+    counts: dict[str, Value] = {"lines.total": lines, "lines.covered": covered}
     if branches:
         counts |= {"branches.total": branches, "branches.covered": branches_covered}
-    return counts
+    return Measured(values=counts)
 
 
 def xml_count(element: StdET.Element, name: str, where: str, format: Format, report: Report) -> int:

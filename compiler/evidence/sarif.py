@@ -8,6 +8,10 @@ convention: 9.0 and above critical, 7.0 high, 4.0 medium, above 0 low, else
 info); the result's `level`, then the rule's `defaultConfiguration.level`,
 then SARIF's default "warning" — error → high, warning → medium, note → low,
 none → info.
+
+A result is told apart by its rule, the URI of its first location and its
+`partialFingerprints` (else its `fingerprints`), as code-scanning services match
+results from run to run.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from compiler.evidence.report import FINDING_LEVELS, At, Counts, Format, Report, tally
+from compiler.evidence.report import FINDING_LEVELS, At, Finding, Format, Measured, Reading
 
 LEVEL = {"error": "high", "warning": "medium", "note": "low", "none": "info"}
 SECURITY_SEVERITY = ((9.0, "critical"), (7.0, "high"), (4.0, "medium"), (0.1, "low"))
@@ -23,8 +27,9 @@ SECURITY_SEVERITY = ((9.0, "critical"), (7.0, "high"), (4.0, "medium"), (0.1, "l
 
 @dataclass(frozen=True)
 class Rule:
-    """What a rule says about the level of its results."""
+    """A rule's id and what it says about the level of its results."""
 
+    id: str | None
     security_severity: str | None
     default_level: str | None
 
@@ -55,8 +60,9 @@ def _rules(run: At) -> tuple[dict[str, Rule], list[Rule]]:
     for rule in driver.items("rules"):
         configuration = rule.get("defaultConfiguration", "object")
         default = configuration.optional_level("level", LEVEL) if configuration else None
-        found = Rule(_security_severity(rule), default)
-        by_id[rule.need("id", "string").value] = found
+        rule_id = rule.need("id", "string").value
+        found = Rule(rule_id, _security_severity(rule), default)
+        by_id[rule_id] = found
         by_index.append(found)
     return by_id, by_index
 
@@ -83,25 +89,78 @@ def _counts(result: At) -> bool:
     return (kind is None or kind.value == "fail") and not _suppressed(result)
 
 
-def measure(document: Any, format: Format, report: Report) -> Counts:
-    top = At(document, "", format, report)
+def _fingerprint(result: At) -> str | None:
+    """`partialFingerprints`, else `fingerprints`, as "name=value" pairs in name order."""
+    for key in ("partialFingerprints", "fingerprints"):
+        found = result.get(key, "object")
+        if found is not None and found.value:
+            pairs = (f"{name}={found.need(name, 'string').value}" for name in sorted(found.value))
+            return ";".join(pairs)
+    return None
+
+
+def _artifacts(run: At) -> list[str | None]:
+    """The URIs of the run's artifacts, by index."""
+    uris: list[str | None] = []
+    for artifact in run.items("artifacts"):
+        location = artifact.get("location", "object")
+        uri = location.get("uri", "string") if location else None
+        uris.append(str(uri.value) if uri is not None else None)
+    return uris
+
+
+def _location(result: At, artifacts: list[str | None]) -> str | None:
+    """The URI of the result's first location; an artifactLocation may give only the
+    index of the run's artifact that has it, as CodeQL writes them."""
+    for location in result.items("locations"):
+        physical = location.get("physicalLocation", "object")
+        artifact = physical.get("artifactLocation", "object") if physical else None
+        if artifact is None:
+            continue
+        uri = artifact.get("uri", "string")
+        if uri is not None:
+            return str(uri.value)
+        index = artifact.get("index", "integer")
+        position: int = index.value if index is not None else -1
+        if 0 <= position < len(artifacts):
+            return artifacts[position]
+        if index is not None:
+            raise index.wrong(
+                f"{index.where} is {index.value}; the run has {len(artifacts)} artifacts"
+            )
+    return None
+
+
+def measure(document: Any, reading: Reading) -> Measured:
+    top = reading.at(document)
     version = top.need("version", "string")
     if version.value != "2.1.0":
         raise version.wrong(f'version is "{version.value}"; regate reads SARIF 2.1.0')
-    severities: list[str] = []
+    findings = []
     for run in top.need("runs", "array").elements():
         by_id, by_index = _rules(run)
+        artifacts = _artifacts(run)
         for result in filter(_counts, run.items("results")):
             result.need("message", "object")
-            rule = _rule_of(result, by_id, by_index) or Rule(None, None)
-            severities.append(
+            rule = _rule_of(result, by_id, by_index) or Rule(None, None, None)
+            rule_id = result.get("ruleId", "string")
+            severity = (
                 _security_severity(result)
                 or rule.security_severity
                 or result.optional_level("level", LEVEL)
                 or rule.default_level
                 or LEVEL["warning"]
             )
-    return tally("findings", severities, FINDING_LEVELS)
+            findings.append(
+                Finding(
+                    "findings",
+                    rule_id.value if rule_id is not None else rule.id or "",
+                    severity,
+                    target=_location(result, artifacts),
+                    fingerprint=_fingerprint(result),
+                )
+            )
+    return Measured(findings=tuple(findings), scales={"findings": FINDING_LEVELS})
 
 
 SARIF = Format(

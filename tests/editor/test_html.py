@@ -1,0 +1,140 @@
+"""The HTML renderer reads decisions defensively: what a newer bundle adds is shown, what
+it cannot read is shown as it is, and markup in a value is text, never markup."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+from compiler.editor.html import condition_rows, decision_page, decision_view
+
+DECISION = {
+    "result": "manual",
+    "revision": "abc",
+    "actions": [
+        {
+            "id": "prod",
+            "action": "deployment:create",
+            "nrn": "organization=1",
+            "dimensions": {"environment": "production"},
+            "result": "manual",
+            "policies": [
+                {
+                    "name": "Release",
+                    "source": "policies.rg:30",
+                    "passed": False,
+                    "failures": [
+                        {
+                            "operator": "$or",
+                            "source": "policies.rg:33",
+                            "clauses": [
+                                [
+                                    {
+                                        "path": "build.metadata.git.branch",
+                                        "operator": "$eq",
+                                        "expected": "main",
+                                        "actual": "feature/x",
+                                        "source": "policies.rg:33",
+                                    }
+                                ],
+                                [
+                                    {
+                                        "path": "build.metadata.git.tag",
+                                        "operator": "$exists",
+                                        "expected": True,
+                                        "missing": True,
+                                        "source": "policies.rg:34",
+                                    }
+                                ],
+                            ],
+                        }
+                    ],
+                }
+            ],
+        }
+    ],
+}
+
+
+class Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def text_of(html: str) -> tuple[str, list[str]]:
+    parser = Text()
+    parser.feed(html)
+    return " ".join(" ".join(parser.parts).split()), parser.tags
+
+
+def test_nested_logic_becomes_indented_rows() -> None:
+    failure = DECISION["actions"][0]["policies"][0]["failures"][0]  # type: ignore[index]
+    assert [(r.depth, r.path, r.actual, r.expected, r.note) for r in condition_rows(failure)] == [
+        (0, "", "", "", "no clause of $or holds"),
+        (1, "", "", "", "clause 1"),
+        (2, "build.metadata.git.branch", '"feature/x"', '= "main"', ""),
+        (1, "", "", "", "clause 2"),
+        (2, "build.metadata.git.tag", "missing", "to exist", ""),
+    ]
+
+
+def test_fields_of_newer_decisions_are_shown_not_fatal() -> None:
+    decision = {
+        "result": "pending",
+        "revision": "abc",
+        "errors": [
+            {"code": "RG120", "path": "entities.build", "message": "not an object"},
+            "nrn is not a string",
+        ],
+        "actions": [
+            {
+                "id": "checklist",
+                "action": "deployment:create",
+                "nrn": "organization=1",
+                "result": "pending",
+                "checklist": [{"item": "change ticket approved", "done": False}],
+                "policies": [
+                    {"name": "Odd", "passed": False, "failures": [{"operator": "$future"}]}
+                ],
+            }
+        ],
+        "sampled_at": "2026-12-01",
+    }
+    text, _ = text_of(decision_page(decision))
+    assert "Pending" in text  # an unknown result is named, never taken for an approval
+    assert "RG120 entities.build not an object" in text
+    assert "nrn is not a string" in text
+    assert "change ticket approved" in text  # the action's other fields, as JSON
+    assert "sampled_at" in text
+    assert "the element" in text and "needs $future null" in text
+
+
+def test_no_decision_is_a_denial() -> None:
+    view = decision_view(None)
+    assert (view.result, view.headline) == ("deny", "no decision")
+
+
+def test_values_are_escaped() -> None:
+    decision = {
+        "result": "deny",
+        "actions": [
+            {
+                "id": "<script>x</script>",
+                "action": "a",
+                "nrn": "n",
+                "result": "deny",
+                "policies": [{"name": "<b>bold</b>", "passed": False}],
+            }
+        ],
+    }
+    html = decision_page(decision)
+    text, tags = text_of(html)
+    assert "script" not in tags and "b" not in tags
+    assert "<script>x</script>" in text and "<b>bold</b>" in text
