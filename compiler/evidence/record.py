@@ -31,6 +31,7 @@ from compiler.ast import Span
 from compiler.diagnostics import Diagnostic, error, render
 from compiler.evidence.report import EvidenceError
 from compiler.signing import ALGORITHMS, SigningKey, load_key
+from compiler.sources import JsonProblem, Unreadable, read_bounded, strict_json
 
 RECORD_VERSION = 1
 BODY = ("record", "time", "regate", "revision", "request", "decision")
@@ -224,6 +225,9 @@ def _fail(diagnostic: Diagnostic, texts: dict[str, str] | None = None) -> NoRetu
     sys.exit(1)
 
 
+MAX_RECORD_BYTES = 64 * 1024 * 1024  # a record is a few KiB; bounds what verify reads
+
+
 @click.group("record")
 def record_group() -> None:
     """Decision records written by `regate gate --record`."""
@@ -243,16 +247,17 @@ def record_group() -> None:
 def verify_command(path: str, verification_key: str | None, check_files: bool) -> None:
     """Check that RECORD is as written (its id, its signature, optionally its files)."""
     where = Span(path, 1, 1, 1, 1)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
+    try:  # bounded, and never blocking on a pipe nobody writes to
+        text = read_bounded(path, MAX_RECORD_BYTES).decode("utf-8")
+    except (Unreadable, UnicodeDecodeError) as exc:
+        reason = str(exc) if isinstance(exc, Unreadable) else "not UTF-8 text"
         _fail(error("RG078", where, f"cannot read the record {path}: {reason}"))
-    try:
-        record = json.loads(text)
-    except json.JSONDecodeError as exc:
-        at = Span(path, exc.lineno, exc.colno, exc.lineno, exc.colno + 1)
-        _fail(error("RG078", at, f"{path} is not a decision record: {exc.msg}"), {path: text})
+    try:  # a duplicate key would let a record say two things
+        record = strict_json(text)
+    except JsonProblem as exc:
+        line, column = exc.at or (1, 1)
+        at = Span(path, line, column, line, column + 1)
+        _fail(error("RG078", at, f"{path} is not a decision record: {exc}"), {path: text})
     problems = _problems(record, verification_key, check_files)
     if problems:
         message = f"{path} does not verify: " + "; ".join(problems)
