@@ -482,7 +482,8 @@ def fmt_command(sources: tuple[str, ...], check: bool, show_diff: bool) -> None:
             continue
         if show_diff:
             _echo_diff(result)
-        elif check:
+            continue
+        if check:
             click.echo(f"would reformat {result.path}", err=True)
             continue
         assert result.formatted is not None

@@ -32,7 +32,13 @@ from compiler.ast import Array, JsonValue, Node, Object, Span, to_json
 from compiler.bundle import STANDARD_OUTPUT, check_output, write_atomically, write_failed
 from compiler.diagnostics import Diagnostic, error, has_errors, render
 from compiler.fmt import format_text
-from compiler.parse import KNOWN_FIELDS, derived_action_id, parse_json_document, payload_kind
+from compiler.parse import (
+    KNOWN_FIELDS,
+    derived_action_id,
+    not_numbers,
+    parse_json_document,
+    payload_kind,
+)
 from compiler.sources import JsonProblem, Source, file_span, read_text, strict_json
 
 SPECIFICATION = "nullplatform_metadata_specification"
@@ -351,6 +357,10 @@ def _payloads(source: Source) -> tuple[list[Declaration], list[Diagnostic]]:
         if kind not in KINDS.values():
             if source.explicit:
                 diagnostics.append(error("RG003", item.span, "not an approval or metadata payload"))
+            continue
+        refused = not_numbers(item)  # NaN must not be imported as the string "NaN"
+        if refused:
+            diagnostics.extend(refused)
             continue
         values = cast(dict[str, JsonValue], to_json(item))
         origin = f"{source.name}:{item.span.line}"

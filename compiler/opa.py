@@ -23,7 +23,7 @@ from compiler.diagnostics import COMMAND_LINE, Diagnostic, error
 from compiler.limits import OPA_TIMEOUT_SECONDS, SIDECAR_TIMEOUT_SECONDS
 
 DECISION_QUERY = "data.regate.decision"
-RESULTS = ("approve", "manual", "deny")
+RESULTS = ("approve", "manual", "pending", "deny")
 BUILD_HELP = "build it with `regate build SRC... -o BUNDLE.tar.gz`"
 
 

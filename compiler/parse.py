@@ -943,6 +943,26 @@ def _not_json(node: Node) -> Iterator[Call | Identifier]:
 NOT_NUMBERS = frozenset({"nan", "infinity", "inf"})
 
 
+def not_a_number(word: Identifier) -> Diagnostic:
+    """RG016 for `NaN` or `Infinity` written as a bare word."""
+    return error(
+        "RG016",
+        word.span,
+        f"{word.name} is not a number JSON can hold",
+        help="JSON numbers are finite: write a number, or leave the field out",
+    )
+
+
+def not_numbers(node: Node) -> list[Diagnostic]:
+    """RG016 for each `NaN` or `Infinity` in a value, where a bare word would otherwise
+    become the string "NaN"."""
+    return [
+        not_a_number(found)
+        for found in _not_json(node)
+        if isinstance(found, Identifier) and found.name.lower() in NOT_NUMBERS
+    ]
+
+
 def _schema_value(
     node: Node, diagnostics: list[Diagnostic], inside: str = "a schema"
 ) -> JsonValue | None:
@@ -960,14 +980,7 @@ def _schema_value(
                 )
             )
         elif found.name.lower() in NOT_NUMBERS:
-            problems.append(
-                error(
-                    "RG016",
-                    found.span,
-                    f"{found.name} is not a number JSON can hold",
-                    help="JSON numbers are finite: write a number, or leave the field out",
-                )
-            )
+            problems.append(not_a_number(found))
         else:
             problems.append(
                 error(

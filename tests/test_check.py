@@ -28,7 +28,10 @@ specification "Coverage" {
 
 # Sources without an approval action are RG005: this one binds nothing and applies to no
 # request the tests decide.
-GATE = 'action "gate" {\n  action = "scope:delete"\n  nrn    = "organization=1"\n}\n'
+GATE = (
+    'action "gate" {\n  action = "scope:delete"\n  nrn    = "organization=1"\n  policies = ["Gate"]\n}\n'
+    'policy "Gate" {\n  nrn = "organization=1"\n  conditions = {"scope.name": "gate"}\n}\n'
+)
 
 
 def check_text(

@@ -37,7 +37,10 @@ def policy(conditions: str) -> str:
 
 # Sources without an approval action are RG005: this one binds nothing and applies to no
 # request the tests decide.
-GATE = 'action "gate" {\n  action = "scope:delete"\n  nrn    = "organization=1"\n}\n'
+GATE = (
+    'action "gate" {\n  action = "scope:delete"\n  nrn    = "organization=1"\n  policies = ["Gate"]\n}\n'
+    'policy "Gate" {\n  nrn = "organization=1"\n  conditions = {"scope.name": "gate"}\n}\n'
+)
 
 
 def compile_text(tmp_path: Path, text: str) -> tuple[str, bool]:
