@@ -7,6 +7,7 @@ decision names the policy version that made it.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import gzip
 import hashlib
@@ -161,8 +162,15 @@ def write_output(path: str, content: bytes) -> None:
         write_atomically(path, content)
         return
     stdout = sys.stdout.buffer
-    stdout.write(content)
-    stdout.flush()
+    try:
+        stdout.write(content)
+        stdout.flush()
+    except BrokenPipeError:
+        # The reader went away before the whole output: an error, said once (Python
+        # would say it again, as a traceback, when it flushes stdout at exit).
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise
 
 
 def write_directory(directory: str, files: Mapping[str, bytes]) -> None:

@@ -28,6 +28,7 @@ from click.testing import CliRunner
 
 from compiler import cli
 from compiler import opa as opa_module
+from compiler.bundle import write_output
 from compiler.cli import main
 from tests.conftest import QUALITY_GATES, REPO, REQUESTS, build
 from tests.test_bad_input import CASES, MESSAGE, create, expand, snapshot
@@ -382,3 +383,20 @@ def test_a_sidecar_that_does_not_answer_in_time(monkeypatch, tmp_path):
         listening.close()
     assert_fails_clearly(code, stdout, stderr)
     assert re.search(r"did not answer within 0\.5 s", stderr), stderr
+
+
+def test_a_reader_that_goes_away_is_an_error_not_a_traceback(monkeypatch):
+    """`regate build -o - | head -c 1`: the write fails as an OSError the command words
+    (RG061), and standard output is left pointing nowhere, so that Python's own flush at
+    exit has nothing more to complain about."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    stdout = io.TextIOWrapper(open(write_end, "wb"))  # noqa: SIM115 - closed below
+    monkeypatch.setattr(sys, "stdout", stdout)
+    try:
+        with pytest.raises(BrokenPipeError):
+            write_output("-", b"a bundle")
+        stdout.buffer.write(b"more")
+        stdout.flush()  # /dev/null now: no second error
+    finally:
+        stdout.close()
