@@ -22,6 +22,7 @@ from operator import ge, gt, le, lt
 
 from compiler.ast import (
     All,
+    Checklist,
     Comparison,
     Exists,
     FieldCondition,
@@ -35,6 +36,7 @@ from compiler.ast import (
     Program,
     Query,
     Size,
+    Span,
     TypeOp,
 )
 from compiler.bindings import bind
@@ -64,9 +66,16 @@ class Case:
 
 @dataclass(frozen=True)
 class PolicyBoundaries:
-    policy: Policy
+    """The cases of one rule: a policy's conditions (package `policies`), its
+    selector (`selectors`), or a checklist item's query (`checklists`)."""
+
+    package: str
+    name: str  # how messages name it: `policy "Code Coverage"`, `selector of policy "P"`
+    span: Span  # the policy's name, the item
+    owner: Policy | Checklist  # the declaration the rule comes from
     cases: tuple[Case, ...]
     skipped: str | None = None  # why no cases were generated
+    item: str | None = None  # a checklist item's id
 
 
 # --- regate's reading of a condition (docs/semantics.md) ---
@@ -435,13 +444,19 @@ class _Generator:
         self.program = program
         self.specifications = Specifications(list(program.specifications))
         self.model = entity_model()
-        self.bound = bind(program)[0].actions_of(program)
+        bindings = bind(program)[0]
+        self.bound = bindings.actions_of(program)
+        for action in program.actions:  # checklists, by the actions using them
+            checklist = bindings.checklist_of(action)
+            if checklist is not None:
+                self.bound.setdefault(checklist.span, []).append(action)
 
-    def context(self, policy: Policy) -> tuple[str, Nrn]:
-        """The action and NRN of the first action binding the policy (else its own NRN)."""
-        for action in self.bound.get(policy.span, ()):
+    def context(self, owner: Policy | Checklist) -> tuple[str, Nrn]:
+        """The action and NRN of the first action using the policy or checklist (else
+        its own NRN)."""
+        for action in self.bound.get(owner.span, ()):
             return action.action, action.nrn
-        return DEFAULT_ACTION, policy.nrn
+        return DEFAULT_ACTION, owner.nrn
 
     def types(self, segments: tuple[str, ...], nrn: Nrn) -> list[frozenset[str] | None]:
         """The JSON types the schemas give each prefix of a path (None: any), from the
@@ -458,18 +473,25 @@ class _Generator:
             found.append(resolved.types if isinstance(resolved, Resolved) else None)
         return found[1:]
 
-    def policy(self, policy: Policy) -> PolicyBoundaries:
+    def boundaries(
+        self,
+        package: str,
+        name: str,
+        span: Span,
+        owner: Policy | Checklist,
+        query: Query,
+        item: str | None = None,
+    ) -> PolicyBoundaries:
         try:
-            return PolicyBoundaries(policy, self.cases(policy))
+            cases = self.cases(query, *self.context(owner))
         except UnknownOperator as unknown:
-            return PolicyBoundaries(
-                policy, (), f"the boundary generator does not know operator {unknown} yet"
-            )
+            reason = f"the boundary generator does not know operator {unknown} yet"
+            return PolicyBoundaries(package, name, span, owner, (), reason, item)
+        return PolicyBoundaries(package, name, span, owner, cases, None, item)
 
-    def cases(self, policy: Policy) -> tuple[Case, ...]:
-        action, nrn = self.context(policy)
+    def cases(self, query: Query, action: str, nrn: Nrn) -> tuple[Case, ...]:
         by_path: dict[tuple[str, ...], list[FieldCondition]] = {}
-        for condition in field_conditions(policy.conditions):
+        for condition in field_conditions(query):
             by_path.setdefault(condition.path.segments, []).append(condition)
         types = {path: self.types(path, nrn) for path in by_path}
         arrays = {
@@ -482,7 +504,7 @@ class _Generator:
         }
         candidates = {
             path: _likely_first(
-                policy.conditions,
+                query,
                 path,
                 _candidates_for(conditions, _may_be_array(types[path][-1]), bool(arrays[path])),
                 arrays,
@@ -494,7 +516,7 @@ class _Generator:
             return {"action": action, "nrn": nrn.text, "entities": _entities(assignment, arrays)}
 
         def holds(assignment: Assignment) -> bool:
-            return matches(policy.conditions, _entities(assignment, arrays))
+            return matches(query, _entities(assignment, arrays))
 
         passing = _search(candidates, holds)
         cases: dict[str, Case] = {}
@@ -572,6 +594,35 @@ def _decisive_base(
 
 
 def boundaries(program: Program) -> tuple[PolicyBoundaries, ...]:
-    """Boundary cases for every policy of a checked program, in source order."""
+    """Boundary cases for every policy of a checked program, its selector, and every
+    query of its checklists' items, in source order."""
     generator = _Generator(program)
-    return tuple(generator.policy(policy) for policy in program.policies)
+    found: list[PolicyBoundaries] = []
+    for file in program.files:
+        for policy in file.policies:
+            title = f'policy "{policy.name}"'
+            found.append(
+                generator.boundaries("policies", title, policy.span, policy, policy.conditions)
+            )
+            if policy.selector is not None:
+                title = f'the selector of policy "{policy.name}"'
+                found.append(
+                    generator.boundaries("selectors", title, policy.span, policy, policy.selector)
+                )
+        for checklist in file.checklists:
+            for item in checklist.items:
+                for query, what in ((item.query, ""), (item.applies_when, "applies_when of ")):
+                    if query is None:
+                        continue
+                    title = f'{what}item {item.id} of checklist "{checklist.name}"'
+                    found.append(
+                        generator.boundaries(
+                            "checklists",
+                            title,
+                            item.span,
+                            checklist,
+                            query,
+                            item.id + ("?" if what else ""),
+                        )
+                    )
+    return tuple(found)

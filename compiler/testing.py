@@ -115,7 +115,7 @@ def _boundary_failure(policy: BoundaryPolicy, index: int, opa_error: str | None)
     return error(
         "RG083",
         policy.span,
-        f'generated boundary case {index + 1} of policy "{policy.boundaries.policy.name}" '
+        f"generated boundary case {index + 1} of {policy.boundaries.name} "
         f"failed: {case.description}: regate reads the conditions as "
         f"{json.dumps(case.expected)}, {said}",
         help="the compiled Rego disagrees with regate's reading of the conditions: "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -21,7 +22,7 @@ from compiler.check import Specifications
 from compiler.diagnostics import Diagnostic, did_you_mean, error
 from compiler.emit import render
 from compiler.entities import EntityModel, entity_model
-from compiler.lower import rule_names
+from compiler.lower import checklist_rules, rule_names
 from compiler.parse import nrn_problem
 from compiler.rego import id_order, slug
 from compiler.schema import Unresolved, resolve
@@ -47,12 +48,18 @@ class AuthoredTest:
 
 @dataclass(frozen=True)
 class BoundaryPolicy:
-    """A policy's generated cases, ready for boundaries_test.rego.j2."""
+    """A rule's generated cases (a policy's, its selector's, a checklist item's), ready
+    for boundaries_test.rego.j2."""
 
-    rule: str
-    title: str  # `Name (file:line)`
+    rule: str  # the rule the cases test, in data.regate.<package>
+    key: str  # its cases' key in data.regate.boundaries, unique across packages
+    title: str  # `policy "Name" (file:line)`
     span: Span
     boundaries: PolicyBoundaries
+
+    @property
+    def package(self) -> str:
+        return self.boundaries.package
 
     @property
     def cases(self) -> tuple[Case, ...]:
@@ -64,7 +71,7 @@ class BoundaryPolicy:
 
     def test_rule(self, index: int) -> str:
         """The rule of case `index` (0-based), as the template names it."""
-        return f"test_{self.rule}_{index + 1}"
+        return f"test_{self.key}_{index + 1}"
 
 
 @dataclass(frozen=True)
@@ -300,24 +307,32 @@ def bundle_tests(program: Program, where: Mapping[str, str]) -> BundleTests:
             path = _test_path("regate/tests", source)
             authored.append(RegoTestModule(path, source, tuple(tests)))
     rules = rule_names(program.policies)
-    generated_by_policy = {b.policy.span: b for b in boundaries(program)}
-    generated: list[RegoTestModule] = []
-    for file in program.files:
-        if not file.policies:
-            continue
-        source = where.get(file.path, file.path)
-        policies = tuple(
-            BoundaryPolicy(
-                rules[p.span],
-                f"{p.name} ({location(p.span)})",
-                p.span,
-                generated_by_policy[p.span],
-            )
-            for p in file.policies
+    items = checklist_rules(program.checklists, rules.values())
+    taken = {*rules.values(), *items.values()}
+    by_file: dict[str, list[BoundaryPolicy]] = defaultdict(list)
+    for found in boundaries(program):
+        if found.package == "checklists":
+            rule = key = items[found.owner.span, str(found.item)]
+        else:
+            rule = key = rules[found.owner.span]
+        if found.package == "selectors":  # beside its policy's cases, under another key
+            base, n = f"{rule}_selector", 1
+            key = base
+            while key in taken:
+                n += 1
+                key = f"{base}_{n}"
+            taken.add(key)
+        title = f"{found.name} ({location(found.span)})"
+        by_file[found.span.file].append(BoundaryPolicy(rule, key, title, found.span, found))
+    generated = [
+        RegoTestModule(
+            _test_path("regate/tests/boundaries", where.get(file.path, file.path)),
+            where.get(file.path, file.path),
+            policies=tuple(by_file[file.path]),
         )
-        generated.append(
-            RegoTestModule(_test_path("regate/tests/boundaries", source), source, policies=policies)
-        )
+        for file in program.files
+        if by_file[file.path]
+    ]
     return BundleTests(tuple(authored), tuple(generated))
 
 
@@ -330,7 +345,7 @@ def emit_tests(suite: BundleTests) -> dict[str, bytes]:
     for module in suite.generated:
         files[module.path] = render("boundaries_test.rego.j2", module=module).encode()
         for policy in module.policies:
-            data[policy.rule] = [
+            data[policy.key] = [
                 {"description": c.description, "input": c.input, "expected": c.expected}
                 for c in policy.boundaries.cases
             ]

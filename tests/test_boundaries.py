@@ -175,7 +175,7 @@ def test_quality_gates_boundaries_are_read_from_the_conditions_and_the_schemas()
     result = check_sources([str(QUALITY_GATES)])
     assert result.program is not None
     found = {
-        b.policy.name: [(c.description, c.expected) for c in b.cases]
+        b.owner.name: [(c.description, c.expected) for c in b.cases]
         for b in boundaries(result.program)
     }
     coverage = "build.metadata.coverage.code.coverage"
@@ -233,15 +233,15 @@ def test_an_operator_the_generator_does_not_know_skips_the_policy_with_a_reason(
     (module,) = result.tests.generated
     assert [(p.title, p.skipped, len(p.cases)) for p in module.policies] == [
         (
-            "Release (p.rg:17)",
+            'policy "Release" (p.rg:17)',
             "the boundary generator does not know operator $regex yet",
             0,
         ),
-        ("Any (p.rg:31)", None, 1),
+        ('policy "Any" (p.rg:31)', None, 1),
     ]
     rego = result.files["regate/tests/boundaries/p_test.rego"].decode()
     assert (
-        "# Release (p.rg:17): no boundary tests, "
+        '# policy "Release" (p.rg:17): no boundary tests, '
         "the boundary generator does not know operator $regex yet"
     ) in rego
 

@@ -317,3 +317,48 @@ def test_explain_shows_items_selectors_and_what_each_awaits(tmp_path):
         '    policy "Production coverage" (org.rg:10) not applicable: selector '
         '{"scope.dimensions.environment": "production"} did not match'
     ) in text.splitlines()
+
+
+def test_boundary_tests_cover_selectors_and_checklist_items_and_catch_a_drift(tmp_path):
+    from compiler.bundle import write_directory
+    from compiler.driver import compile_sources
+    from compiler.testing import run_tests
+
+    sources = write_sources(
+        tmp_path / "src", {"org.rg": "\n".join([SPECIFICATION, CHECKLIST, action(), POLICIES])}
+    )
+    result = compile_sources([str(sources)], with_tests=True)
+    assert result.files is not None and result.tests is not None
+    (module,) = result.tests.generated
+    assert [(p.package, p.title, len(p.cases) > 1) for p in module.policies] == [
+        ("policies", 'policy "Production coverage" (org.rg:38)', True),
+        ("selectors", 'the selector of policy "Production coverage" (org.rg:38)', True),
+        ("policies", 'policy "Any coverage" (org.rg:44)', True),
+        ("checklists", 'item coverage of checklist "Production readiness" (org.rg:17)', True),
+        ("checklists", 'item weekend of checklist "Production readiness" (org.rg:20)', True),
+        (
+            "checklists",
+            'applies_when of item pentest of checklist "Production readiness" (org.rg:22)',
+            True,
+        ),
+    ]
+    directory = tmp_path / "bundle"
+    write_directory(str(directory), result.files)
+    assert run_tests(result, str(directory)).failures == ()
+    # The compiled selector drifts from the source: staging instead of production, in
+    # the test it shares (regate.conditions).
+    shared = result.files["regate/conditions.rego"].decode()
+    drifted = shared.replace('== "production"', '== "staging"').replace(
+        '"production" in', '"staging" in'
+    )
+    assert drifted != shared
+    result.files["regate/conditions.rego"] = drifted.encode()
+    write_directory(str(tmp_path / "drifted"), result.files)
+    failures = run_tests(result, str(tmp_path / "drifted")).failures
+    assert {f.code for f in failures} == {"RG083"}
+    # The selector and the pentest's applies_when make that test; nothing else fails.
+    failed = {f.message.split(" failed: ")[0].split(" of ", 1)[1] for f in failures}
+    assert failed == {
+        'the selector of policy "Production coverage"',
+        'applies_when of item pentest of checklist "Production readiness"',
+    }

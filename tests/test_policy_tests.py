@@ -198,7 +198,7 @@ def test_the_two_team_organisation_passes_its_tests_with_full_coverage():
     result = run_cli("test", "--coverage", str(REPO / "bundles" / "platform-org"))
     assert (result.exit_code, result.stderr) == (0, "")
     assert result.stdout == (
-        "28 passed, 0 failed (13 from test blocks, 15 generated boundary cases)\n"
+        "45 passed, 0 failed (13 from test blocks, 32 generated boundary cases)\n"
         "coverage: 4/4 policies, 4/4 conditions exercised by the test blocks\n"
     )
 
