@@ -60,6 +60,7 @@ from compiler.ast import (
 from compiler.diagnostics import Diagnostic, alternatives, did_you_mean, error, warning
 from compiler.limits import MAX_NESTING_DEPTH
 from compiler.resources import resource_dir
+from compiler.schema import json_type
 from compiler.sources import Source, read_text
 
 # A nullplatform NRN: `organization=<id>[:account=<id>[:namespace=<id>[:application=<id>
@@ -859,6 +860,16 @@ def _specification(fields: Fields, name: str, source: Source) -> Specification |
             schema = _schema_value(node, fields.diagnostics)
         elif isinstance(node, Call) and node.function == "file" and not fields.is_payload:
             schema = _json_file(node, source, fields.diagnostics)
+            if schema is not None and not isinstance(schema, dict | bool):
+                fields.diagnostics.append(
+                    error(
+                        "RG012",
+                        node.span,
+                        f"{node.argument} holds {_A_VALUE[json_type(schema)]}, not a JSON Schema",
+                        help="a JSON Schema is an object (or true or false)",
+                    )
+                )
+                schema = None
         elif isinstance(node, Scalar) and isinstance(node.value, bool):
             schema = node.value
         else:
@@ -879,6 +890,17 @@ def _specification(fields: Fields, name: str, source: Source) -> Specification |
         description=description[0] if description else "",
         id=object_id,
     )
+
+
+# How a message names a JSON value by its type.
+_A_VALUE = {
+    "null": "null",
+    "boolean": "a boolean",
+    "integer": "a number",
+    "number": "a number",
+    "string": "a string",
+    "array": "an array",
+}
 
 
 def _json_file(
