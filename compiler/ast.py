@@ -517,6 +517,11 @@ class PolicyTest:
     failing: tuple[PolicyRef, ...] | None  # the policies expected to fail; None: not checked
     applying: tuple[Scalar, ...] | None  # the action ids expected to apply; None: not checked
     span: Span  # the test's name
+    # The request's `entities` as written, for checking its paths against the model:
+    # with `dotted` keys (the `entities` attribute) or as the whole request gives them.
+    entities: Object | None = None
+    dotted: bool = False
+    action_span: Span | None = None  # the `action` attribute, when the test builds the request
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,14 @@ from compiler.constraints import (
 from compiler.diagnostics import Diagnostic, did_you_mean, error, warning
 from compiler.entities import EntityModel, entity_model
 from compiler.expr_types import Reference, check_expression
-from compiler.schema import Resolved, Unresolved, is_required, json_type, resolve
+from compiler.schema import (
+    Resolved,
+    Unresolved,
+    is_required,
+    json_type,
+    ref_problems,
+    resolve,
+)
 
 ORDERING_OPS = ("$gt", "$gte", "$lt", "$lte")
 # Waivers expiring this soon get a warning, so their owners renew or remove them.
@@ -276,7 +283,7 @@ class Checker:
                     )
                 )
                 continue
-            if not self._schema_is_valid(specification):
+            if not self._schema_is_valid(specification) or not self._refs_resolve(specification):
                 # Still declared, so its paths do not add "no specification" noise.
                 specification = dataclasses.replace(specification, schema=True)
             key = (specification.entity, specification.metadata, specification.nrn.text)
@@ -306,6 +313,29 @@ class Checker:
                 )
             )
         return problem is None
+
+    def _refs_resolve(self, specification: Specification) -> bool:
+        """RG042/RG043 for each `$ref` the checker cannot follow to a schema."""
+        problems = ref_problems(specification.schema)
+        for problem in problems:
+            code = "RG042" if problem.dangling else "RG043"
+            if not problem.dangling:
+                hint: str | None = "copy the schema into $defs and refer to it as #/$defs/NAME"
+            elif problem.cycle:
+                hint = "give one of the references in the cycle a schema of its own"
+            else:
+                offered = [r for r in _local_refs(specification.schema) if r != problem.ref]
+                hint = did_you_mean(problem.ref, offered)
+            self.report(
+                error(
+                    code,
+                    specification.schema_span,
+                    f'the schema of "{specification.name}" has "{problem.keyword}": '
+                    f'"{problem.ref}" at {problem.pointer}: {problem.reason}',
+                    help=hint,
+                )
+            )
+        return not problems
 
     # --- policies and actions ---
 
@@ -962,3 +992,44 @@ def check(program: Program, now: datetime | None = None) -> list[Diagnostic]:
         checker.checklist_paths(checklist, using[checklist.span], specifications)
     checker.waivers(now or datetime.now(UTC))
     return sorted(checker.diagnostics)
+
+
+def _local_refs(schema: object) -> list[str]:
+    """The references a schema's $defs and definitions offer, for suggestions."""
+    if not isinstance(schema, dict):
+        return []
+    return [
+        f"#/{keyword}/{name}"
+        for keyword in ("$defs", "definitions")
+        if isinstance(schema.get(keyword), dict)
+        for name in schema[keyword]
+    ]
+
+
+def gating(program: Program, where: Span) -> list[Diagnostic]:
+    """What makes a bundle of these sources approve without checking anything: no action
+    at all (RG005, at `where`, the first source argument), a policy without conditions
+    (RG007).  (An action without policies decides `manual`: RG047.)"""
+    found: list[Diagnostic] = []
+    if not program.actions:
+        found.append(
+            error(
+                "RG005",
+                where,
+                "the sources declare no approval action, so a bundle of them would approve "
+                "every request",
+                help='declare one: action "id" { action = "deployment:create", nrn = ..., '
+                "policies = [...] }",
+            )
+        )
+    for policy in program.policies:
+        if not policy.conditions.conditions:
+            found.append(
+                warning(
+                    "RG007",
+                    policy.conditions.span,
+                    f'policy "{policy.name}" has no conditions, so it always passes',
+                    help="give it conditions, or remove it",
+                )
+            )
+    return found

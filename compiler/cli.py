@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import select
+import stat
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -11,11 +14,19 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+from click.core import ParameterSource
 
 from compiler import __version__, explain
 from compiler.ast import Span
-from compiler.bundle import tar_gz, write_atomically
-from compiler.diagnostics import Diagnostic, error, render
+from compiler.bundle import (
+    STANDARD_OUTPUT,
+    check_output,
+    overwrites,
+    tar_gz,
+    write_failed,
+    write_output,
+)
+from compiler.diagnostics import Diagnostic, command_error, error, render
 from compiler.diff import diff_command, load_requests
 from compiler.driver import Compilation, check_sources, compile_sources, compile_split
 from compiler.editor import terminal
@@ -27,25 +38,30 @@ from compiler.fleet.publish import publish_command
 from compiler.fleet.sidecar import sidecar_config_command
 from compiler.fleet.tenants import LEVELS, write_split
 from compiler.fmt import fmt_command
-from compiler.limits import MAX_REQUEST_SIZE
+from compiler.limits import INPUT_WAIT_SECONDS, MAX_REQUEST_BYTES, MAX_REQUEST_SIZE
 from compiler.nullplatform.export import export_command
 from compiler.nullplatform.importer import import_command
-from compiler.opa import OpaError, ask_sidecar, decide_all, eval_bundle
+from compiler.opa import OpaError, ask_sidecar, decide_all, eval_bundle, preflight
 from compiler.request import RequestDocument, parse_request, too_large
-from compiler.signing import ALGORITHMS, SIGNATURES_FILE, load_key, signatures
-from compiler.sources import read_text
+from compiler.signing import ALGORITHMS, SIGNATURES_FILE, SigningKey, load_key, signatures
+from compiler.sources import JsonProblem, read_text, strict_json
 from compiler.testing import test_command
 
 FORMATS = click.Choice(["text", "json", "sarif"])
 
 
-def _report(result: Compilation, fmt: str) -> None:
+def _report(result: Compilation, fmt: str, before: list[Diagnostic] | None = None) -> None:
+    """The compilation's diagnostics, after `before` (problems of the command line)."""
     texts = result.texts
-    for diagnostic in result.diagnostics:  # snippets from files read on the way (schemas)
+    # Snippets from files read on the way (schemas), never from the command line's
+    # files: a signing key's first line may be its secret.
+    for diagnostic in result.diagnostics:
         path = diagnostic.span.file
-        if path not in texts and Path(path).is_file():
-            texts[path] = Path(path).read_text(encoding="utf-8", errors="replace")
-    output = render(result.diagnostics, texts, fmt, __version__)
+        if path and path not in texts and Path(path).is_file():
+            text = read_text(path, path)
+            if isinstance(text, str):
+                texts[path] = text
+    output = render([*(before or []), *result.diagnostics], texts, fmt, __version__)
     if output:
         (sys.stdout if fmt != "text" else sys.stderr).write(output)
 
@@ -56,8 +72,7 @@ def _fail(diagnostic: Diagnostic, texts: dict[str, str] | None = None) -> NoRetu
 
 
 def _fail_opa(exc: OpaError) -> NoReturn:
-    click.echo(f"regate: error: {exc}", err=True)
-    sys.exit(1)
+    _fail(exc.diagnostic)
 
 
 def read_request(path: str) -> RequestDocument:
@@ -128,7 +143,9 @@ def check_command(sources: tuple[str, ...], fmt: str, now: datetime | None) -> N
 
 @main.command("build")
 @click.argument("sources", nargs=-1, required=True)
-@click.option("-o", "--output", required=True, help="The bundle to write (.tar.gz).")
+@click.option(
+    "-o", "--output", required=True, help="The bundle to write (.tar.gz), or - for stdout."
+)
 @click.option("--format", "fmt", type=FORMATS, default="text", help="How to print diagnostics.")
 @click.option(
     "--with-tests",
@@ -168,44 +185,79 @@ def build_command(
     signing_key_id: str | None,
     split_by: str | None,
 ) -> None:
-    """Check SOURCES, then write an OPA bundle; nothing is written when there are errors."""
+    """Check SOURCES, then write an OPA bundle; nothing is written when there are errors.
+
+    `-o -` writes the bundle to standard output."""
     if signing_key_id is not None and signing_key is None:
         raise click.UsageError("--signing-key-id names the key of a signature: give --signing-key")
     if split_by is not None and with_tests:
         raise click.UsageError("--with-tests is for one bundle (`opa test`): leave out --split-by")
+    if split_by is not None and output == STANDARD_OUTPUT:
+        raise click.UsageError("--split-by writes a bundle per tenant: give -o DIRECTORY")
+    if signing_key is None:
+        alg_given = click.get_current_context().get_parameter_source("signing_alg")
+        for option, given in (
+            ("--scope", scope is not None),
+            ("--signing-alg", alg_given == ParameterSource.COMMANDLINE),
+        ):
+            if given:
+                raise click.UsageError(f"{option} signs the bundle: give --signing-key too")
+    if output == STANDARD_OUTPUT and fmt != "text":
+        raise click.UsageError(
+            f"-o - writes the bundle to standard output, where --format {fmt} would write "
+            "the diagnostics: write the bundle to a file"
+        )
+    # Every problem of the command line is reported with the sources' diagnostics.
+    problems: list[Diagnostic] = []
     key = (
         load_key(signing_key, signing_alg, scope, signing_key_id)
         if signing_key is not None
         else None
     )
     if isinstance(key, Diagnostic):
-        _fail(key)
+        problems.append(key)
 
     def signed(files: dict[str, bytes]) -> dict[str, bytes]:
-        if key is None:
+        if not isinstance(key, SigningKey):
             return files
         signature = signatures(files, key)
         if isinstance(signature, Diagnostic):
             _fail(signature)
         return {**files, SIGNATURES_FILE: signature}
 
-    try:
-        if split_by is not None:
-            split = compile_split(list(sources), split_by)
-            _report(split, fmt)
-            if split.split is None:
-                sys.exit(1)
-            bundles = [replace(b, files=signed(b.files)) for b in split.split]
-            click.echo("\n".join(write_split(bundles, output)))
-            return
-        result = compile_sources(list(sources), with_tests=with_tests)
-        _report(result, fmt)
-        if result.files is None:
+    if split_by is not None:
+        split = compile_split(list(sources), split_by)
+        _report(split, fmt, problems)
+        if split.split is None or problems:
             sys.exit(1)
-        write_atomically(output, tar_gz(signed(result.files)))
+        bundles = [replace(b, files=signed(b.files)) for b in split.split]
+        try:
+            click.echo("\n".join(write_split(bundles, output)))
+        except OSError as exc:
+            _fail(write_failed(output, exc))
+        return
+    unwritable_output = check_output(output)
+    if unwritable_output is not None:
+        problems.append(unwritable_output)
+    elif output == STANDARD_OUTPUT and sys.stdout.isatty():
+        problems.append(
+            command_error(
+                "RG061",
+                "-o - writes the bundle (a .tar.gz) to standard output, which is a terminal",
+                help="redirect it: regate build SRC -o - > bundle.tar.gz",
+            )
+        )
+    result = compile_sources(list(sources), with_tests=with_tests)
+    overwritten = overwrites(output, [s.path for s in result.sources])
+    if overwritten is not None and unwritable_output is None:
+        problems.append(overwritten)
+    _report(result, fmt, problems)
+    if result.files is None or problems:
+        sys.exit(1)
+    try:
+        write_output(output, tar_gz(signed(result.files)))
     except OSError as exc:
-        reason = exc.strerror or str(exc)
-        _fail(error("RG061", Span(output, 1, 1, 1, 1), f"cannot write {output}: {reason}"))
+        _fail(write_failed(output, exc))
 
 
 def decision_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -219,11 +271,84 @@ def decision_options(command: Callable[..., None]) -> Callable[..., None]:
     )(command)
 
 
+def _read_request(path: str) -> Any:
+    """`read_request`, with what Python's JSON reader raises besides syntax errors."""
+    shown = "<stdin>" if path == "-" else path
+    try:
+        return read_request(path)
+    except RecursionError:
+        reason = "it nests too deeply to be read"
+    except ValueError:  # an integer of more digits than Python converts
+        reason = "it holds a number too long to be read"
+    _fail(error("RG002", Span(shown, 1, 1, 1, 1), f"the request is not valid JSON: {reason}"))
+
+
+def _input_problem(path: str) -> Diagnostic | None:
+    """Why `--input` would hang or read without bound, before it is read: standard input
+    that is a terminal, a terminal or endless device, a pipe nobody writes to, a file
+    larger than any request."""
+    if path == "-":
+        if not sys.stdin.isatty():
+            return None
+        reason = "standard input is a terminal"
+        return command_error(
+            "RG001",
+            f"--input - cannot read the request: {reason}",
+            help="pipe the request in (`... --input - < request.json`) or name its file",
+        )
+    span = Span(path, 1, 1, 1, 1)
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None  # read_request says why
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return error("RG001", span, f"cannot read {path}: it is a device, not a request file")
+    if stat.S_ISREG(mode) and os.path.getsize(path) > MAX_REQUEST_BYTES:
+        size = os.path.getsize(path)
+        return error(
+            "RG001", span, f"{path} is {size} bytes; a request is at most {MAX_REQUEST_BYTES}"
+        )
+    if stat.S_ISFIFO(mode) and not _arrives(path):
+        return error(
+            "RG001",
+            span,
+            f"cannot read {path}: nothing was written to the pipe within {INPUT_WAIT_SECONDS:g} s",
+        )
+    return None
+
+
+def _arrives(pipe: str) -> bool:
+    """Whether a pipe has something to read (or its writer closed it) within
+    INPUT_WAIT_SECONDS; the data stays for the reader."""
+    handle = os.open(pipe, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        poller = select.poll()
+        poller.register(handle, select.POLLIN | select.POLLHUP)
+        return bool(poller.poll(INPUT_WAIT_SECONDS * 1000))
+    finally:
+        os.close(handle)
+
+
+def before_deciding(bundle: str | None, opa_url: str | None, request_path: str) -> None:
+    """What stops a decision before any request is read, all reported in one run: both or
+    neither of --bundle and --opa-url (usage), no OPA or no bundle, a malformed --opa-url,
+    an --input that would hang or read without bound."""
+    if (bundle is None) == (opa_url is None):
+        raise click.UsageError("give exactly one of --bundle and --opa-url")
+    problems = [exc.diagnostic for exc in preflight(bundle, opa_url)]
+    unreadable = _input_problem(request_path)
+    if unreadable is not None:
+        problems.append(unreadable)
+    if problems:
+        sys.stderr.write(render(problems, {}, "text", __version__))
+        if unreadable is None and read_requests(request_path) is None:
+            _read_request(request_path)  # its own problems too, in the same run
+        sys.exit(1)
+
+
 def decide(bundle: str | None, opa_url: str | None, request: Any, many: bool = False) -> Any:
     """The decision from a local OPA or a sidecar; OPA failures end the command.  `many`:
     `request` holds requests by name, decided in one `opa eval` (a sidecar: one by one)."""
-    if (bundle is None) == (opa_url is None):
-        raise click.UsageError("give exactly one of --bundle and --opa-url")
     try:
         if many and opa_url:
             return {name: ask_sidecar(opa_url, r) for name, r in request.items()}
@@ -249,12 +374,11 @@ def read_requests(path: str) -> dict[str, Any] | None:
             if not line.strip():
                 continue
             try:
-                requests[f"{path}:{number}"] = json.loads(line)
-            except json.JSONDecodeError as exc:
-                span = Span(path, number, exc.colno, number, exc.colno + 1)
-                diagnostics.append(
-                    error("RG002", span, f"the request is not valid JSON: {exc.msg}")
-                )
+                requests[f"{path}:{number}"] = strict_json(line)
+            except JsonProblem as exc:
+                column = exc.at[1] if exc.at else 1
+                span = Span(path, number, column, number, column + 1)
+                diagnostics.append(error("RG002", span, f"the request is not valid JSON: {exc}"))
         if not requests and not diagnostics:
             diagnostics.append(error("RG004", Span(path, 1, 1, 1, 1), f"no requests in {path}"))
     else:
@@ -296,9 +420,10 @@ def decide_command(
     --input is one request (a file, or - for stdin), a directory of *.json requests or a
     JSON Lines file (*.jsonl).  Many requests are decided in one OPA run and printed as
     JSON Lines, {"request": name, "decision": ...}, in name or line order."""
+    before_deciding(bundle, opa_url, request)
     requests = read_requests(request)
     if requests is None:
-        decisions = [decide(bundle, opa_url, read_request(request))]
+        decisions = [decide(bundle, opa_url, _read_request(request))]
         click.echo(json.dumps(decisions[0], indent=2, sort_keys=True))
     else:
         found = decide(bundle, opa_url, requests, many=True)
@@ -320,7 +445,8 @@ def decide_command(
 )
 def explain_command(bundle: str | None, opa_url: str | None, request: str, fmt: str) -> None:
     """Decide one request; print the decision as text or HTML a person reads."""
-    decision = decide(bundle, opa_url, read_request(request))
+    before_deciding(bundle, opa_url, request)
+    decision = decide(bundle, opa_url, _read_request(request))
     if fmt == "html":
         from compiler.editor.html import decision_page
 

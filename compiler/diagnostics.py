@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -24,6 +25,8 @@ CODES: dict[str, str] = {
     "RG002": "syntax error",
     "RG003": "a JSON file is not a regate payload",
     "RG004": "no source files found",
+    "RG005": "the sources declare no approval action",
+    "RG007": "a policy without conditions",
     "RG010": "unknown block or attribute",
     "RG011": "a required attribute is missing",
     "RG012": "an attribute has the wrong kind of value",
@@ -56,6 +59,8 @@ CODES: dict[str, str] = {
     "RG039": "$exists: false on a required field",
     "RG040": "invalid JSON Schema",
     "RG041": "two specifications for the same metadata at the same NRN",
+    "RG042": "a $ref whose target the schema does not have",
+    "RG043": "a $ref regate cannot follow",
     "RG045": "a checklist definition regate cannot decide as nullplatform would",
     "RG046": "an action with both policies and a checklist, or two checklists",
     "RG047": "an action with neither policies nor a checklist goes to human review",
@@ -71,7 +76,13 @@ CODES: dict[str, str] = {
     "RG059": "an API list payload that holds only some of the results",
     # Output: signing and writing the bundle (docs/hardening.md).
     "RG060": "the signing key cannot sign",
-    "RG061": "the bundle cannot be written",
+    "RG061": "an output cannot be written",
+    # The command line and its environment: OPA, sidecars, bundles, versions.
+    "RG062": "OPA cannot be found or run",
+    "RG063": "the OPA sidecar cannot be asked",
+    "RG064": "the bundle cannot be used",
+    "RG065": "no test blocks to run",
+    "RG066": "a version to compare cannot be had",
     "RG057": "an expired waiver",
     "RG058": "a waiver that expires soon",
     # Evidence: reports read by `regate metadata from` and `regate gate` (docs/evidence.md).
@@ -99,7 +110,7 @@ CODES: dict[str, str] = {
     "RG091": "a Terraform value regate cannot import",
     "RG092": "an association refers to an action or policy not imported",
     "RG093": "an attribute that may change a decision and cannot be carried over",
-    "RG094": "nothing to import: no nullplatform object",
+    "RG094": "nothing to import or export: no nullplatform object",
     "RG095": "a Terraform state regate cannot use",
     "RG096": "a Terraform variable value regate cannot read",
     "RG097": "the Terraform configuration and its state disagree",
@@ -138,6 +149,15 @@ def warning(code: str, span: Span, message: str, help: str | None = None) -> Dia
     return Diagnostic(span, "warning", code, message, help)
 
 
+# Where a problem of the command line itself is: no file (rendered as `regate: error[...]`).
+COMMAND_LINE = Span("", 0, 0, 0, 0)
+
+
+def command_error(code: str, message: str, help: str | None = None) -> Diagnostic:
+    """An error about the command line or the environment (OPA, an option), in no file."""
+    return Diagnostic(COMMAND_LINE, "error", code, message, help)
+
+
 def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
     return any(d.severity == "error" for d in diagnostics)
 
@@ -155,8 +175,20 @@ def alternatives(words: Iterable[str], last: str = "or") -> str:
     return listed[0] if len(listed) == 1 else f"{', '.join(listed[:-1])} {last} {listed[-1]}"
 
 
+# A source line longer than this is shown as a window around the span: a minified
+# JSON payload or a hostile one-line file must not flood a terminal or a CI log.
+MAX_SNIPPET_WIDTH = 120
+SNIPPET_CONTEXT = 40  # characters kept on each side of the span
+MAX_CARET_WIDTH = 60  # a longer span is underlined this far, then the line is cut
+ELLIPSIS = "..."
+# Control characters in a snippet would move the terminal's cursor, or worse (escape
+# sequences): each is shown as one replacement character, so the caret stays aligned.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_IN_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def _display(line: str) -> str:
-    return line.replace("\t", "    ")
+    return _CONTROL.sub("\ufffd", line.replace("\t", "    "))
 
 
 def _display_col(line: str, col: int) -> int:
@@ -165,23 +197,60 @@ def _display_col(line: str, col: int) -> int:
     return len(prefix) + 3 * prefix.count("\t")
 
 
-def render_text(diagnostic: Diagnostic, sources: Mapping[str, str]) -> str:
-    """One diagnostic as text a person reads."""
+MAX_MESSAGE_WIDTH = 600  # a message quoting a huge name is cut in its middle
+
+
+def printable(text: str) -> str:
+    """A message as one line of plain text: control characters written as escapes, and
+    at most MAX_MESSAGE_WIDTH characters (JSON and SARIF keep it whole)."""
+    if len(text) > MAX_MESSAGE_WIDTH:
+        keep = MAX_MESSAGE_WIDTH // 2
+        text = f"{text[:keep]}{ELLIPSIS}({len(text) - 2 * keep} characters){ELLIPSIS}{text[-keep:]}"
+    return _CONTROL_IN_TEXT.sub(lambda m: json.dumps(m.group())[1:-1], text)
+
+
+def snippet(line: str, start: int, end: int) -> tuple[str, int, int]:
+    """The displayed line and the caret's columns, shortened around [start, end)
+    (display columns) when the line is too long to show whole."""
+    shown = _display(line)
+    if len(shown) <= MAX_SNIPPET_WIDTH:
+        return shown, start, end
+    end = min(end, start + MAX_CARET_WIDTH)
+    left = max(0, start - SNIPPET_CONTEXT)
+    right = min(len(shown), end + SNIPPET_CONTEXT)
+    head = ELLIPSIS if left > 0 else ""
+    tail = ELLIPSIS if right < len(shown) else ""
+    offset = len(head) - left
+    return head + shown[left:right] + tail, start + offset, end + offset
+
+
+def _lines(text: str | None) -> list[str]:
+    """A file's lines as the parser counts them: ended by \\n alone."""
+    return [line.removesuffix("\r") for line in text.split("\n")] if text is not None else []
+
+
+def render_text(
+    diagnostic: Diagnostic, sources: Mapping[str, str], lines: list[str] | None = None
+) -> str:
+    """One diagnostic as text a person reads (`lines`: its file's, when already split)."""
     span = diagnostic.span
-    out = [f"{span}: {diagnostic.severity}[{diagnostic.code}]: {diagnostic.message}"]
-    text = sources.get(span.file)
-    lines = text.splitlines() if text is not None else []
-    if 1 <= span.line <= len(lines):
+    where = str(span) if span.file else "regate"  # no file: a command-line problem
+    out = [f"{where}: {diagnostic.severity}[{diagnostic.code}]: {printable(diagnostic.message)}"]
+    if lines is None:
+        lines = _lines(sources.get(span.file))
+    whole_file = (span.end_line, span.end_col) == (span.line, span.col)  # no snippet
+    if 1 <= span.line <= len(lines) and not whole_file:
         line = lines[span.line - 1]
         number = str(span.line)
         gutter = " " * len(number)
         start = _display_col(line, span.col)
         end_col = span.end_col if span.end_line == span.line else len(line) + 1
         end = max(_display_col(line, end_col), start + 1)
-        out.append(f" {number} | {_display(line)}".rstrip())
+        shown, start, end = snippet(line, start, end)
+        out.append(f" {number} | {shown}".rstrip())
         out.append(f" {gutter} | {' ' * start}{'^' * (end - start)}")
     if diagnostic.help:
-        out.append(f"help: {diagnostic.help}")
+        out.append(f"help: {printable(diagnostic.help)}")
     return "\n".join(out)
 
 
@@ -200,7 +269,13 @@ def render_all_text(diagnostics: Iterable[Diagnostic], sources: Mapping[str, str
     found = sorted(diagnostics)
     if not found:
         return ""
-    blocks = [render_text(d, sources) for d in found]
+    split: dict[str, list[str]] = {}  # each file split once, however many diagnostics
+    blocks = []
+    for diagnostic in found:
+        file = diagnostic.span.file
+        if file not in split:
+            split[file] = _lines(sources.get(file))
+        blocks.append(render_text(diagnostic, sources, split[file]))
     return "\n\n".join(blocks) + f"\n\n{summary(found)}\n"
 
 
@@ -257,7 +332,9 @@ def as_sarif(diagnostics: Iterable[Diagnostic], tool_version: str) -> dict[str, 
                                     },
                                 }
                             }
-                        ],
+                        ]
+                        if d.span.file
+                        else [],  # a command-line problem is in no file
                     }
                     for d in found
                 ],

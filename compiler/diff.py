@@ -11,6 +11,7 @@ action's result or a policy's passed/failed.  Both decisions are reported as
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -26,7 +27,7 @@ import click
 
 from compiler import __version__, explain
 from compiler.bundle import tar_gz
-from compiler.diagnostics import Diagnostic, error, render
+from compiler.diagnostics import Diagnostic, command_error, error, render
 from compiler.driver import compile_sources
 from compiler.opa import OpaError, decide_all
 from compiler.request import parse_request
@@ -56,33 +57,60 @@ class Change:
 # --- versions ---
 
 
-def _git(arguments: list[str], cwd: str) -> bytes:
+@dataclass(frozen=True)
+class Version:
+    """A version's sources on disk, and how to name what is in them: `REV:PATH` for
+    sources extracted from git into a temporary directory, never that directory."""
+
+    given: str  # as on the command line
+    path: str  # where its sources are
+
+    def shown(self, text: str) -> str:
+        """`text` with the temporary directory written as the version the user gave."""
+        if self.path == self.given:
+            return text
+        base = self.given if self.given.endswith(":") else self.given.rstrip("/") + "/"
+        return text.replace(self.path + "/", base).replace(self.path, self.given)
+
+    def diagnostic(self, found: Diagnostic) -> Diagnostic:
+        span = dataclasses.replace(found.span, file=self.shown(found.span.file))
+        help = self.shown(found.help) if found.help else None
+        return dataclasses.replace(found, span=span, message=self.shown(found.message), help=help)
+
+
+def _git(arguments: list[str], cwd: str, version: str) -> bytes:
     try:
         done = subprocess.run(["git", *arguments], cwd=cwd, capture_output=True, check=False)
     except OSError as exc:
-        raise DiffError(f"cannot run git: {exc.strerror or exc}") from exc
+        raise DiffError(
+            f"cannot read {version}: git cannot be run ({exc.strerror or exc})"
+        ) from None
     if done.returncode != 0:
-        reason = done.stderr.decode(errors="replace").strip()
-        raise DiffError(f"git {' '.join(arguments)}: {reason}")
+        said = done.stderr.decode(errors="replace").strip().splitlines()
+        reason = said[0].removeprefix("fatal: ") if said else f"git {arguments[0]} failed"
+        raise DiffError(f"cannot read {version} from git: {reason}")
     return done.stdout
 
 
-def materialize(version: str, scratch: Path) -> str:
+def materialize(version: str, scratch: Path) -> Version:
     """A directory or file holding `version`'s sources: the path itself, or `REV:PATH`
     extracted from git (PATH relative to the current directory, as git shows it)."""
     if os.path.exists(version):
-        return version
+        return Version(version, version)
     revision, colon, path = version.partition(":")
     if not colon or not revision:
         raise DiffError(f"{version} is neither a file or directory nor REV:PATH (git)")
-    prefix = _git(["rev-parse", "--show-prefix"], ".").decode().strip()
-    top = _git(["rev-parse", "--show-toplevel"], ".").decode().strip()
+    prefix = _git(["rev-parse", "--show-prefix"], ".", version).decode().strip()
+    top = _git(["rev-parse", "--show-toplevel"], ".", version).decode().strip()
     inside = os.path.normpath(os.path.join(prefix, path or "."))
-    archive = _git(["archive", "--format=tar", revision, "--", inside], top)
+    archive = _git(["archive", "--format=tar", revision, "--", inside], top, version)
     target = Path(tempfile.mkdtemp(prefix="version-", dir=scratch))
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(target, filter="data")
-    return str(target / inside)
+    try:
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(target, filter="data")
+    except (OSError, tarfile.TarError) as exc:
+        raise DiffError(f"cannot extract {version} from git: {exc}") from None
+    return Version(version, str(target / inside))
 
 
 # --- requests ---
@@ -125,27 +153,64 @@ def without_revision(decision: Any) -> Any:
     return decision
 
 
-def decide_with(sources: str, requests: dict[str, Any], scratch: Path) -> dict[str, Any]:
-    """Compile `sources` and decide every request; compile errors raise DiagnosticsFound."""
-    result = compile_sources([sources])
+def compile_version(version: Version, scratch: Path) -> str | DiagnosticsFound:
+    """The bundle of a version's sources, written in `scratch`; or its diagnostics, which
+    name the version as the user gave it."""
+    result = compile_sources([version.path])
     if result.files is None:
-        raise DiagnosticsFound(result.diagnostics, result.texts)
+        return DiagnosticsFound(
+            [version.diagnostic(d) for d in result.diagnostics],
+            {version.shown(path): text for path, text in result.texts.items()},
+        )
     handle, bundle = tempfile.mkstemp(suffix=".tar.gz", dir=scratch)
     with os.fdopen(handle, "wb") as out:
         out.write(tar_gz(result.files))
-    return decide_all(bundle, requests)
+    return bundle
 
 
 def changes(old: str, new: str, requests: dict[str, Any]) -> list[Change]:
+    """The requests the two versions decide differently.  Both versions are read and
+    compiled before anything is reported: one run names every problem of both."""
     with tempfile.TemporaryDirectory(prefix="regate-diff-") as directory:
         scratch = Path(directory)
-        before = decide_with(materialize(old, scratch), requests, scratch)
-        after = decide_with(materialize(new, scratch), requests, scratch)
+        problems: list[Diagnostic] = []
+        texts: dict[str, str] = {}
+        bundles: list[tuple[Version, str]] = []
+        for given in (old, new):
+            try:
+                version = materialize(given, scratch)
+            except DiffError as exc:
+                problems.append(command_error("RG066", str(exc), help=VERSION_HELP))
+                continue
+            compiled = compile_version(version, scratch)
+            if isinstance(compiled, DiagnosticsFound):
+                problems.extend(compiled.diagnostics)
+                texts.update(compiled.texts)
+            else:
+                bundles.append((version, compiled))
+        if problems:
+            raise DiagnosticsFound(problems, texts)
+        (old_version, old_bundle), (new_version, new_bundle) = bundles
+        before = _decide(old_version, old_bundle, requests)
+        after = _decide(new_version, new_bundle, requests)
     found = []
     for name in requests:
         if without_revision(before.get(name)) != without_revision(after.get(name)):
             found.append(Change(name, before.get(name), after.get(name)))
     return found
+
+
+VERSION_HELP = "give a file or directory of sources, or REV:PATH inside a git repository"
+
+
+def _decide(version: Version, bundle: str, requests: dict[str, Any]) -> dict[str, Any]:
+    """Every request decided by a version's bundle; OPA's failures name the version."""
+    try:
+        return decide_all(bundle, requests)
+    except OpaError as exc:
+        where = f"the bundle of {version.given}"
+        message = exc.message.replace(f"bundle {bundle}", where).replace(bundle, where)
+        raise OpaError(message, exc.code, exc.help) from None
 
 
 # --- the report ---
@@ -199,14 +264,14 @@ def diff_command(old: str, new: str, requests_dir: str, fmt: str) -> None:
     Exit status: 0 none changed, 1 some changed, 2 errors."""
     requests, diagnostics, texts = load_requests(requests_dir)
     try:
-        if diagnostics:
-            raise DiagnosticsFound(diagnostics, texts)
         found = changes(old, new, requests)
     except DiagnosticsFound as exc:
-        click.echo(render(exc.diagnostics, exc.texts, "text", __version__), err=True, nl=False)
-        sys.exit(2)
-    except (DiffError, OpaError) as exc:
-        click.echo(f"regate: error: {exc}", err=True)
+        diagnostics.extend(exc.diagnostics)
+        texts.update(exc.texts)
+    except OpaError as exc:
+        diagnostics.append(exc.diagnostic)
+    if diagnostics:
+        click.echo(render(diagnostics, texts, "text", __version__), err=True, nl=False)
         sys.exit(2)
     if fmt == "html":
         from compiler.editor.html import diff_page

@@ -8,9 +8,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from compiler.ast import Program
+from compiler.ast import Program, Span
 from compiler.bundle import bundle_files
 from compiler.check import check
+from compiler.check import gating as check_gating
 from compiler.diagnostics import Diagnostic, has_errors
 from compiler.emit import emit
 from compiler.entities import entity_model
@@ -19,7 +20,7 @@ from compiler.input_schema import INPUT_SCHEMA, input_schema_bytes
 from compiler.lower import lower
 from compiler.parse import parse
 from compiler.share import share
-from compiler.sources import Source, load
+from compiler.sources import Source, file_span, load
 from compiler.tests_gen import BundleTests, bundle_tests, check_tests, emit_tests
 
 
@@ -56,24 +57,43 @@ def _cycle_collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+# What a file that did not read or parse (or a declaration dropped for its errors) may
+# have declared: these diagnostics would be noise then, so they wait for the next run.
+NEEDS_EVERY_DECLARATION = frozenset({"RG005", "RG032", "RG050", "RG053", "RG081"})
+
+
 @_cycle_collector_paused()
-def check_sources(arguments: list[str], now: datetime | None = None) -> Compilation:
-    """Parse and check; stop before lowering.  `now` dates the waivers."""
+def check_sources(
+    arguments: list[str], now: datetime | None = None, gating: bool = True
+) -> Compilation:
+    """Parse and check; stop before lowering.  `now` dates the waivers; `gating`
+    False leaves out what only a bundle needs (an approval action), for reading the
+    specifications of sources alone.
+
+    Everything that parsed is checked, so that one run reports every error; what only
+    the whole program can tell (a name declared nowhere, no action) waits for a program
+    whose files all parsed."""
     sources, diagnostics = load(arguments)
-    return check_loaded(sources, diagnostics, now)
+    where = file_span(arguments[0] if arguments else ".") if gating else None
+    return check_loaded(sources, diagnostics, now, where)
 
 
 def check_loaded(
-    sources: list[Source], diagnostics: list[Diagnostic], now: datetime | None = None
+    sources: list[Source],
+    diagnostics: list[Diagnostic],
+    now: datetime | None = None,
+    gating_at: Span | None = None,
 ) -> Compilation:
     """Parse and check sources already read (an editor's unsaved texts among them);
-    `diagnostics` are those of reading them."""
+    `diagnostics` are those of reading them.  `gating_at` locates what makes a bundle of
+    the sources approve without checking (RG005); None leaves it out."""
     program, found = parse(sources)
     diagnostics.extend(found)
-    # A file that did not parse leaves names undeclared: checking would only add noise.
-    if not has_errors(diagnostics):
-        diagnostics.extend(check(program, now))
-        diagnostics.extend(check_tests(program))
+    complete = not has_errors(diagnostics)
+    checked = [*check(program, now), *check_tests(program)]
+    if gating_at is not None:
+        checked.extend(check_gating(program, gating_at))
+    diagnostics.extend(d for d in checked if complete or d.code not in NEEDS_EVERY_DECLARATION)
     return Compilation(sources, sorted(diagnostics), program)
 
 

@@ -234,6 +234,21 @@ def error_line(error: Any) -> str:
 
 
 def render(decision: dict[str, Any]) -> str:
+    """The decision as text.  A decision whose details are not in the shape regate's
+    bundles give (another bundle, another version) still shows its result, and says so."""
+    try:
+        return _render(decision)
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError):
+        result = decision.get("result") if isinstance(decision, dict) else None
+        revision = decision.get("revision", "?") if isinstance(decision, dict) else "?"
+        return (
+            f"{HEADLINES.get(str(result), str(result))} (bundle revision {revision})\n"
+            "  the decision's details are not in the shape this regate explains: "
+            "`regate decide` prints them as JSON\n"
+        )
+
+
+def _render(decision: dict[str, Any]) -> str:
     result = decision.get("result", "deny")
     revision = decision.get("revision", "?")
     lines = [f"{HEADLINES.get(result, result)} (bundle revision {revision})"]

@@ -32,7 +32,7 @@ from lark.exceptions import UnexpectedInput
 
 from compiler import __version__
 from compiler.ast import Span
-from compiler.bundle import write_atomically
+from compiler.bundle import write_atomically, write_failed
 from compiler.diagnostics import Diagnostic, error, render
 from compiler.parse import syntax_error
 from compiler.resources import resource_dir
@@ -482,12 +482,17 @@ def fmt_command(sources: tuple[str, ...], check: bool, show_diff: bool) -> None:
             continue
         if show_diff:
             _echo_diff(result)
-        elif check:
+            continue
+        if check:
             click.echo(f"would reformat {result.path}", err=True)
-        else:
-            assert result.formatted is not None
+            continue
+        assert result.formatted is not None
+        try:  # through a symbolic link, keeping the file's mode (write_atomically)
             write_atomically(result.path, result.formatted.encode())
-            click.echo(f"reformatted {result.path}", err=True)
+        except OSError as exc:
+            diagnostics.append(write_failed(result.path, exc))
+            continue
+        click.echo(f"reformatted {result.path}", err=True)
     if diagnostics:
         click.echo(render(diagnostics, texts, "text", __version__), err=True, nl=False)
     changed = any(r.changed for r in results)

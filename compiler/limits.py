@@ -44,3 +44,12 @@ MAX_NUMBER_EXPONENT = 199  # absolute value of the exponent
 MAX_REQUEST_ERRORS = 32  # errors a decision lists; RQ017 says how many more there are
 MAX_SHOWN_VALUE = 64  # characters of a request's value quoted in an error message
 MAX_ERROR_TEXT = 256  # characters of an error's path or message in a decision
+
+# A local `opa` run (eval, test) ends within this or is an error: never a hang.  `opa
+# test` of a large bundle with its boundary tests takes minutes on a loaded machine.
+OPA_TIMEOUT_SECONDS = 900
+SIDECAR_TIMEOUT_SECONDS = 10  # an OPA sidecar answers within this or is an error
+# A request file regate reads whole; real ones are kilobytes.  Bounds memory.
+MAX_REQUEST_BYTES = 64 * 1024 * 1024
+# A request named as a pipe (`--input <(command)`) must start arriving within this.
+INPUT_WAIT_SECONDS = 30.0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import sys
 from collections import defaultdict
@@ -59,9 +60,14 @@ from compiler.ast import (
 from compiler.diagnostics import Diagnostic, alternatives, did_you_mean, error, warning
 from compiler.limits import MAX_NESTING_DEPTH
 from compiler.resources import resource_dir
+from compiler.schema import json_type
 from compiler.sources import Source, read_text
 
-NRN_SEGMENT = re.compile(r"^[a-z_]+=[^:=\s]+$")
+# A nullplatform NRN: `organization=<id>[:account=<id>[:namespace=<id>[:application=<id>
+# [:scope=<id>]]]]`, these keys in this order, each id a number as nullplatform writes it.
+NRN_KEYS = ("organization", "account", "namespace", "application", "scope")
+NRN_ID = re.compile(r"0|[1-9][0-9]{0,18}")
+NRN_EXAMPLE = '"organization=1:account=2:namespace=3:application=4:scope=5"'
 # The first of each is the default.
 OUTCOMES_ON_SUCCESS = ("manual", "approve")
 OUTCOMES_ON_FAIL = ("manual", "deny")
@@ -136,6 +142,9 @@ class Block:
 _KEYWORDS: dict[str, JsonValue] = {"true": True, "false": False, "null": None}
 _KEY_TERMINALS = ("STRING", "NAME", "OPERATOR")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# A string whose characters up to a raw control character (which JSON strings cannot hold)
+# are plain or escaped: the control character is what stops the string.
+_CONTROL_IN_STRING = re.compile(r'"(?:[^"\\\x00-\x1f]|\\.)*([\x00-\x09\x0b-\x1f])')
 
 # A token: its terminal's name, its text, and the line and column it starts at.
 _Token = tuple[str, str, int, int]
@@ -408,6 +417,12 @@ def syntax_error(file: str, text: str, exc: UnexpectedInput) -> Diagnostic:
         position = exc.pos_in_stream or 0
         found = f'character "{text[position]}"' if position < len(text) else "input"
         expected = exc.allowed or ()
+        control = _CONTROL_IN_STRING.match(text, position)
+        if control is not None:  # the string holds a raw control character
+            code = f"\\u{ord(control[1]):04x}"
+            help = f"a string cannot hold control characters: write this one as {code}"
+            at = span.at(control.start(1) - position, 1)
+            return error("RG002", at, "a string holds a control character", help=help)
     elif isinstance(exc, UnexpectedEOF):
         found, span = "end of file", _end_span(file, text)
         expected = exc.expected
@@ -539,20 +554,78 @@ class Fields:
             )
 
 
+def nrn_problem(text: str) -> tuple[int, int, str, str | None] | None:
+    """What makes `text` no nullplatform NRN: (offset, length) of the culprit in the
+    text, what is wrong and a suggestion; None for a well-formed NRN."""
+    if not text:
+        return 0, 0, "it is empty", f"an NRN starts at the organization: {NRN_EXAMPLE}"
+    blank = re.search(r"\s", text)
+    if blank:
+        return (
+            blank.start(),
+            1,
+            "it holds white space",
+            f'write it without: "{"".join(text.split())}"',
+        )
+    offset = 0
+    for index, segment in enumerate(text.split(":")):
+        wanted = NRN_KEYS[index] if index < len(NRN_KEYS) else None
+        key, equals, value = segment.partition("=")
+        problem = _nrn_segment_problem(index, segment, key, equals, value, wanted, text)
+        if problem is not None:
+            return (offset, max(len(segment), 1), *problem)
+        offset += len(segment) + 1
+    return None
+
+
+def _nrn_segment_problem(
+    index: int, segment: str, key: str, equals: str, value: str, wanted: str | None, text: str
+) -> tuple[str, str | None] | None:
+    order = f"its keys are {', '.join(NRN_KEYS)}, in this order: {NRN_EXAMPLE}"
+    if not segment:
+        return "it has an empty segment", 'segments are joined by a single ":"'
+    if wanted is None:
+        return f'"{segment}" follows the scope, the deepest level', order
+    if not equals:
+        pairs = text.split(":")
+        if len(pairs) % 2 == 0 and all(NRN_ID.fullmatch(v) for v in pairs[1::2]):
+            fixed = ":".join(f"{k}={v}" for k, v in zip(pairs[::2], pairs[1::2], strict=True))
+            return f'"{segment}" is not `key=id`', f'did you mean "{fixed}"?'
+        return f'"{segment}" is not `key=id`', order
+    if key != wanted:
+        if key in NRN_KEYS:
+            return f'"{key}" where the NRN needs "{wanted}"', order
+        return f'unknown key "{key}"', did_you_mean(key, NRN_KEYS) or order
+    if NRN_ID.fullmatch(value):
+        return None
+    if not value:
+        return f"{key} has no id", f"e.g. {key}=1"
+    if value.isascii() and value.isdigit():
+        if len(value) > 1 and value.startswith("0"):
+            return (
+                f'the {key} id "{value}" has a leading zero, which nullplatform never writes',
+                f'did you mean "{key}={int(value)}"?',
+            )
+        return f"the {key} id has {len(value)} digits; nullplatform ids have at most 19", None
+    return f'the {key} id "{value}" is not a number, as nullplatform ids are', f"e.g. {key}=1"
+
+
 def _nrn(fields: Fields) -> Nrn | None:
     found = fields.text("nrn")
     if found is None:
         return None
     text, span = found
-    segments = text.split(":")
-    if not all(NRN_SEGMENT.match(s) for s in segments):
+    problem = nrn_problem(text)
+    if problem is not None:
+        offset, length, what, hint = problem
+        # Point at the culprit when the string's characters are its text (no escapes).
+        exact = span.line == span.end_line and span.end_col - span.col == len(text) + 2
         fields.diagnostics.append(
             error(
                 "RG014",
-                span,
-                f'malformed NRN "{text}"',
-                help='an NRN is `key=value` segments joined by ":", e.g. '
-                '"organization=1:account=2:namespace=3"',
+                span.at(1 + offset, length) if exact else span,
+                f'malformed NRN "{_shorten(text, 80)}": {what}',
+                help=hint,
             )
         )
         return None
@@ -787,6 +860,16 @@ def _specification(fields: Fields, name: str, source: Source) -> Specification |
             schema = _schema_value(node, fields.diagnostics)
         elif isinstance(node, Call) and node.function == "file" and not fields.is_payload:
             schema = _json_file(node, source, fields.diagnostics)
+            if schema is not None and not isinstance(schema, dict | bool):
+                fields.diagnostics.append(
+                    error(
+                        "RG012",
+                        node.span,
+                        f"{node.argument} holds {_A_VALUE[json_type(schema)]}, not a JSON Schema",
+                        help="a JSON Schema is an object (or true or false)",
+                    )
+                )
+                schema = None
         elif isinstance(node, Scalar) and isinstance(node.value, bool):
             schema = node.value
         else:
@@ -809,46 +892,128 @@ def _specification(fields: Fields, name: str, source: Source) -> Specification |
     )
 
 
-def _json_file(call: Call, source: Source, diagnostics: list[Diagnostic]) -> object | None:
+# How a message names a JSON value by its type.
+_A_VALUE = {
+    "null": "null",
+    "boolean": "a boolean",
+    "integer": "a number",
+    "number": "a number",
+    "string": "a string",
+    "array": "an array",
+}
+
+
+def _json_file(
+    call: Call, source: Source, diagnostics: list[Diagnostic], inside: str = "a schema"
+) -> object | None:
     """The JSON value of `file("path.json")`, a path relative to the source file."""
+    node = _json_node(call, source, diagnostics)
+    return _schema_value(node, diagnostics, inside) if node is not None else None
+
+
+def _json_node(call: Call, source: Source, diagnostics: list[Diagnostic]) -> Node | None:
+    """The JSON document `file("path.json")` names, as nodes."""
     import posixpath
 
     relative = posixpath.normpath(posixpath.join(posixpath.dirname(source.path), call.argument))
+    root = source.path[: len(source.path) - len(source.name)].rstrip("/") or "."
+    if not _within(relative, root):
+        # A source is untrusted: it must not read (and show in a diagnostic) files of the
+        # machine that checks it, such as a CI runner's keys.
+        diagnostics.append(
+            error(
+                "RG001",
+                call.span,
+                f'file("{call.argument}") is outside the sources\' directory {root}',
+                help="keep schemas and requests beside the sources, and name them relative "
+                "to the file",
+            )
+        )
+        return None
     text = read_text(relative, call.argument, span=call.span)
     if isinstance(text, Diagnostic):
         diagnostics.append(text)
         return None
     node, found = parse_json_document(Source(relative, relative, text, True))
     diagnostics.extend(found)
-    return _schema_value(node, diagnostics) if node is not None else None
+    return node
 
 
-def _calls(node: Node) -> Iterator[Call]:
+def _within(path: str, root: str) -> bool:
+    """Whether `path`, links resolved, is `root` or below it."""
+    try:
+        real, top = os.path.realpath(path), os.path.realpath(root)
+    except (OSError, ValueError):
+        return False
+    return real == top or real.startswith(top.rstrip(os.sep) + os.sep)
+
+
+def _not_json(node: Node) -> Iterator[Call | Identifier]:
+    """The calls and bare words inside a value: neither has a JSON value."""
     match node:
-        case Call():
+        case Call() | Identifier():
             yield node
         case Object(members=members):
             for member in members:
-                yield from _calls(member.value)
+                yield from _not_json(member.value)
         case Array(items=items):
             for item in items:
-                yield from _calls(item)
+                yield from _not_json(item)
 
 
-def _schema_value(node: Node, diagnostics: list[Diagnostic]) -> JsonValue | None:
-    """A schema as plain JSON; a call inside it has no JSON value, so it is an error."""
-    call = next(_calls(node), None)
-    if call is None:
-        return to_json(node)
-    diagnostics.append(
-        error(
-            "RG012",
-            call.span,
-            f"`{call.function}(...)` is not a JSON value inside a schema",
-            help='only the whole schema may be `file("path.json")`',
-        )
+# Bare words that stand for numbers JSON cannot write.
+NOT_NUMBERS = frozenset({"nan", "infinity", "inf"})
+
+
+def not_a_number(word: Identifier) -> Diagnostic:
+    """RG016 for `NaN` or `Infinity` written as a bare word."""
+    return error(
+        "RG016",
+        word.span,
+        f"{word.name} is not a number JSON can hold",
+        help="JSON numbers are finite: write a number, or leave the field out",
     )
-    return None
+
+
+def not_numbers(node: Node) -> list[Diagnostic]:
+    """RG016 for each `NaN` or `Infinity` in a value, where a bare word would otherwise
+    become the string "NaN"."""
+    return [
+        not_a_number(found)
+        for found in _not_json(node)
+        if isinstance(found, Identifier) and found.name.lower() in NOT_NUMBERS
+    ]
+
+
+def _schema_value(
+    node: Node, diagnostics: list[Diagnostic], inside: str = "a schema"
+) -> JsonValue | None:
+    """Data (a schema, a test's request) as plain JSON.  A call or a bare word inside it
+    has no JSON value, so each is an error: `NaN` must not become the string "NaN"."""
+    problems = []
+    for found in _not_json(node):
+        if isinstance(found, Call):
+            problems.append(
+                error(
+                    "RG012",
+                    found.span,
+                    f"`{found.function}(...)` is not a JSON value inside {inside}",
+                    help=f'only the whole of {inside} may be `file("path.json")`',
+                )
+            )
+        elif found.name.lower() in NOT_NUMBERS:
+            problems.append(not_a_number(found))
+        else:
+            problems.append(
+                error(
+                    "RG012",
+                    found.span,
+                    f"`{found.name}` is a bare word inside {inside}, not a JSON value",
+                    help=f'quote it: "{found.name}"',
+                )
+            )
+    diagnostics.extend(problems)
+    return None if problems else to_json(node)
 
 
 def _policy(fields: Fields, name: str, name_span: Span) -> Policy | None:
@@ -1283,15 +1448,22 @@ def _names(fields: Fields, name: str, wanted: str, ids: bool = False) -> tuple[S
 
 def _policy_test(fields: Fields, name: str, name_span: Span, source: Source) -> PolicyTest | None:
     request: JsonValue = None
+    entities_node: Object | None = None
+    action_span: Span | None = None
     request_field = fields.take("request", required=False)
     if request_field is not None:
-        node = request_field[1]
-        if isinstance(node, Object):
-            request = to_json(node)
-        elif isinstance(node, Call) and node.function == "file":
-            request = _json_file(node, source, fields.diagnostics)
-        else:
-            fields.wrong("request", node, 'a request object or file("request.json")')
+        written = request_field[1]
+        node: Node | None = written
+        if isinstance(written, Call) and written.function == "file":
+            node = _json_node(written, source, fields.diagnostics)
+        elif not isinstance(written, Object):
+            fields.wrong("request", written, 'a request object or file("request.json")')
+            node = None
+        if node is not None:
+            request = _schema_value(node, fields.diagnostics, "a request")
+            member = node.get("entities") if isinstance(node, Object) else None
+            if member is not None and isinstance(member.value, Object):
+                entities_node = member.value
         for given in ("action", "nrn", "entities", "checklist"):
             if given in fields.values:
                 fields.diagnostics.append(
@@ -1306,13 +1478,19 @@ def _policy_test(fields: Fields, name: str, name_span: Span, source: Source) -> 
     else:
         action = fields.text("action")
         nrn = _nrn(fields)
-        entities = fields.object("entities", required=False)
+        entities_node = fields.object("entities", required=False)
         checklist = fields.object("checklist", required=False)
-        if action is not None and nrn is not None:
+        plain = entities_node is None or (
+            _schema_value(entities_node, fields.diagnostics, "a request") is not None
+        )
+        if action is not None and nrn is not None and plain:
+            action_span = action[1]
             request = {
                 "action": action[0],
                 "nrn": nrn.text,
-                "entities": _expand_paths(entities, fields.diagnostics) if entities else {},
+                "entities": _expand_paths(entities_node, fields.diagnostics)
+                if entities_node
+                else {},
                 # The states of checklist items a person or another system reports.
                 **({"checklist": to_json(checklist)} if checklist is not None else {}),
             }
@@ -1342,6 +1520,9 @@ def _policy_test(fields: Fields, name: str, name_span: Span, source: Source) -> 
         else None,
         applying=applying,
         span=name_span,
+        entities=entities_node,
+        dotted=request_field is None,
+        action_span=action_span,
     )
 
 
@@ -1643,6 +1824,17 @@ def _from_payloads(node: Node, source: Source) -> tuple[SourceFile | None, list[
 def parse_json_document(source: Source) -> tuple[Node | None, list[Diagnostic]]:
     """A JSON document (comments and trailing commas allowed) as nodes with spans."""
     return _read(source, "value", _Reader.document)
+
+
+def json_data(source: Source, inside: str) -> tuple[JsonValue, list[Diagnostic]]:
+    """A JSON data file (a request, a schema) as a value; bare words, `NaN` and calls are
+    errors, as duplicate keys and numbers out of range are.  The value is None when
+    there are diagnostics."""
+    node, diagnostics = parse_json_document(source)
+    if node is None:
+        return None, diagnostics
+    value = _schema_value(node, diagnostics, inside)
+    return (None if diagnostics else value), diagnostics
 
 
 def parse_source(source: Source) -> tuple[SourceFile | None, list[Diagnostic]]:

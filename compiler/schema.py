@@ -267,3 +267,116 @@ def is_required(schema: Schema, segments: tuple[str, ...]) -> bool:
         and segments[-1] in branch["required"]
         for branch in parent.schemas
     )
+
+
+# Keywords whose value is a schema, an object of schemas, or a list of schemas: where a
+# `$ref` may stand.  Other keywords hold data (`enum`, `const`, `default`, ...).
+_SCHEMA_VALUED = (
+    "items",
+    "additionalItems",
+    "additionalProperties",
+    "not",
+    "if",
+    "then",
+    "else",
+    "contains",
+    "propertyNames",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+)
+_SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas")
+_SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems", "items")
+MAX_REF_CHAIN = 32  # as _deref follows them
+
+
+@dataclass(frozen=True)
+class RefProblem:
+    """A reference regate cannot follow: where it is (a JSON Pointer), and why."""
+
+    pointer: str
+    keyword: str  # $ref, $dynamicRef or $recursiveRef
+    ref: str
+    dangling: bool  # True: local, but to nothing (or a cycle); False: not a local pointer
+    reason: str
+    cycle: bool = False
+
+
+def _subschemas(schema: Schema, pointer: str) -> list[tuple[Schema, str]]:
+    if not isinstance(schema, dict):
+        return []
+    found: list[tuple[Schema, str]] = []
+    for keyword, value in schema.items():
+        here = f"{pointer}/{_escape(keyword)}"
+        if keyword in _SCHEMA_MAPS and isinstance(value, dict):
+            found.extend((child, f"{here}/{_escape(key)}") for key, child in value.items())
+        elif keyword in _SCHEMA_LISTS and isinstance(value, list):
+            found.extend((child, f"{here}/{index}") for index, child in enumerate(value))
+        elif keyword in _SCHEMA_VALUED and isinstance(value, dict):
+            found.append((value, here))
+    return found
+
+
+def _escape(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def _target(root: Schema, ref: str) -> tuple[bool, Schema]:
+    """(found, schema) for a local JSON Pointer reference `#/...`."""
+    target = root
+    for part in [p for p in ref[1:].split("/") if p]:
+        part = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(target, dict) and part in target:
+            target = target[part]
+        elif isinstance(target, list) and part.isdigit() and int(part) < len(target):
+            target = target[int(part)]
+        else:
+            return False, None
+    return True, target
+
+
+def ref_problems(root: Schema) -> list[RefProblem]:
+    """Every `$ref` in a schema that regate cannot follow to a schema: remote or relative
+    ones (regate fetches nothing), anchors and dynamic references, and local pointers
+    to nothing or into a cycle.  Typing such a field as *any* would let every condition
+    on it through unchecked."""
+    problems: list[RefProblem] = []
+    pending: list[tuple[Schema, str]] = [(root, "")]
+    while pending:
+        schema, pointer = pending.pop()
+        pending.extend(_subschemas(schema, pointer))
+        if not isinstance(schema, dict):
+            continue
+        for keyword in ("$dynamicRef", "$recursiveRef"):
+            if isinstance(schema.get(keyword), str):
+                reason = f"regate does not follow {keyword}"
+                problems.append(RefProblem(pointer or "/", keyword, schema[keyword], False, reason))
+        ref = schema.get("$ref")
+        if isinstance(ref, str):
+            problem = _ref_problem(root, ref)
+            if problem is not None:
+                dangling, reason = problem
+                cycle = "cycle" in reason
+                problems.append(RefProblem(pointer or "/", "$ref", ref, dangling, reason, cycle))
+    return sorted(problems, key=lambda p: p.pointer)
+
+
+def _ref_problem(root: Schema, ref: str) -> tuple[bool, str] | None:
+    if not ref.startswith("#"):
+        return False, "regate does not fetch schemas: a reference outside the schema"
+    if ref != "#" and not ref.startswith("#/"):
+        return False, "regate follows JSON Pointers (#/...), not anchors"
+    seen = {ref}
+    current = ref
+    for _ in range(MAX_REF_CHAIN):
+        found, target = _target(root, current)
+        if not found:
+            where = "it" if current == ref else f"{current}, which it leads to,"
+            return True, f"{where} points to nothing in the schema"
+        following = target.get("$ref") if isinstance(target, dict) else None
+        if not isinstance(following, str) or not following.startswith("#/"):
+            return None
+        if following in seen:
+            return True, "it leads to a cycle of references that never reaches a schema"
+        seen.add(following)
+        current = following
+    return True, f"it leads through more than {MAX_REF_CHAIN} references"

@@ -15,18 +15,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import jwt
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, get_default_algorithms
 from jwt.utils import der_to_raw_signature
 
 from compiler.ast import JsonValue, Span
-from compiler.diagnostics import Diagnostic, error
+from compiler.diagnostics import COMMAND_LINE, Diagnostic, error
+from compiler.sources import Unreadable, read_bounded
 
 ALGORITHMS = ("RS256", "ES256", "HS256")
 SIGNATURES_FILE = ".signatures.json"
@@ -52,32 +55,117 @@ def _signer() -> jwt.PyJWS:
 @dataclass(frozen=True)
 class SigningKey:
     algorithm: str
-    secret: str  # a PEM private key (RS256, ES256) or an HMAC secret (HS256)
+    secret: str | bytes  # a PEM private key (RS256, ES256) or an HMAC secret (HS256)
     scope: str | None
     shown_as: str  # how diagnostics name the key: its path, never a secret
     key_id: str | None = None  # the JWT's `kid`: the name of the key in OPA's `keys`
 
 
+MAX_KEY_BYTES = 1024 * 1024  # a PEM key or a secret is a few KiB; a larger file is not one
+MIN_SECRET_BYTES = 32  # RFC 7518, 3.2: an HS256 key as long as the hash, or longer
+MIN_RSA_BITS = 2048
+KEY_FILE_SUFFIXES = (".pem", ".key", ".txt", ".secret", ".jwk", ".json", ".crt", ".der")
+KIND_HELP = "RS256 takes an RSA private key, ES256 a P-256 EC private key (PEM); HS256 a secret"
+
+
+def _names_a_file(given: str) -> bool:
+    """Whether an HS256 `--signing-key` that names no file was meant to: a secret given
+    inline is a word, a path has a separator or a key file's suffix."""
+    return (
+        any(c in given for c in "/\\")
+        or given.startswith((".", "~"))
+        or given.lower().endswith(KEY_FILE_SUFFIXES)
+    )
+
+
 def load_key(
     given: str, algorithm: str, scope: str | None, key_id: str | None = None
 ) -> SigningKey | Diagnostic:
-    """`--signing-key`: a file holding the key; for HS256, as with `opa build`, a
-    value that names no file is the secret itself."""
-    path = Path(given)
-    if path.is_file():
-        try:
-            return SigningKey(algorithm, path.read_text(encoding="utf-8"), scope, given, key_id)
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc)
-            return error("RG001", Span(given, 1, 1, 1, 1), f"cannot read {given}: {reason}")
-    if algorithm == "HS256":
+    """`--signing-key`: a file holding the key; for HS256, as with `opa build`, a word
+    that names no file is the secret itself.  The key is checked here, before anything
+    is built: one that cannot sign with `algorithm` is RG060."""
+    span = Span(given, 1, 1, 1, 1)
+    if algorithm == "HS256" and not os.path.lexists(given) and not _names_a_file(given):
+        problem = _secret_problem(given.encode())
+        if problem:
+            message = f"cannot sign with the --signing-key secret as HS256: {problem}"
+            return error("RG060", COMMAND_LINE, message, KIND_HELP)
         return SigningKey(algorithm, given, scope, "--signing-key", key_id)
-    return error(
-        "RG001",
-        Span(given, 1, 1, 1, 1),
-        f"cannot read signing key {given}: no such file",
-        help=f"{algorithm} signs with a PEM private key file",
-    )
+    content = _read_key(given, algorithm)
+    if isinstance(content, Diagnostic):
+        return content
+    problem = _secret_problem(content) if algorithm == "HS256" else _pem_problem(content, algorithm)
+    if problem:
+        return error(
+            "RG060", span, f"cannot sign with {given} as {algorithm}: {problem}", KIND_HELP
+        )
+    return SigningKey(algorithm, content, scope, given, key_id)
+
+
+def _read_key(given: str, algorithm: str) -> bytes | Diagnostic:
+    """The key file's bytes (a file, or a pipe such as `<(vault read ...)`)."""
+    wanted = "a file holding the secret" if algorithm == "HS256" else "a PEM private key file"
+    try:
+        return read_bounded(given, MAX_KEY_BYTES)
+    except Unreadable as exc:
+        return error(
+            "RG001",
+            Span(given, 1, 1, 1, 1),
+            f"cannot read signing key {given}: {exc}",
+            help=f"{algorithm} signs with {wanted}",
+        )
+
+
+def _secret_problem(secret: bytes) -> str | None:
+    if not secret.strip():
+        return "it is empty"
+    if secret.lstrip().startswith(b"-----BEGIN"):
+        return "it holds a PEM key, not a shared secret: sign with RS256 or ES256"
+    if len(secret) < MIN_SECRET_BYTES:
+        return (
+            f"it has {len(secret)} bytes; an HS256 secret has at least {MIN_SECRET_BYTES} "
+            "(RFC 7518)"
+        )
+    return None
+
+
+def _pem_problem(content: bytes, algorithm: str) -> str | None:
+    """Why a PEM file cannot sign with RS256 or ES256, or None."""
+    if not content.strip():
+        return "the file is empty"
+    try:
+        key = serialization.load_pem_private_key(content, password=None)
+    except TypeError:
+        return "the key is encrypted; regate signs with an unencrypted PEM private key"
+    except (ValueError, UnsupportedAlgorithm):
+        if b"PUBLIC KEY-----" in content or b"CERTIFICATE-----" in content:
+            return (
+                "it holds a public key or a certificate; signing takes the private key "
+                "(the public one is OPA's --verification-key)"
+            )
+        return "it is not a PEM private key"
+    if algorithm == "RS256":
+        if not isinstance(key, rsa.RSAPrivateKey):
+            return f"it holds {_kind(key)}; RS256 signs with an RSA private key"
+        if key.key_size < MIN_RSA_BITS:
+            return f"the RSA key has {key.key_size} bits; RS256 needs at least {MIN_RSA_BITS}"
+        return None
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        return f"it holds {_kind(key)}; ES256 signs with a P-256 EC private key"
+    if not isinstance(key.curve, ec.SECP256R1):
+        return (
+            f"it holds an EC key on curve {key.curve.name}; "
+            "ES256 signs with a P-256 (secp256r1) key"
+        )
+    return None
+
+
+def _kind(key: object) -> str:
+    if isinstance(key, rsa.RSAPrivateKey):
+        return "an RSA private key"
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return "an EC private key"
+    return f"a {type(key).__name__.removeprefix('_').replace('PrivateKey', '')} private key"
 
 
 def _go_json(value: JsonValue) -> str:
@@ -124,12 +212,11 @@ def signatures(files: Mapping[str, bytes], key: SigningKey) -> bytes | Diagnosti
             # server) finds its key by name without `signing.keyid` in its config.
             headers = {"kid": key.key_id} if key.key_id is not None else None
             token = _signer().encode(claims, key.secret, algorithm=key.algorithm, headers=headers)
-    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+    except Exception as exc:  # load_key checked the key: a failure here is unforeseen
         return error(
             "RG060",
             Span(key.shown_as, 1, 1, 1, 1),
-            f"cannot sign with {key.shown_as} as {key.algorithm}: {exc}",
-            help="RS256 takes an RSA private key, ES256 a P-256 EC private key (PEM); "
-            "HS256 a secret",
+            f"cannot sign with {key.shown_as} as {key.algorithm} ({type(exc).__name__})",
+            help=KIND_HELP,
         )
     return (json.dumps({"signatures": [token]}, indent=2) + "\n").encode()

@@ -29,6 +29,7 @@ from compiler.driver import Compilation, compile_sources
 from compiler.lower import rule_names
 from compiler.opa import OpaError, eval_bundle, run
 from compiler.rego import id_order
+from compiler.sources import file_span
 from compiler.tests_gen import AuthoredTest, BoundaryPolicy, BundleTests
 
 # Written tests only: `--coverage` reports what the authors' tests exercise.
@@ -50,7 +51,12 @@ def _opa_test(directory: str, *options: str) -> Any:
     try:
         return json.loads(done.stdout)
     except json.JSONDecodeError:
-        raise OpaError(f"opa test failed: {done.stderr.strip() or done.stdout.strip()}") from None
+        said = (done.stderr.strip() or done.stdout.strip()).splitlines()[:1]
+        raise OpaError(
+            f"opa test gave no report regate can read{': ' + said[0][:200] if said else ''}",
+            help="is REGATE_OPA (or opa on PATH) the opa binary? If it is, please report this "
+            "with the sources",
+        ) from None
 
 
 def _decision_text(decision: Any) -> str:
@@ -344,8 +350,19 @@ def _print(diagnostics: list[Diagnostic], result: Compilation) -> None:
 def test_command(sources: tuple[str, ...], with_coverage: bool, fmt: str) -> None:
     """Run the test blocks of SOURCES and the generated boundary tests with `opa test`."""
     result = compile_sources(list(sources), with_tests=True)
-    if result.files is None or has_errors(result.diagnostics):
-        _print(result.diagnostics, result)
+    diagnostics = list(result.diagnostics)
+    if result.program is not None and not result.program.tests and sources:
+        diagnostics.append(
+            error(
+                "RG065",
+                file_span(sources[0]),
+                "the sources have no test blocks: nothing says what the policies must decide",
+                help='add one: test "name" { request = file("request.json") expect = manual }'
+                " (docs/testing.md)",
+            )
+        )
+    if result.files is None or has_errors(diagnostics):
+        _print(diagnostics, result)
         sys.exit(1)
     try:
         with tempfile.TemporaryDirectory(prefix="regate-test-") as directory:
@@ -357,7 +374,7 @@ def test_command(sources: tuple[str, ...], with_coverage: bool, fmt: str) -> Non
                 covered = coverage(result, directory)
                 found.extend(covered.gaps)
     except OpaError as exc:
-        click.echo(f"regate: error: {exc}", err=True)
+        _print([exc.diagnostic], result)
         sys.exit(1)
     _print(found, result)
     summary = [

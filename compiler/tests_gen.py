@@ -12,16 +12,20 @@ from __future__ import annotations
 import json
 import posixpath
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from compiler.ast import JsonValue, ObjectId, Program, Span
+from compiler.ast import Array, JsonValue, Nrn, Object, ObjectId, Program, Span
 from compiler.boundaries import Case, PolicyBoundaries, boundaries
 from compiler.bundle import json_bytes
+from compiler.check import Specifications
 from compiler.diagnostics import Diagnostic, did_you_mean, error
 from compiler.emit import render
+from compiler.entities import EntityModel, entity_model
 from compiler.lower import checklist_rules, rule_names
+from compiler.parse import nrn_problem
 from compiler.rego import id_order, slug
+from compiler.schema import Unresolved, resolve
 
 AUTHORED_PACKAGE = "data.regate.tests"
 BOUNDARY_PACKAGE = "data.regate.tests.boundaries"
@@ -124,7 +128,142 @@ def check_tests(program: Program) -> list[Diagnostic]:
                 diagnostics.append(
                     error(code, span, f'unknown {what} "{name}"', help=did_you_mean(name, known))
                 )
+    diagnostics.extend(_check_requests(program))
     return diagnostics
+
+
+# --- test requests against the entity model and the specifications ---
+
+
+def _request_paths(
+    node: Object, prefix: tuple[str, ...], dotted: bool
+) -> Iterator[tuple[tuple[str, ...], Span]]:
+    """Every path a request's `entities` gives, each with the span of its last segment;
+    with `dotted`, keys are dotted paths.  An array's object items continue the path,
+    as a policy's path reaches into them."""
+    for member in node.members:
+        parts = member.key.split(".") if dotted else [member.key]
+        offset = member.key_text_offset
+        for index, part in enumerate(parts):
+            if offset is None:
+                span = member.key_span
+            else:
+                start = offset + sum(len(p) + 1 for p in parts[:index])
+                span = member.key_span.at(start, max(len(part), 1))
+            yield (*prefix, *parts[: index + 1]), span
+        values = member.value.items if isinstance(member.value, Array) else (member.value,)
+        for value in values:
+            if isinstance(value, Object):
+                yield from _request_paths(value, (*prefix, *parts), dotted)
+
+
+def _check_requests(program: Program) -> list[Diagnostic]:
+    """A test's request is checked as a policy's paths are: each entity it gives is one
+    the model knows and its action can see, each path one the model or the
+    specification in force at its NRN has.  A typo there makes the test decide a
+    request nobody sends, and pass for the wrong reason."""
+    model = entity_model()
+    specifications = Specifications(
+        [s for s in program.specifications if s.entity in model.entities]
+    )
+    diagnostics: list[Diagnostic] = []
+    for test in program.tests:
+        request = test.request if isinstance(test.request, dict) else {}
+        action, nrn_text = request.get("action"), request.get("nrn")
+        if test.action_span is not None and action not in model.actions:
+            diagnostics.append(
+                error(
+                    "RG055",
+                    test.action_span,
+                    f'unknown approval action "{action}"',
+                    help=did_you_mean(str(action), model.actions)
+                    or f"approval actions are {', '.join(model.actions)}",
+                )
+            )
+        if test.entities is None:
+            continue
+        visible = model.actions.get(action) if isinstance(action, str) else None
+        nrn = (
+            Nrn(nrn_text, test.span)
+            if isinstance(nrn_text, str) and nrn_problem(nrn_text) is None
+            else None
+        )
+        wrong: set[tuple[str, ...]] = set()
+        for path, span in _request_paths(test.entities, (), test.dotted):
+            if any(path[:n] in wrong for n in range(1, len(path))):
+                continue
+            found = _request_path_problem(path, span, model, specifications, nrn, visible, action)
+            if found is not None:
+                wrong.add(path)
+                diagnostics.append(found)
+    return diagnostics
+
+
+def _request_path_problem(
+    path: tuple[str, ...],
+    span: Span,
+    model: EntityModel,
+    specifications: Specifications,
+    nrn: Nrn | None,
+    visible: tuple[str, ...] | None,
+    action: object,
+) -> Diagnostic | None:
+    entity, shown = path[0], ".".join(path)
+    if len(path) == 1:
+        if entity not in model.entities:
+            return error(
+                "RG030",
+                span,
+                f'unknown entity "{entity}" in the test\'s request',
+                help=did_you_mean(entity, model.entities)
+                or f"entities are {', '.join(model.entities)}",
+            )
+        if visible is not None and entity not in visible:
+            return error(
+                "RG033",
+                span,
+                f"the test's request gives {entity}, which a {action} request never carries",
+                help=f"a {action} request carries {', '.join(visible)}",
+            )
+        return None
+    if path[1] != "metadata":
+        resolved = model.resolve_attribute(entity, path[1:])
+        if isinstance(resolved, Unresolved) and resolved.index == len(path) - 2:
+            known = (*resolved.known, "metadata") if resolved.index == 0 else resolved.known
+            return error(
+                "RG031",
+                span,
+                f'unknown field "{path[-1]}" in "{".".join(path[:-1])}" in the test\'s request',
+                help=did_you_mean(path[-1], known),
+            )
+        return None
+    if len(path) < 3 or nrn is None:
+        return None
+    specification = specifications.in_force(entity, path[2], nrn)
+    if specification is None:
+        return (
+            error(
+                "RG032",
+                span,
+                f'the test\'s request gives "{shown}", but no metadata specification for it '
+                f"is in force at {nrn.text}",
+                help=did_you_mean(path[2], specifications.keys(entity))
+                or "declare a specification for it, or fix the path",
+            )
+            if len(path) == 3
+            else None
+        )
+    resolved = resolve(specification.schema, path[3:])
+    if isinstance(resolved, Unresolved) and resolved.index == len(path) - 4:
+        return error(
+            "RG031",
+            span,
+            f'unknown field "{path[-1]}" in "{".".join(path[:-1])}" in the test\'s request '
+            f'(specification "{specification.name}" at {specification.span})',
+            help=did_you_mean(path[-1], resolved.known)
+            or (f"fields here: {', '.join(resolved.known)}" if resolved.known else None),
+        )
+    return None
 
 
 def _test_path(directory: str, source: str) -> str:

@@ -26,11 +26,21 @@ specification "Coverage" {
 """
 
 
+# Sources without an approval action are RG005: this one binds nothing and applies to no
+# request the tests decide.
+GATE = (
+    'action "gate" {\n  action = "scope:delete"\n  nrn    = "organization=1"\n  policies = ["Gate"]\n}\n'
+    'policy "Gate" {\n  nrn = "organization=1"\n  conditions = {"scope.name": "gate"}\n}\n'
+)
+
+
 def check_text(
     tmp_path: Path, policies: str, specification: str = SPECIFICATION
 ) -> tuple[str, bool]:
-    write_sources(tmp_path, {"specs.rg": specification, "policies.rg": textwrap.dedent(policies)})
-    result = check_sources([str(tmp_path / "specs.rg"), str(tmp_path / "policies.rg")])
+    policies = textwrap.dedent(policies)
+    write_sources(tmp_path, {"specs.rg": specification, "policies.rg": policies, "gate.rg": GATE})
+    files = ["specs.rg", "policies.rg"] + ([] if "action " in policies else ["gate.rg"])
+    result = check_sources([str(tmp_path / f) for f in files])
     rendered = render_all_text(result.diagnostics, result.texts)
     return rendered.replace(str(tmp_path) + "/", ""), result.ok
 
@@ -343,6 +353,11 @@ def test_values_against_constraints(tmp_path, schema, condition, code):
 def test_the_002_seed_condition_always_passes_and_reads_unspecified_metadata():
     result = check_sources([str(REPO / "tests/fixtures/seed-002")])
     assert render_all_text(result.diagnostics, result.texts).replace(str(REPO) + "/", "") == (
+        "tests/fixtures/seed-002:1:1: error[RG005]: the sources declare no approval action, so "
+        "a bundle of them would approve every request\n"
+        'help: declare one: action "id" { action = "deployment:create", nrn = ..., '
+        "policies = [...] }\n"
+        "\n"
         'tests/fixtures/seed-002/policy.json:3:9: warning[RG053]: policy "Enforce coverage, '
         'security, and scaling for deployments" is bound to no action, so it decides nothing\n'
         ' 3 | "name": "Enforce coverage, security, and scaling for deployments",\n'
@@ -362,7 +377,7 @@ def test_the_002_seed_condition_always_passes_and_reads_unspecified_metadata():
         "   |                 ^^^^^^^^\n"
         "help: declare a specification for it, or fix the path\n"
         "\n"
-        "1 error, 2 warnings\n"
+        "2 errors, 2 warnings\n"
     )
 
 

@@ -33,6 +33,9 @@ IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # case must be rejected by OPA too.
 STRICTER = {
     "rg030-specification-entity": "not a condition: the unknown entity is a specification's",
+    "rg030-test-request-entity": "not a condition: the unknown entity is a test request's",
+    "rg031-test-request-field": "not a condition: the unknown fields are a test request's",
+    "rg032-test-request-metadata": "not a condition: the metadata is a test request's",
     "rg031-below-an-action": "OPA sees every NRN's specification at once (anyOf)",
     "rg031-deeper-specification": "OPA sees every NRN's specification at once (anyOf)",
     "rg031-pattern-properties": "OPA's checker does not read patternProperties",

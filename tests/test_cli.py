@@ -24,7 +24,10 @@ def test_check_with_errors_exits_1_with_diagnostics_on_stderr():
 
 
 def test_check_with_warnings_only_exits_0(tmp_path):
-    (tmp_path / "p.rg").write_text('policy "p" { nrn = "organization=1" conditions = {} }\n')
+    (tmp_path / "p.rg").write_text(
+        'policy "p" { nrn = "organization=1" conditions = {} }\n'
+        'action "a" { action = "scope:delete" nrn = "organization=1" }\n'
+    )
     result = run_cli("check", str(tmp_path))
     assert result.exit_code == 0
     assert "warning[RG053]" in result.stderr
@@ -81,7 +84,9 @@ def test_decide_reads_the_request_from_stdin(tmp_path):
 def test_decide_with_a_request_that_is_not_json(tmp_path):
     request = tmp_path / "request.json"
     request.write_text('{\n  "action": "deployment:create",\n  "nrn": }\n')
-    result = run_cli("decide", "--bundle", "unused.tar.gz", "--input", str(request))
+    unused = tmp_path / "unused.tar.gz"  # never evaluated: the request is read first
+    unused.touch()
+    result = run_cli("decide", "--bundle", str(unused), "--input", str(request))
     assert result.exit_code == 1
     assert result.stderr.replace(str(tmp_path) + "/", "") == (
         "request.json:3:10: error[RG002]: the request is not valid JSON: Expecting value\n"

@@ -112,7 +112,8 @@ def test_versions_may_be_git_revisions(tmp_path, monkeypatch, opa):
     missing = run_cli("diff", "HEAD:nope", ".", "--requests", str(REQUESTS))
     assert missing.exit_code == 2
     assert missing.stderr.startswith(
-        "regate: error: git archive --format=tar HEAD -- policies/nope:"
+        "regate: error[RG066]: cannot read HEAD:nope from git: pathspec 'policies/nope' did not "
+        "match any files\n"
     )
 
 
@@ -131,7 +132,8 @@ def test_a_bad_request_is_a_diagnostic(versions, tmp_path, opa):
     result = run_cli("diff", str(old), str(new), "--requests", str(tmp_path / "requests"))
     assert (result.exit_code, result.stderr) == (
         2,
-        f"{tmp_path}/requests/r.json:1:12: error[RG002]: the request is not valid JSON: Expecting value\n"
+        f"{tmp_path}/requests/r.json:1:12: error[RG002]: the request is not valid JSON: "
+        "Expecting value\n"
         ' 1 | {"action": }\n'
         "   |            ^\n"
         "\n"

@@ -35,9 +35,18 @@ def policy(conditions: str) -> str:
     return f'policy "Limit" {{\n  nrn = "organization=1"\n  conditions = {conditions}\n}}\n'
 
 
+# Sources without an approval action are RG005: this one binds nothing and applies to no
+# request the tests decide.
+GATE = (
+    'action "gate" {\n  action = "scope:delete"\n  nrn    = "organization=1"\n  policies = ["Gate"]\n}\n'
+    'policy "Gate" {\n  nrn = "organization=1"\n  conditions = {"scope.name": "gate"}\n}\n'
+)
+
+
 def compile_text(tmp_path: Path, text: str) -> tuple[str, bool]:
-    """Compile spec.rg + policy.rg; the rendered diagnostics with short paths, and ok."""
-    write_sources(tmp_path, {"spec.rg": SPECIFICATION, "policy.rg": text})
+    """Compile spec.rg + policy.rg (+ gate.rg); the rendered diagnostics with short paths,
+    and ok."""
+    write_sources(tmp_path, {"spec.rg": SPECIFICATION, "policy.rg": text, "gate.rg": GATE})
     result = compile_sources([str(tmp_path)])
     rendered = render_all_text(result.diagnostics, result.texts)
     return rendered.replace(str(tmp_path) + "/", ""), result.ok
@@ -90,9 +99,7 @@ def test_a_file_nested_too_deeply_to_read(tmp_path):
     text, ok = compile_text(tmp_path, policy("[" * 100_000 + "]" * 100_000))
     assert not ok
     assert text == (
-        "policy.rg:1:1: error[RG023]: the file nests too deeply to be read\n"
-        ' 1 | policy "Limit" {\n'
-        "   | ^\n\n1 error, 0 warnings\n"
+        "policy.rg:1:1: error[RG023]: the file nests too deeply to be read\n\n1 error, 0 warnings\n"
     )
 
 
@@ -103,10 +110,14 @@ def nested(depth: int) -> str:
 
 def deep_project(depth: int) -> dict[str, str]:
     """A schema, a test request and a policy's description-free value nested `depth` deep."""
+    # The request's entities are checked against the model: the nesting goes below
+    # build.metadata.coverage, which the specification leaves open.
+    entities = f'{{"build": {{"metadata": {{"coverage": {{"x": {nested(depth - 5)}}}}}}}}}'
     return {
         "spec.rg": SPECIFICATION.replace("schema = {}", f'schema = {{"x": {nested(depth - 1)}}}'),
         "policy.rg": policy('{"build.metadata.coverage.x": 1}')
-        + f'test "deep" {{\n  request = {{"entities": {nested(depth - 1)}}}\n  expect = manual\n}}\n',
+        + f'test "deep" {{\n  request = {{"entities": {entities}}}\n  expect = manual\n}}\n',
+        "gate.rg": GATE,
     }
 
 
@@ -233,8 +244,8 @@ def test_out_of_range_numbers_in_schemas_are_diagnostics_too(tmp_path):
     write_sources(tmp_path, {"spec.rg": spec, "policy.rg": policy("{}")})
     result = compile_sources([str(tmp_path / "spec.rg"), str(tmp_path / "policy.rg")])
     rendered = render_all_text(result.diagnostics, result.texts)
-    assert rendered.replace(str(tmp_path) + "/", "").splitlines()[0] == (
-        "schema.json:1:31: error[RG016]: number 1e999 is out of range"
+    assert "schema.json:1:31: error[RG016]: number 1e999 is out of range\n" in (
+        rendered.replace(str(tmp_path) + "/", "")
     )
 
 

@@ -96,7 +96,7 @@ def test_an_unwritable_output_is_a_diagnostic(tmp_path):
     result = run_cli("build", str(QUALITY_GATES), "-o", str(output))
     assert result.exit_code == 1
     assert result.stderr == (
-        f"{output}:1:1: error[RG061]: cannot write {output}: Is a directory\n\n"
+        f"{output}:1:1: error[RG061]: cannot write {output}: it is a directory\n\n"
         "1 error, 0 warnings\n"
     )
     assert [p.name for p in tmp_path.iterdir()] == ["a-directory"]

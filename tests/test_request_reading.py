@@ -17,7 +17,10 @@ EXAMPLE = (REQUESTS / "01-coverage-70.json").read_text()
 
 
 def decide_file(path: Path) -> tuple[int, str]:
-    result = run_cli("decide", "--bundle", "never-read.tar.gz", "--input", str(path))
+    # A bundle file the request never reaches: reading the request fails first.
+    bundle = path.parent / "never-read.tar.gz"
+    bundle.touch()
+    result = run_cli("decide", "--bundle", str(bundle), "--input", str(path))
     return result.exit_code, result.stderr
 
 
@@ -78,9 +81,11 @@ def test_a_request_at_the_size_limit_is_read(tmp_path):
     assert "cannot read bundle" in result.stderr  # read, then OPA was to decide it
 
 
-def test_nesting_past_the_limit_from_stdin():
+def test_nesting_past_the_limit_from_stdin(tmp_path):
     text = "[" * (MAX_NESTING_DEPTH + 1) + "]" * (MAX_NESTING_DEPTH + 1)
-    result = run_cli("decide", "--bundle", "never-read.tar.gz", "--input", "-", input=text)
+    bundle = tmp_path / "never-read.tar.gz"
+    bundle.touch()
+    result = run_cli("decide", "--bundle", str(bundle), "--input", "-", input=text)
     assert result.exit_code == 1
     assert result.stderr.startswith(
         f"<stdin>:1:{MAX_NESTING_DEPTH + 1}: error[RG023]: the request nests deeper than "

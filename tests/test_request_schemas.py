@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import jsonschema
 import pytest
 
+from compiler.driver import compile_sources
 from compiler.opa import eval_bundle
 from compiler.request import RequestDocument
 from tests.conftest import build, write_sources
@@ -90,17 +91,22 @@ def test_opa_applies_later_drafts_as_2020_12_says_and_fetches_nothing(tmp_path):
     try:
         remote = f"http://127.0.0.1:{server.server_address[1]}/remote.json"
         specification = schema(remote)
-        write_sources(
-            tmp_path / "src",
-            {
-                "doc.rg": f"""
+        source = """
 specification "Doc" {{ entity = build  metadata = doc  nrn = "organization=1"
-  schema = {json.dumps(specification)} }}
+  schema = {schema} }}
 policy "Level" {{ nrn = "organization=1"  conditions = {{"build.metadata.doc.level": {{"$ne": "high"}}}} }}
 action "a" {{ action = "deployment:create"  nrn = "organization=1"  policies = ["Level"] }}
 """
-            },
+        # A remote reference is refused at compile time (RG043): nothing would fetch it.
+        write_sources(
+            tmp_path / "remote", {"doc.rg": source.format(schema=json.dumps(specification))}
         )
+        refused = compile_sources([str(tmp_path / "remote")])
+        assert refused.files is None
+        assert {d.code for d in refused.diagnostics if d.severity == "error"} == {"RG043"}
+        # The same schema with the reference left open decides as 2020-12 says.
+        local = {**specification, "properties": {**specification["properties"], "remote": {}}}
+        write_sources(tmp_path / "src", {"doc.rg": source.format(schema=json.dumps(local))})
         bundle = build([tmp_path / "src"], tmp_path)
         requests = {
             str(i): {
@@ -120,8 +126,7 @@ action "a" {{ action = "deployment:create"  nrn = "organization=1"  policies = [
         server.shutdown()
         server.server_close()
     assert Recorder.hits == []
-    # regate reads a remote reference as unconstrained; so does Python, given {} for it.
-    local = {**specification, "properties": {**specification["properties"], "remote": {}}}
+    # Python's validator, given the same schema.
     python = jsonschema.Draft202012Validator(local)
     expected = {str(i): python.is_valid(d) for i, d in enumerate(DOCUMENTS)}
     assert {name: count == 0 for name, count in found.items()} == expected

@@ -31,6 +31,8 @@ def playground_command(source: str | None, port: int) -> None:
     from compiler.editor.playground import EXAMPLE, Refused, serve
 
     root = Path(source) if source else EXAMPLE
+    if source and not root.is_dir():  # a FIFO or a device passes click's file_okay=False
+        raise click.UsageError(f"{source} is not a directory: give a source directory")
     if not root.is_dir():
         raise click.UsageError("give a source directory (the example bundle is not installed)")
     try:

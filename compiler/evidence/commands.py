@@ -13,7 +13,13 @@ import click
 
 from compiler import __version__, explain
 from compiler.ast import Span
-from compiler.bundle import write_atomically
+from compiler.bundle import (
+    STANDARD_OUTPUT,
+    check_output,
+    overwrites,
+    write_atomically,
+    write_failed,
+)
 from compiler.diagnostics import Diagnostic, did_you_mean, error, render
 from compiler.entities import entity_model
 from compiler.evidence import formats
@@ -39,6 +45,7 @@ from compiler.evidence.report import (
 )
 from compiler.evidence.specification import Declared, Target, from_schema_file, validate
 from compiler.opa import OpaError, ask_data, ask_sidecar, eval_bundle
+from compiler.parse import nrn_problem
 from compiler.request import nrn_fault, unmatched_help
 
 # `regate gate` exit statuses; 1 (errors) and 2 (usage) are every command's.
@@ -109,6 +116,31 @@ def read_report(argument: ReportArgument, key: Key | None = None) -> ReadReport:
     format = argument.format or formats.detect(report)
     measured = formats.measure(report, format, key.key if key else None, key.path if key else None)
     return ReadReport(report, format, measured)
+
+
+def read_reports(
+    arguments: Sequence[ReportArgument], key: Key | None = None, mapping: str | None = None
+) -> list[ReadReport]:
+    """Every report read (and the mapping, if any) before an error is raised: one run
+    names every report that cannot be used."""
+    read: list[ReadReport] = []
+    problems: list[EvidenceError] = []
+    for argument in arguments:
+        try:
+            read.append(read_report(argument, key))
+        except EvidenceError as exc:
+            problems.append(exc)
+    if problems and mapping:
+        try:
+            load_mapping(mapping)
+        except EvidenceError as exc:
+            problems.append(exc)
+    if problems:
+        raise EvidenceError(
+            [d for p in problems for d in p.diagnostics],
+            {path: text for p in problems for path, text in p.texts.items()},
+        )
+    return read
 
 
 WHOLE_DOCUMENTS: tuple[Kind, ...] = ("quality", "provenance")  # one report makes the document
@@ -211,7 +243,7 @@ def build_metadata(
 ) -> Metadata:
     """Read every report, drop what VEX says does not affect, count what the baselines
     lack, add the counts up, and shape them by the mapping or the default."""
-    read = [read_report(argument, key) for argument in reports]
+    read = read_reports(reports, key, mapping)
     _whole_alone(read)
     if key is not None and not any(r.format.kind == "provenance" for r in read):
         raise EvidenceError(
@@ -226,7 +258,7 @@ def build_metadata(
             ]
         )
     read, vex_read = _with_vex(read, vex)
-    base = [read_report(argument) for argument in baselines]
+    base = read_reports(baselines)
     compared = _compared(read, base)
     values = measures(add(*(r.measured.measures() for r in compared)))
     if any(r.format.kind == "security" for r in compared):
@@ -296,7 +328,9 @@ def metadata_group() -> None:
     "--metadata", "key_name", help="The metadata key, with --sources [default: the kind]."
 )
 @click.option("--nrn", help="Pick the specification in force at this NRN, with --sources.")
-@click.option("-o", "--output", help="Write the document here instead of standard output.")
+@click.option(
+    "-o", "--output", help="Write the document here instead of standard output (-: stdout)."
+)
 def metadata_from_command(
     format_name: str,
     report: str,
@@ -316,9 +350,17 @@ def metadata_from_command(
     """A scanner or coverage REPORT in FORMAT → a metadata document (JSON)."""
     if schema and sources:
         raise click.UsageError("give --schema or --sources, not both")
+    malformed = nrn_problem(nrn) if nrn is not None else None
+    if malformed is not None:
+        raise click.BadParameter(f"{nrn!r} is not an NRN: {malformed[2]}", param_hint="--nrn")
     format = formats.FORMATS[format_name]
     arguments = [ReportArgument(format, report)]
     arguments += [ReportArgument.parse(m) for m in more]
+    # Every problem in one run: the output, the reports and mapping, the specification.
+    given = [a.path for a in arguments] + [p for p in (mapping, schema, key, *vex) if p]
+    unwritable = (check_output(output) or overwrites(output, given)) if output is not None else None
+    problems = EvidenceError([unwritable] if unwritable else [])
+    metadata: Metadata | None = None
     try:
         metadata = build_metadata(
             arguments,
@@ -328,21 +370,34 @@ def metadata_from_command(
             Key.load(key),
             vex,
         )
-        target: Target | None = None
+    except EvidenceError as exc:
+        problems = _joined(problems, exc)
+    target: Target | None = None
+    try:
         if schema:
             target = from_schema_file(schema)
         elif sources:
-            target = Declared.load(sources).target(entity, key_name or metadata.kinds[0], nrn)
-        if target is not None:
+            kind = metadata.kinds[0] if metadata else format.kind
+            target = Declared.load(sources).target(entity, key_name or kind, nrn)
+        if target is not None and metadata is not None:
             validate(metadata.document, target, metadata.paths)
     except EvidenceError as exc:
-        _fail(exc)
+        problems = _joined(problems, exc)
+    if problems.diagnostics or metadata is None:
+        _fail(problems)
     _warn(metadata.warnings)
     text = json.dumps(metadata.document, indent=2) + "\n"
-    if output:
-        write_atomically(output, text.encode("utf-8"))
+    if output is not None and output != STANDARD_OUTPUT:
+        try:
+            write_atomically(output, text.encode("utf-8"))
+        except OSError as exc:
+            _fail(EvidenceError([write_failed(output, exc)]))
     else:
         click.echo(text, nl=False)
+
+
+def _joined(first: EvidenceError, second: EvidenceError) -> EvidenceError:
+    return EvidenceError([*first.diagnostics, *second.diagnostics], {**first.texts, **second.texts})
 
 
 def _pair(text: str, option: str, shape: str) -> tuple[str, str]:

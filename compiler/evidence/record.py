@@ -29,8 +29,9 @@ import jwt
 from compiler import __version__
 from compiler.ast import Span
 from compiler.diagnostics import Diagnostic, error, render
-from compiler.evidence.report import EvidenceError
+from compiler.evidence.report import MAX_REPORT_BYTES, EvidenceError
 from compiler.signing import ALGORITHMS, SigningKey, load_key
+from compiler.sources import JsonProblem, Unreadable, read_bounded, strict_json
 
 RECORD_VERSION = 1
 BODY = ("record", "time", "regate", "revision", "request", "decision")
@@ -210,9 +211,9 @@ def _file_problems(record: dict[str, Any]) -> list[str]:
             problems.append(f"an evidence entry names no file: {entry!r}")
             continue
         try:
-            digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-        except OSError as exc:
-            problems.append(f"cannot read {path}: {exc.strerror or exc}")
+            digest = hashlib.sha256(read_bounded(path, MAX_REPORT_BYTES)).hexdigest()
+        except Unreadable as exc:
+            problems.append(f"cannot read {path}: {exc}")
             continue
         if digest != entry.get("sha256"):
             problems.append(f"{path} is not the file the decision was made on (SHA-256 differs)")
@@ -222,6 +223,9 @@ def _file_problems(record: dict[str, Any]) -> list[str]:
 def _fail(diagnostic: Diagnostic, texts: dict[str, str] | None = None) -> NoReturn:
     sys.stderr.write(render([diagnostic], texts or {}, "text", __version__))
     sys.exit(1)
+
+
+MAX_RECORD_BYTES = 64 * 1024 * 1024  # a record is a few KiB; bounds what verify reads
 
 
 @click.group("record")
@@ -243,16 +247,17 @@ def record_group() -> None:
 def verify_command(path: str, verification_key: str | None, check_files: bool) -> None:
     """Check that RECORD is as written (its id, its signature, optionally its files)."""
     where = Span(path, 1, 1, 1, 1)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
+    try:  # bounded, and never blocking on a pipe nobody writes to
+        text = read_bounded(path, MAX_RECORD_BYTES).decode("utf-8")
+    except (Unreadable, UnicodeDecodeError) as exc:
+        reason = str(exc) if isinstance(exc, Unreadable) else "not UTF-8 text"
         _fail(error("RG078", where, f"cannot read the record {path}: {reason}"))
-    try:
-        record = json.loads(text)
-    except json.JSONDecodeError as exc:
-        at = Span(path, exc.lineno, exc.colno, exc.lineno, exc.colno + 1)
-        _fail(error("RG078", at, f"{path} is not a decision record: {exc.msg}"), {path: text})
+    try:  # a duplicate key would let a record say two things
+        record = strict_json(text)
+    except JsonProblem as exc:
+        line, column = exc.at or (1, 1)
+        at = Span(path, line, column, line, column + 1)
+        _fail(error("RG078", at, f"{path} is not a decision record: {exc}"), {path: text})
     problems = _problems(record, verification_key, check_files)
     if problems:
         message = f"{path} does not verify: " + "; ".join(problems)

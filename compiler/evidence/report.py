@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import json.decoder
-import os
 import re
 import xml.etree.ElementTree as StdET
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -22,6 +21,7 @@ from defusedxml import DefusedXmlException
 
 from compiler.ast import Span
 from compiler.diagnostics import Diagnostic, error
+from compiler.sources import JsonProblem, Unreadable, read_bounded, strict_decoder, strict_json
 
 MAX_REPORT_BYTES = 256 * 1024 * 1024  # RG070: large image scans run to tens of MiB
 MAX_SNIPPET_CHARS = 200  # longer lines (minified JSON) are not echoed under a diagnostic
@@ -188,31 +188,18 @@ def new_findings(findings: Iterable[Finding], baseline: Iterable[Finding]) -> li
 
 
 def read_text(path: str) -> Report:
-    """The report file's text; RG070 when it cannot be read."""
+    """The report file's text (a file, or a pipe: `trivy ... | regate metadata from trivy
+    /dev/stdin`); RG070 when it cannot be read."""
     where = Span(path, 1, 1, 1, 1)
     try:
-        size = os.path.getsize(path)
-        if size > MAX_REPORT_BYTES:
-            message = f"{path} is {size} bytes; reports are limited to {MAX_REPORT_BYTES}"
-            raise EvidenceError([error("RG070", where, message)])
-        with open(path, "rb") as handle:
-            content = handle.read(MAX_REPORT_BYTES + 1)
-        if len(content) > MAX_REPORT_BYTES:  # grew since it was measured
-            message = f"{path} is over {MAX_REPORT_BYTES} bytes, the limit for reports"
-            raise EvidenceError([error("RG070", where, message)])
+        content = read_bounded(path, MAX_REPORT_BYTES)
+    except Unreadable as exc:
+        raise EvidenceError([error("RG070", where, f"cannot read {path}: {exc}")]) from None
+    try:
         # utf-8-sig: some Windows tools write a byte order mark
         return Report(path, content.decode("utf-8-sig"), hashlib.sha256(content).hexdigest())
-    except FileNotFoundError:
-        raise EvidenceError([error("RG070", where, f"cannot read {path}: no such file")]) from None
-    except IsADirectoryError:
-        raise EvidenceError(
-            [error("RG070", where, f"cannot read {path}: it is a directory")]
-        ) from None
     except UnicodeDecodeError as exc:
         message = f"cannot read {path}: not UTF-8 text ({exc.reason})"
-        raise EvidenceError([error("RG070", where, message)]) from None
-    except OSError as exc:
-        message = f"cannot read {path}: {exc.strerror or exc}"
         raise EvidenceError([error("RG070", where, message)]) from None
 
 
@@ -223,23 +210,22 @@ def _ends_early(exc: json.JSONDecodeError) -> bool:
 
 
 def parse_json(report: Report, expected: str) -> Any:
+    """The report's JSON; a duplicate key (which would hide what the first said), NaN or
+    Infinity is refused as JSON syntax errors are."""
     try:
-        return json.loads(report.text)
-    except json.JSONDecodeError as exc:
-        reason = "it ends too early (truncated?)" if _ends_early(exc) else exc.msg
+        return strict_json(report.text)
+    except JsonProblem as exc:
         raise report.fail(
             "RG071",
-            f"{report.path} is not valid JSON: {reason}",
+            f"{report.path} is not valid JSON: {exc}",
             help=f"expected {expected}",
-            at=(exc.lineno, exc.colno),
+            at=exc.at,
         ) from None
-    except RecursionError:
-        raise report.fail("RG071", f"{report.path} nests too deeply to be read") from None
 
 
 def parse_json_seq(report: Report, expected: str) -> JsonSeq:
     """Whitespace-separated JSON values (govulncheck's stream, JSON Lines)."""
-    decoder = json.JSONDecoder()
+    decoder = strict_decoder()
     values = JsonSeq()
     text, position = report.text, 0
     while True:
@@ -257,6 +243,8 @@ def parse_json_seq(report: Report, expected: str) -> JsonSeq:
                 help=f"expected {expected}",
                 at=(exc.lineno, exc.colno),
             ) from None
+        except JsonProblem as exc:  # a duplicate key, NaN, a number no float holds
+            raise report.fail("RG071", f"{report.path} is not valid JSON: {exc}") from None
         except RecursionError:
             raise report.fail("RG071", f"{report.path} nests too deeply to be read") from None
         values.append(value)

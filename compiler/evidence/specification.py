@@ -9,12 +9,12 @@ from typing import Any
 import jsonschema
 import jsonschema.exceptions
 
-from compiler.ast import Nrn, Span, to_json
+from compiler.ast import Nrn, Span
 from compiler.check import Specifications
 from compiler.diagnostics import Diagnostic, did_you_mean, error
 from compiler.driver import check_sources
 from compiler.evidence.report import EvidenceError
-from compiler.parse import parse_json_document
+from compiler.parse import json_data
 from compiler.sources import Source, read_text
 
 
@@ -41,10 +41,10 @@ def from_schema_file(path: str) -> Target:
     text = read_text(path, path)
     if isinstance(text, Diagnostic):
         raise EvidenceError([text])
-    node, problems = parse_json_document(Source(path, path, text, explicit=True))
-    if node is None or problems:
+    schema, problems = json_data(Source(path, path, text, explicit=True), "a schema")
+    if problems:
         raise EvidenceError(problems, {path: text})
-    return Target(to_json(node), f"the schema {path}")
+    return Target(schema, f"the schema {path}")
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class Declared:
 
     @staticmethod
     def load(sources: Sequence[str]) -> Declared:
-        result = check_sources(list(sources))
+        result = check_sources(list(sources), gating=False)  # the specifications only
         if not result.ok or result.program is None:
             raise EvidenceError(result.diagnostics, result.texts)
         return Declared(Specifications(list(result.program.specifications)), sources[0])

@@ -12,12 +12,12 @@ import json
 import tarfile
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from compiler.ast import Span
 from compiler.diagnostics import Diagnostic, error
 from compiler.signing import SIGNATURES_FILE
+from compiler.sources import Unreadable, read_bounded
 
 # OPA's own default limit on a bundle file (bundles[_].size_limit_bytes), read whole.
 SIZE_LIMIT = 1 << 30
@@ -63,12 +63,12 @@ def read_bundle(path: str) -> BundleArchive | Diagnostic:
     """The bundle at `path`, or RG120 saying why it is not one regate publishes."""
     span = Span(path, 1, 1, 1, 1)
     try:
-        if Path(path).stat().st_size > SIZE_LIMIT:
-            raise NotABundle(f"larger than {SIZE_LIMIT >> 20} MiB, OPA's limit on a bundle file")
-        content = Path(path).read_bytes()
+        # A file or a pipe, never a wait or an endless read (compiler/sources.py).
+        content = read_bounded(path, SIZE_LIMIT)
+    except Unreadable as exc:
+        return error("RG120", span, f"cannot read bundle {path}: {exc}")
+    try:
         return _read(content)
-    except OSError as exc:
-        return error("RG120", span, f"cannot read bundle {path}: {exc.strerror or exc}")
     except NotABundle as exc:
         return error("RG120", span, f"{path} is not a regate bundle: {exc}", help=exc.help)
 

@@ -18,18 +18,20 @@ pointers OPA erased or masked are counted.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import IO, Any
 
 from compiler.ast import Span
 from compiler.diagnostics import Diagnostic, error
 from compiler.explain import error_line
+from compiler.sources import Unreadable as NotReadable
+from compiler.sources import open_readable
 
 LINE_LIMIT = 16 << 20  # longer lines are reported, not read: memory stays bounded
 DECISION_PATH = "regate/decision"
@@ -377,11 +379,15 @@ def read_logs(paths: Iterable[str]) -> Audit:
         if path == "-":
             audit.read("<stdin>", sys.stdin.buffer)
             continue
+        # A log is a file or a pipe: a FIFO nobody writes to reads as empty, and a
+        # device (which may never end) is refused.
         try:
-            with Path(path).open("rb") as handle:
+            with os.fdopen(open_readable(path, devices=False), "rb") as handle:
+                before = audit.lines
                 audit.read(path, handle)
-        except OSError as exc:
-            audit.unreadable.append(
-                Unreadable(Where(path, 0), f"cannot read {path}: {exc.strerror or exc}")
-            )
+            if audit.lines == before:  # the wrong file, or a pipe nobody wrote to
+                audit.unreadable.append(Unreadable(Where(path, 0), f"{path} holds no log lines"))
+        except (NotReadable, OSError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            audit.unreadable.append(Unreadable(Where(path, 0), f"cannot read {path}: {reason}"))
     return audit

@@ -33,14 +33,15 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key, l
 
 from compiler import __version__
 from compiler.ast import Span
-from compiler.bundle import write_atomically
+from compiler.bundle import check_output, write_atomically, write_failed
 from compiler.diagnostics import Diagnostic, did_you_mean, error, render
 from compiler.emit import render as render_rego
 from compiler.entities import entity_model
 from compiler.fleet.publish import reference_of
 from compiler.fleet.reference import Reference
 from compiler.rego import comment
-from compiler.signing import ALGORITHMS
+from compiler.signing import ALGORITHMS, MAX_KEY_BYTES
+from compiler.sources import Unreadable, read_bounded
 
 CONFIG_FILE = "opa-config.yaml"
 MASK_FILE = "mask.rego"
@@ -299,10 +300,10 @@ def public_key(path: str, algorithm: str) -> str:
             )
         )
     try:
-        pem = Path(path).read_bytes()
-    except OSError as exc:
+        pem = read_bounded(path, MAX_KEY_BYTES)  # a file or a pipe, never a wait
+    except Unreadable as exc:
         raise SidecarError(
-            error("RG122", span, f"cannot read verification key {path}: {exc.strerror or exc}")
+            error("RG122", span, f"cannot read verification key {path}: {exc}")
         ) from exc
     kinds = {
         "RS256": (rsa.RSAPublicKey, "an RSA"),
@@ -437,15 +438,24 @@ def sidecar_config_command(
             persistence_directory=persistence_dir,
         )
     except SidecarError as exc:
-        sys.stderr.write(render([exc.diagnostic], {}, "text", __version__))
+        problems = [exc.diagnostic]
+    else:
+        problems = []
+    unwritable = check_output(output, directory=True)
+    if unwritable is not None:
+        problems.append(unwritable)
+    if problems:
+        sys.stderr.write(render(problems, {}, "text", __version__))
         sys.exit(1)
     command = run_command(output, bool(sidecar.masks))
     files = {CONFIG_FILE: config_yaml(sidecar, command)}
     if sidecar.masks:
         files[MASK_FILE] = mask_policy(sidecar.masks)
-    try:
-        for name, text in files.items():
-            write_atomically(str(Path(output, name)), text.encode())
-    except OSError as exc:
-        raise click.FileError(output, exc.strerror or str(exc)) from exc
+    for name, text in files.items():
+        target = str(Path(output, name))
+        try:
+            write_atomically(target, text.encode())
+        except OSError as exc:
+            sys.stderr.write(render([write_failed(target, exc)], {}, "text", __version__))
+            sys.exit(1)
     click.echo(command)

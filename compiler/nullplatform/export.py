@@ -23,6 +23,7 @@ import click
 from compiler import __version__
 from compiler.ast import Action, JsonValue, ObjectId, Program, Span
 from compiler.bindings import Bindings, bind
+from compiler.bundle import STANDARD_OUTPUT, check_output
 from compiler.diagnostics import Diagnostic, error, has_errors, render, warning
 from compiler.nullplatform import hclwrite
 from compiler.nullplatform.output import write_files
@@ -354,6 +355,10 @@ def export_sources(arguments: list[str], fmt: str, allow_lossy: bool = False) ->
     diagnostics.extend(found)
     if has_errors(diagnostics):
         return ExportResult({}, [], sorted(diagnostics), texts)
+    if not (program.specifications or program.policies or program.actions or program.checklists):
+        where = Span(arguments[0] if arguments else ".", 1, 1, 1, 1)
+        message = "the sources declare no specification, policy, checklist or action to export"
+        return ExportResult({}, [], [*diagnostics, error("RG094", where, message)], texts)
     bindings, found = bind(program)
     diagnostics.extend(found)
     if has_errors(diagnostics):
@@ -398,15 +403,15 @@ def _json(value: JsonValue) -> str:
 def export_command(sources: tuple[str, ...], output: str, fmt: str, allow_lossy: bool) -> None:
     """Write regate SOURCES as nullplatform Terraform or API payloads."""
     result = export_sources(list(sources), fmt, allow_lossy)
-    if result.diagnostics:
-        click.echo(
-            render(result.diagnostics, result.texts, "text", __version__), err=True, nl=False
-        )
-    if has_errors(result.diagnostics):
+    unwritable = None if output == STANDARD_OUTPUT else check_output(output, directory=True)
+    diagnostics = [*([unwritable] if unwritable else []), *result.diagnostics]
+    if diagnostics:
+        click.echo(render(diagnostics, result.texts, "text", __version__), err=True, nl=False)
+    if has_errors(diagnostics):
         sys.exit(1)
     for line in result.report:
         click.echo(line, err=True)
-    if output == "-":
+    if output == STANDARD_OUTPUT:
         if fmt == "api":  # one JSON array: every payload, then the associations
             payloads = [body for text in result.files.values() for body in json.loads(text)]
             click.echo(_json(payloads), nl=False)

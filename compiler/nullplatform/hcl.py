@@ -20,6 +20,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 
 from compiler.ast import JsonValue, Span
 from compiler.diagnostics import Diagnostic, error
+from compiler.sources import strict_json
 
 STATE_HELP = "import with the Terraform state (terraform.tfstate, or `terraform show -json` output)"
 
@@ -316,19 +317,10 @@ class Scope:
 
 
 def decode_json(text: str) -> JsonValue:
-    """JSON text (a JSON attribute's string) as a value regate can write: no NaN or
-    infinity, no half of a UTF-16 pair (ValueError)."""
-
-    def finite(number_text: str) -> float:
-        value = float(number_text)
-        if not math.isfinite(value):
-            raise ValueError(f"the number {number_text} is out of range")
-        return value
-
-    def constant(name: str) -> float:
-        raise ValueError(f"{name} is not a JSON value")
-
-    value = json.loads(text, parse_float=finite, parse_constant=constant)
+    """JSON text (a JSON attribute's string) as a value regate can write: strict JSON
+    (no duplicate key, NaN, infinity or bare word; compiler/sources.py) and no half of
+    a UTF-16 pair.  Raises ValueError."""
+    value = strict_json(text)
     json.dumps(value, ensure_ascii=False).encode()  # UnicodeEncodeError: half a pair
     return value
 

@@ -20,6 +20,7 @@ import click
 
 from compiler import __version__
 from compiler.ast import Node, to_json
+from compiler.bundle import STANDARD_OUTPUT, check_output
 from compiler.diagnostics import Diagnostic, error, has_errors, render
 from compiler.nullplatform.hcl import Block, merge_overrides, read_blocks
 from compiler.nullplatform.model import Imported, Link, link, once_each, settle
@@ -34,7 +35,7 @@ from compiler.nullplatform.variables import (
     undeclared,
     variable_values,
 )
-from compiler.parse import parse_json_document, payload_kind
+from compiler.parse import not_numbers, parse_json_document, payload_kind
 from compiler.sources import Source, file_span, read_text
 
 
@@ -180,7 +181,9 @@ class _Inputs:
         if source is None:
             return
         node, problems = parse_json_document(source)
-        if node is None:
+        # A bare NaN or Infinity would become the string "NaN": the file is refused.
+        problems = [*problems, *(not_numbers(node) if node is not None else [])]
+        if node is None or has_errors(problems):
             self.result.diagnostics.extend(problems)
             return
         if state_kind(to_json(node)) is not None:
@@ -406,11 +409,12 @@ def import_command(
     """Turn nullplatform Terraform (.tf, state) or API JSON payloads into regate sources."""
     command_line = ordered_command_line(ctx, variables, variable_files)
     result = import_sources(source, state, command_line, None, allow_lossy)
-    if result.diagnostics:
-        click.echo(
-            render(result.diagnostics, result.texts, "text", __version__), err=True, nl=False
-        )
-    if has_errors(result.diagnostics):
+    # An output it could not write is reported with the sources' problems, before any work.
+    unwritable = None if output == STANDARD_OUTPUT else check_output(output, directory=True)
+    diagnostics = [*([unwritable] if unwritable else []), *result.diagnostics]
+    if diagnostics:
+        click.echo(render(diagnostics, result.texts, "text", __version__), err=True, nl=False)
+    if has_errors(diagnostics):
         sys.exit(1)
     for line in result.report:
         click.echo(line, err=True)
@@ -419,7 +423,7 @@ def import_command(
 
 def write_sources(files: Mapping[str, str], output: str) -> None:
     """The sources into the directory, or all of them to stdout for `-o -`."""
-    if output == "-":
+    if output == STANDARD_OUTPUT:
         click.echo("\n".join(files[name] for name in files), nl=False)
     else:
         write_files(files, output)

@@ -10,9 +10,8 @@ from pathlib import Path
 import click
 
 from compiler import __version__
-from compiler.ast import Span
-from compiler.bundle import write_atomically
-from compiler.diagnostics import error, render
+from compiler.bundle import write_atomically, write_failed
+from compiler.diagnostics import render
 
 
 def write_files(files: Mapping[str, str], directory: str) -> None:
@@ -22,8 +21,7 @@ def write_files(files: Mapping[str, str], directory: str) -> None:
         try:
             write_atomically(str(target), text.encode())
         except OSError as exc:
-            span = Span(str(target), 1, 1, 1, 1)
-            failure = error("RG061", span, f"cannot write {target}: {exc.strerror or exc}")
+            failure = write_failed(str(target), exc)
             click.echo(render([failure], {}, "text", __version__), err=True, nl=False)
             sys.exit(1)
         click.echo(f"wrote {target}", err=True)

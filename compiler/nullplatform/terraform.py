@@ -35,6 +35,7 @@ from compiler.nullplatform.hcl import (
 from compiler.nullplatform.model import Imported, Link, Ref, id_value
 from compiler.nullplatform.state import Instance, State
 from compiler.parse import derived_action_id
+from compiler.sources import JsonProblem
 
 SPECIFICATION = "nullplatform_metadata_specification"
 POLICY = "nullplatform_approval_policy"
@@ -529,7 +530,10 @@ class _Resource:
             try:
                 return decode_json(value)
             except ValueError as exc:
-                reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+                reason = str(exc)
+                at = exc.at if isinstance(exc, JsonProblem) else None
+                if at is not None:
+                    reason += f" (line {at[0]}, column {at[1]} of the string)"
                 self.owner.fail(
                     error(
                         "RG091",

@@ -172,6 +172,10 @@ def test_quiet_keeps_errors_only(tmp_path: Path) -> None:
     noisy.write_text(
         'specification "S" {\n  entity = build\n  metadata = m\n  nrn = "organization=1"\n  schema = {}\n}\n'
         'policy "Unbound" {\n  nrn = "organization=1"\n  conditions = {"build.metadata.m.x": 1}\n}\n'
+        # Sources without an approval action are an error (RG005): this one gates nothing.
+        'action "a" {\n  action = "scope:delete"\n  nrn = "organization=1"\n'
+        '  policies = ["Bound"]\n}\n'
+        'policy "Bound" {\n  nrn = "organization=1"\n  conditions = {"scope.name": "a"}\n}\n'
     )
     loud = run_cli("check", str(noisy))
     assert "warning[RG053]" in loud.stderr and "0 errors, 1 warning" in loud.stderr

@@ -178,7 +178,7 @@ def test_unreadable_lines_are_reported_with_their_numbers_and_the_rest_is_counte
         (5, "not a JSON object"),
         (5, "not a JSON object"),
         (6, "neither a decision log event nor a line of OPA's log"),
-        (0, f"cannot read {tmp_path / 'missing.log'}: No such file or directory"),
+        (0, f"cannot read {tmp_path / 'missing.log'}: no such file"),
     ]
     stderr = result.stderr.splitlines()
     assert f"{damaged}:2:1: error[RG123]: not JSON (Expecting value: line 1 column 1 (char 0))" in (
@@ -186,7 +186,7 @@ def test_unreadable_lines_are_reported_with_their_numbers_and_the_rest_is_counte
     )
     assert (
         f"{tmp_path / 'missing.log'}:1:1: error[RG124]: cannot read "
-        f"{tmp_path / 'missing.log'}: No such file or directory" in stderr
+        f"{tmp_path / 'missing.log'}: no such file" in stderr
     )
     assert stderr[-1] == "7 errors, 0 warnings"
 

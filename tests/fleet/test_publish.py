@@ -163,7 +163,10 @@ def test_publish_refuses_what_is_not_a_regate_bundle_and_pushes_nothing(registry
 
 
 def test_publish_refuses_a_missing_file_and_a_directory(registry, tmp_path):
-    for path, reason in ((tmp_path / "missing.tar.gz", "No such file"), (tmp_path, "Is a dir")):
+    for path, reason in (
+        (tmp_path / "missing.tar.gz", "no such file"),
+        (tmp_path, "it is a directory"),
+    ):
         result = publish(str(path), f"{registry.host}/policies/x:production", "--plain-http")
         assert result.exit_code == 1
         assert result.stderr.startswith(f"{path}:1:1: error[RG120]: cannot read bundle {path}: ")

@@ -216,7 +216,8 @@ def test_json_strings_and_heredocs_are_read_as_json(tmp_path):
     result = run_cli("import", str(source), "-o", str(tmp_path / "out"))
     assert result.exit_code == 1
     assert result.stderr.startswith(
-        f"{source}:11:3: error[RG091]: `conditions` is a string but not JSON: Expecting value\n"
+        f"{source}:11:3: error[RG091]: `conditions` is a string but not JSON: Expecting value "
+        "(line 1, column 1 of the string)\n"
     )
     source.write_text(source.read_text().replace('"not json"', '"{}"'))
     assert run_cli("import", str(source), "-o", str(tmp_path / "out")).exit_code == 0

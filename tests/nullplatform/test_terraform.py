@@ -651,7 +651,7 @@ def test_numbers_no_float_holds_are_errors_not_infinity(tmp_path):
     assert status == 1
     assert "error[RG091]: cannot import `conditions`: the number 1e400 is out of range" in stderr
     assert (
-        "error[RG091]: `conditions` is a string but not JSON: the number 1e999 is out of range"
+        "error[RG091]: `conditions` is a string but not JSON: number 1e999 is out of range"
         in stderr
     )
 
