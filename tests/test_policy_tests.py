@@ -198,8 +198,8 @@ def test_the_two_team_organisation_passes_its_tests_with_full_coverage():
     result = run_cli("test", "--coverage", str(REPO / "bundles" / "platform-org"))
     assert (result.exit_code, result.stderr) == (0, "")
     assert result.stdout == (
-        "46 passed, 0 failed (14 from test blocks, 32 generated boundary cases)\n"
-        "coverage: 4/4 policies, 4/4 conditions exercised by the test blocks\n"
+        "61 passed, 0 failed (17 from test blocks, 44 generated boundary cases)\n"
+        "coverage: 5/5 policies, 5/5 conditions exercised by the test blocks\n"
     )
 
 

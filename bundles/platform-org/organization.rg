@@ -74,3 +74,28 @@ action "secret readers" {
   policies                = ["Company accounts"]
   allowed_time_to_execute = 28800000
 }
+
+# A service's name starts with its application's slug (nullplatform's documented
+# $dynamicPattern: the placeholder is filled from the request, regex-escaped).
+policy "Service names" {
+  id         = 2003
+  nrn        = "organization=1"
+  conditions = {
+    "service.name": {
+      "$dynamicPattern": {
+        "template": "^{application}-[a-z0-9-]+$",
+        "fields": {"application": {"path": "application.slug"}}
+      }
+    }
+  }
+}
+
+action "service creation" {
+  id                = 1003
+  entity            = service
+  action            = "service:action:create"
+  nrn               = "organization=1"
+  on_policy_success = approve
+  on_policy_fail    = deny
+  policies          = ["Service names"]
+}

@@ -141,3 +141,27 @@ test "a secret request without dimensions covers every value, production's too" 
   expect   = deny
   actions  = [1002]
 }
+
+test "a service named after its application is created" {
+  action   = "service:action:create"
+  nrn      = "organization=1:account=3:namespace=31:application=311"
+  entities = {"service.name": "checkout-redis", "application.slug": "checkout"}
+  expect   = approve
+  actions  = [1003]
+}
+
+test "a service named otherwise is denied" {
+  action   = "service:action:create"
+  nrn      = "organization=1:account=3:namespace=31:application=311"
+  entities = {"service.name": "redis-checkout", "application.slug": "checkout"}
+  expect   = deny
+  failing  = ["Service names"]
+}
+
+test "a service without its application's slug is denied" {
+  action   = "service:action:create"
+  nrn      = "organization=1:account=3:namespace=31:application=311"
+  entities = {"service.name": "checkout-redis"}
+  expect   = deny
+  failing  = ["Service names"]
+}

@@ -337,4 +337,4 @@ def test_an_organisation_kept_in_regate_goes_to_nullplatform_and_back_passing_it
     assert result.exit_code == 0, result.stdout + result.stderr
     # Every test block and generated boundary case of the original, passed.
     assert result.stdout == run_cli("test", str(organisation)).stdout
-    assert " passed, 0 failed (14 from test blocks" in result.stdout
+    assert " passed, 0 failed (17 from test blocks" in result.stdout
