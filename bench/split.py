@@ -40,6 +40,8 @@ from corpus import request as sample_request
 from run import DECISION, REPO, Percentiles, _load, _regate, percentiles
 from sidecar import Sidecar, resident_mb, sidecar
 
+from compiler import catalog
+
 DEPLOY = REPO / "docs" / "deploy.md"
 BEGIN = "<!-- bench/split.py: begin -->"
 END = "<!-- bench/split.py: end -->"
@@ -101,8 +103,8 @@ def catalog_actions(bundle: Path) -> list[CatalogAction]:
     with tarfile.open(bundle) as archive:
         for member in archive.getmembers():
             if member.name.endswith("/catalog/data.json"):
-                catalog = json.load(archive.extractfile(member))  # type: ignore[arg-type]
-                for action, by_nrn in catalog["actions"].items():
+                bundled = json.load(archive.extractfile(member))  # type: ignore[arg-type]
+                for action, by_nrn in catalog.actions(bundled).items():
                     for nrn, entries in by_nrn.items():
                         found += [CatalogAction(action, nrn, e["dimensions"]) for e in entries]
     return found
