@@ -47,7 +47,7 @@ from compiler.ast import (
     TypeOp,
 )
 from compiler.bindings import Bindings, bind
-from compiler.entities import entity_model
+from compiler.entities import program_model
 from compiler.ir import (
     Always,
     Body,
@@ -487,7 +487,7 @@ def lower(program: Program, where: Mapping[str, str]) -> BundleIR:
                 modules.append(PolicyModule(path, source, lowered, package))
     catalog = _catalog(program, bindings, rules, items, where)
     return BundleIR(
-        tuple(modules), Conditions((), ()), catalog, request.rules(program, entity_model())
+        tuple(modules), Conditions((), ()), catalog, request.rules(program, program_model(program))
     )
 
 
@@ -495,7 +495,7 @@ def _location(span: Span, where: Mapping[str, str]) -> str:
     return f"{where.get(span.file, span.file)}:{span.line}"
 
 
-def _epoch_ns(moment: datetime) -> int:
+def epoch_ns(moment: datetime) -> int:
     return (moment - EPOCH) // timedelta(microseconds=1) * 1000
 
 
@@ -657,7 +657,7 @@ def _catalog(
                 "reason": waiver.reason,
                 "compensating_controls": list(waiver.compensating_controls),
                 "expires": waiver.expires.isoformat().replace("+00:00", "Z"),
-                "expires_ns": _epoch_ns(waiver.expires),
+                "expires_ns": epoch_ns(waiver.expires),
                 "review": waiver.review,
                 "source": _location(waiver.span, where),
             }

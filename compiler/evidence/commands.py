@@ -535,7 +535,8 @@ def gate_command(
     NRN or dimension would otherwise open the gate."""
     if (bundle is None) == (opa_url is None):
         raise click.UsageError("give exactly one of --bundle and --opa-url")
-    _check_arguments(action, nrn)
+    actions = request_actions(bundle, opa_url)
+    _check_arguments(action, nrn, actions)
     if signing_key is not None and record is None:
         raise click.UsageError("--signing-key signs decision records: give --record DIR")
     reports = {
@@ -553,7 +554,7 @@ def gate_command(
     scope = dict(_pair(d, "--dimension", "KEY=VALUE") for d in dimensions)
     # The dimensions go where the bundle reads them: the scope's, or for an action that
     # sees no scope its own entity's (`_check_arguments` has checked the action).
-    entities: dict[str, Any] = {entity_model().dimensions_from(action): {"dimensions": scope}}
+    entities: dict[str, Any] = {actions[action]["dimensions"]: {"dimensions": scope}}
     built: dict[str, Metadata] = {}
     try:
         signer = load_signer(signing_key, signing_alg)
@@ -607,22 +608,45 @@ def _evidence_of(built: dict[str, Metadata]) -> dict[str, list[dict[str, str]]]:
     }
 
 
-def _check_arguments(action: str, nrn: str) -> None:
-    """An action the entity model has and an NRN that is one (RG103), before any report
-    is read: the bundle would deny the request, and a person needs the why."""
+def request_actions(bundle: str | None, opa_url: str | None) -> dict[str, Any]:
+    """The approval actions the bundle decides requests of, each with the entity whose
+    dimensions select its actions (data.regate.request.rules.actions: the entity
+    model, with the sources' `entity` blocks); the built-in model's when the bundle
+    cannot be read (the bundle's own checks then say why)."""
+    try:
+        if bundle is not None:
+            with tarfile.open(bundle) as archive:
+                member = archive.extractfile("/regate/request/rules/data.json")
+                rules = json.load(member) if member is not None else {}
+            found = rules.get("actions") if isinstance(rules, dict) else None
+        else:
+            found = ask_data(str(opa_url), "regate/request/rules/actions")
+    except (OSError, tarfile.TarError, KeyError, ValueError, OpaError):
+        found = None
+    if isinstance(found, dict) and all(
+        isinstance(rule, dict) and isinstance(rule.get("dimensions"), str)
+        for rule in found.values()
+    ):
+        return found
     model = entity_model()
+    return {name: {"dimensions": model.dimensions_from(name)} for name in model.actions}
+
+
+def _check_arguments(action: str, nrn: str, actions: dict[str, Any]) -> None:
+    """An action the bundle decides and an NRN that is one (RG103), before any report
+    is read: the bundle would deny the request, and a person needs the why."""
     found: list[Diagnostic] = []
-    if action not in model.actions:
+    if action not in actions:
         found.append(
             error(
                 "RG103",
                 Span("--action", 1, 1, 1, len(action) + 1),
                 f"{json.dumps(action)} is not an approval action",
-                help=did_you_mean(action, model.actions)
-                or f"approval actions are {', '.join(sorted(model.actions))}",
+                help=did_you_mean(action, list(actions))
+                or f"approval actions are {', '.join(sorted(actions))}",
             )
         )
-    fault = nrn_fault(nrn, model)
+    fault = nrn_fault(nrn, entity_model())
     if fault is not None:
         offset, length, reason = fault
         span = Span("--nrn", 1, offset + 1, 1, offset + length + 1)
