@@ -26,7 +26,6 @@ from compiler.share import share
 from compiler.sources import Source, file_span, load
 from compiler.tests_gen import BundleTests, bundle_tests, check_tests, emit_tests
 
-
 Command = TypeVar("Command", bound=Any)
 
 

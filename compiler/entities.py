@@ -148,7 +148,7 @@ def extend_model(
                         "RG141",
                         action.span,
                         f'the approval action "{action.text}" is declared twice',
-                        help=f"entity \"{declared_by[action.text].name}\" at "
+                        help=f'entity "{declared_by[action.text].name}" at '
                         f"{declared_by[action.text].span} declares it first",
                     )
                 )
@@ -182,7 +182,7 @@ def _visible(
                     f'entity "{declaration.name}"\'s actions see "{seen.text}", which is '
                     "neither a built-in entity nor declared",
                     help=did_you_mean(seen.text, list(attributes))
-                    or f"declare it: entity \"{seen.text}\" {{ ... }}",
+                    or f'declare it: entity "{seen.text}" {{ ... }}',
                 )
             )
     names = [seen.text for seen in declaration.sees if seen.text in attributes]

@@ -665,4 +665,30 @@ def _catalog(
     return {
         "actions": {name: dict(by_nrn) for name, by_nrn in actions.items()},
         "waivers": dict(waivers),
+        **({"exceptions": _exceptions(program, where)} if program.exceptions else {}),
     }
+
+
+def _exceptions(program: Program, where: Mapping[str, str]) -> dict[str, list[object]]:
+    """data.regate.catalog.exceptions: the finding exceptions by NRN, each as a decision
+    lists it (package and target only when given), with its expiry in ns for OPA's
+    clock (templates/exceptions.rego.j2)."""
+    by_nrn: dict[str, list[object]] = defaultdict(list)
+    for exception in sorted(program.exceptions, key=lambda e: (e.nrn.text, e.name)):
+        by_nrn[exception.nrn.text].append(
+            {
+                "name": exception.name,
+                "nrn": exception.nrn.text,
+                "rule": exception.rule,
+                **({"package": exception.package} if exception.package is not None else {}),
+                **({"target": exception.target} if exception.target is not None else {}),
+                "owner": exception.owner,
+                "reason": exception.reason,
+                "compensating_controls": list(exception.compensating_controls),
+                "expires": exception.expires.isoformat().replace("+00:00", "Z"),
+                "expires_ns": epoch_ns(exception.expires),
+                "review_trigger": exception.review_trigger,
+                "source": _location(exception.span, where),
+            }
+        )
+    return dict(by_nrn)

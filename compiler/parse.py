@@ -1471,8 +1471,7 @@ def _entity(fields: Fields, name: str, name_span: Span) -> EntityDeclaration | N
                         if member.key in ("metadata", "dimensions")
                         else ": an attribute is one path segment"
                     ),
-                    help="metadata is typed by specifications; dimensions are an object of "
-                    "strings",
+                    help="metadata is typed by specifications; dimensions are an object of strings",
                 )
             )
         elif not isinstance(member.value, Object):
