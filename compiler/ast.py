@@ -524,7 +524,7 @@ class EntityDeclaration:
     actions: tuple[Named, ...]
     sees: tuple[Named, ...]
     attributes: JsonValue  # attribute → JSON Schema, as written
-    attributes_span: Span | None
+    attribute_spans: tuple[tuple[str, Span], ...]  # each attribute's schema
     span: Span  # the entity's name
     description: str = ""
 

@@ -447,7 +447,8 @@ class Checker:
         """Each declared attribute's schema is valid JSON Schema (RG143)."""
         for declaration in self.program.entities:
             schemas = declaration.attributes if isinstance(declaration.attributes, dict) else {}
-            for name, schema in schemas.items():
+            for name, span in declaration.attribute_spans:
+                schema = schemas[name]
                 problem = _schema_problem(json.dumps(schema, sort_keys=True))
                 if problem is None:
                     problem = next((p.reason for p in ref_problems(schema)), None)
@@ -455,7 +456,7 @@ class Checker:
                     self.report(
                         error(
                             "RG143",
-                            declaration.attributes_span or declaration.span,
+                            span,
                             f'attribute "{name}" of entity "{declaration.name}" is not a JSON '
                             f"Schema regate can use: {problem}",
                         )

@@ -88,16 +88,20 @@ def extend_model(
     base: EntityModel, declarations: tuple[EntityDeclaration, ...]
 ) -> tuple[EntityModel, list[Diagnostic]]:
     """`base` with the declared entities and their actions, and what is wrong with the
-    declarations: a built-in entity or action declared again, an entity declared twice
-    (RG140, RG141), an action that sees an entity neither built in nor declared, or
-    not its own (RG142).  A declaration in error is left out; its actions with it."""
+    declarations: a built-in entity declared again, an entity declared twice (RG140),
+    an action declared twice (RG141; an action is named after its entity, so a
+    built-in one cannot be declared), an action that sees an entity neither built in
+    nor declared, or not its own (RG142).  A second declaration is left out; an
+    action sees the entities of its `sees` that exist."""
     diagnostics: list[Diagnostic] = []
     attributes = dict(base.attributes)
     sources = dict(base.sources)
     accepted: list[EntityDeclaration] = []
+    # Built-in entities, and the other spellings the documentation uses for them.
+    built_in = {*base.attributes, *(n for names in base.action_entities.values() for n in names)}
     for declaration in declarations:
         name = declaration.name
-        if name in base.attributes:
+        if name in built_in:
             diagnostics.append(
                 error(
                     "RG140",
@@ -130,18 +134,6 @@ def extend_model(
     for declaration in accepted:
         visible = _visible(declaration, attributes, diagnostics)
         for action in declaration.actions:
-            if action.text in base.actions:
-                diagnostics.append(
-                    error(
-                        "RG141",
-                        action.span,
-                        f'"{action.text}" is a built-in approval action; an entity block '
-                        "declares new ones",
-                        help=f"{action.text} gates {base.entity_of(action.text)}: "
-                        f"{base.sources.get(action.text, '')}",
-                    )
-                )
-                continue
             if action.text in declared_by:
                 diagnostics.append(
                     error(

@@ -1459,6 +1459,7 @@ def _entity(fields: Fields, name: str, name_span: Span) -> EntityDeclaration | N
         if ENTITY_NAME.fullmatch(seen.text) is None:
             fields.wrong("sees", Scalar(seen.text, seen.span), "a list of entity names")
     attributes: dict[str, JsonValue] = {}
+    spans: list[tuple[str, Span]] = []
     for member in attributes_node.members if attributes_node else ():
         if member.key in ("metadata", "dimensions") or "." in member.key or not member.key:
             fields.diagnostics.append(
@@ -1487,12 +1488,13 @@ def _entity(fields: Fields, name: str, name_span: Span) -> EntityDeclaration | N
             schema = _schema_value(member.value, fields.diagnostics)
             if schema is not None:
                 attributes[member.key] = schema
+                spans.append((member.key, member.value.span))
     return EntityDeclaration(
         name=name,
         actions=tuple(a for a in actions if pattern.fullmatch(a.text)),
         sees=tuple(s for s in sees if ENTITY_NAME.fullmatch(s.text)),
         attributes=attributes,
-        attributes_span=attributes_node.span if attributes_node else None,
+        attribute_spans=tuple(spans),
         span=name_span,
         description=description[0] if description else "",
     )
