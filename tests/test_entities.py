@@ -267,3 +267,18 @@ def test_gate_decides_a_declared_action_with_a_bundle_and_a_sidecar(compiled, si
     typo = run_cli(*[a.replace(":merge", ":merg") for a in common], "--bundle", str(bundle))
     assert typo.exit_code == 1
     assert 'help: did you mean "merge_request:merge"?' in typo.stderr
+
+
+def test_export_leaves_out_what_nullplatform_has_no_place_for(tmp_path):
+    result = run_cli("export", str(REPO / "bundles" / "devsecops"), "-o", str(tmp_path / "out"),
+                     "--format", "terraform")  # fmt: skip
+    assert result.exit_code == 1
+    for lost in (
+        'entity "merge_request": the entity block cannot be exported',
+        'action "merge-request-gate": the action cannot be exported (merge_request:merge is an '
+        "entity block's action; nullplatform has none)",
+        'specification "MR SAST": the specification cannot be exported',
+        'exception "uri ReDoS in the ruby base image": the exception cannot be exported',
+    ):
+        assert lost in result.stderr
+    assert not (tmp_path / "out").exists()
