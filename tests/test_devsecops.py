@@ -266,8 +266,10 @@ def production(bundle: Path, key: Path, *more: str) -> Result:
 
 
 def test_the_production_gate_asks_the_approver_and_records_the_exception(
-    stack, signer_key, tmp_path
-):  # noqa: F811
+    stack,
+    signer_key,  # noqa: F811
+    tmp_path,
+):
     result = production(stack, signer_key, "--record", str(tmp_path))
     assert result.exit_code == 3
     assert explanation(result)[0] == (
