@@ -213,7 +213,7 @@ def test_an_artifact_for_another_registry_is_not_promoted(stack, signer_key, vex
     assert result.exit_code == 4
     assert (
         '      artifact.registry is "docker.io", needs to be one of "registry.example.com", '
-        '"ghcr.io" (policies.rg:85)' in explanation(result)
+        '"ghcr.io" (policies.rg:87)' in explanation(result)
     )
 
 

@@ -13,7 +13,7 @@ action "merge-request-gate" {
     "No New Vulnerable Dependencies",
     "No New IaC Misconfigurations",
     "New Code Quality Gate",
-    "Not A Draft",
+    "Not A Draft"
   ]
 }
 
@@ -28,7 +28,7 @@ action "package-gate" {
     "Image Without High Vulnerabilities",
     "SBOM Without Critical Vulnerabilities",
     "Artifact Provenance Verified",
-    "Allowed Registry",
+    "Allowed Registry"
   ]
 }
 
@@ -52,5 +52,8 @@ action "production-gate" {
   dimensions        = {"environment": "production"}
   on_policy_success = manual
   on_policy_fail    = deny
-  policies          = ["Production Image Without High Vulnerabilities", "Production Provenance Verified"]
+  policies          = [
+    "Production Image Without High Vulnerabilities",
+    "Production Provenance Verified"
+  ]
 }

@@ -14,8 +14,8 @@ checklist "Release readiness" {
         "title": "The DAST baseline finds no high-risk alert",
         "query": {
           "release_candidate.metadata.dast.security.findings.critical": 0,
-          "release_candidate.metadata.dast.security.findings.high": 0,
-        },
+          "release_candidate.metadata.dast.security.findings.high": 0
+        }
       },
       {
         "id": "dast_medium",
@@ -23,22 +23,22 @@ checklist "Release readiness" {
         "behavior": "informational",
         "severity": "minor",
         "title": "The DAST baseline finds no medium-risk alert",
-        "query": {"release_candidate.metadata.dast.security.findings.medium": 0},
+        "query": {"release_candidate.metadata.dast.security.findings.medium": 0}
       },
       {
         "id": "contract_checks",
         "type": "external",
         "behavior": "gate",
         "severity": "major",
-        "title": "The OpenAPI contract checks pass",
+        "title": "The OpenAPI contract checks pass"
       },
       {
         "id": "release_approval",
         "type": "manual",
         "behavior": "gate",
         "severity": "major",
-        "title": "The release manager signs off",
-      },
-    ],
+        "title": "The release manager signs off"
+      }
+    ]
   }
 }

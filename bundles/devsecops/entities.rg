@@ -12,7 +12,7 @@ entity "merge_request" {
     "source_branch": {"type": "string"},
     "target_branch": {"type": "string"},
     "author": {"type": "string"},
-    "draft": {"type": "boolean"},
+    "draft": {"type": "boolean"}
   }
 }
 
@@ -23,15 +23,21 @@ entity "artifact" {
   attributes  = {
     "registry": {"type": "string"},
     "repository": {"type": "string"},
-    "digest": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"},
+    "digest": {"type": "string", "pattern": "^sha256:[0-9a-f]{64}$"}
   }
 }
 
 entity "release_candidate" {
   description = "A release candidate, promoted towards production once it is verified"
   actions     = ["release_candidate:promote"]
-  sees        = ["release_candidate", "release", "build", "application", "namespace", "account", "organization"]
-  attributes  = {
-    "semver": {"type": "string"},
-  }
+  sees        = [
+    "release_candidate",
+    "release",
+    "build",
+    "application",
+    "namespace",
+    "account",
+    "organization"
+  ]
+  attributes = {"semver": {"type": "string"}}
 }

@@ -9,14 +9,14 @@ policy "No New High SAST Findings" {
   nrn        = "organization=1"
   conditions = {
     "merge_request.metadata.sast.security.findings.critical": 0,
-    "merge_request.metadata.sast.security.findings.high": 0,
+    "merge_request.metadata.sast.security.findings.high": 0
   }
 }
 
 policy "No Secrets In The Change" {
   nrn        = "organization=1"
   conditions = {
-    "merge_request.metadata.secrets.security.secrets.total": 0,
+    "merge_request.metadata.secrets.security.secrets.total": 0
   }
 }
 
@@ -24,7 +24,7 @@ policy "No New Vulnerable Dependencies" {
   nrn        = "organization=1"
   conditions = {
     "merge_request.metadata.dependencies.security.vulnerabilities.critical": 0,
-    "merge_request.metadata.dependencies.security.vulnerabilities.high": 0,
+    "merge_request.metadata.dependencies.security.vulnerabilities.high": 0
   }
 }
 
@@ -32,7 +32,7 @@ policy "No New IaC Misconfigurations" {
   nrn        = "organization=1"
   conditions = {
     "merge_request.metadata.iac.security.findings.critical": 0,
-    "merge_request.metadata.iac.security.findings.high": 0,
+    "merge_request.metadata.iac.security.findings.high": 0
   }
 }
 
@@ -41,14 +41,14 @@ policy "New Code Quality Gate" {
   nrn        = "organization=1"
   conditions = {
     "merge_request.metadata.quality.quality_gate.passed": true,
-    "merge_request.metadata.quality.quality_gate.metrics.new_coverage": {"$gte": 80},
+    "merge_request.metadata.quality.quality_gate.metrics.new_coverage": {"$gte": 80}
   }
 }
 
 policy "Not A Draft" {
   nrn        = "organization=1"
   conditions = {
-    "merge_request.draft": {"$ne": true},
+    "merge_request.draft": {"$ne": true}
   }
 }
 
@@ -58,7 +58,7 @@ policy "Image Without High Vulnerabilities" {
   nrn        = "organization=1"
   conditions = {
     "artifact.metadata.image.security.vulnerabilities.critical": 0,
-    "artifact.metadata.image.security.vulnerabilities.high": 0,
+    "artifact.metadata.image.security.vulnerabilities.high": 0
   }
 }
 
@@ -66,7 +66,7 @@ policy "Image Without High Vulnerabilities" {
 policy "SBOM Without Critical Vulnerabilities" {
   nrn        = "organization=1"
   conditions = {
-    "artifact.metadata.sbom.security.vulnerabilities.critical": 0,
+    "artifact.metadata.sbom.security.vulnerabilities.critical": 0
   }
 }
 
@@ -74,15 +74,17 @@ policy "Artifact Provenance Verified" {
   nrn        = "organization=1"
   conditions = {
     "artifact.metadata.provenance.provenance.verified": true,
-    "artifact.metadata.provenance.provenance.builder": {"$regex": "^https://github.com/slsa-framework/slsa-github-generator/"},
-    "artifact.metadata.provenance.provenance.source": "https://github.com/slsa-framework/example-package",
+    "artifact.metadata.provenance.provenance.builder": {
+      "$regex": "^https://github.com/slsa-framework/slsa-github-generator/"
+    },
+    "artifact.metadata.provenance.provenance.source": "https://github.com/slsa-framework/example-package"
   }
 }
 
 policy "Allowed Registry" {
   nrn        = "organization=1"
   conditions = {
-    "artifact.registry": {"$in": ["registry.example.com", "ghcr.io"]},
+    "artifact.registry": {"$in": ["registry.example.com", "ghcr.io"]}
   }
 }
 
@@ -92,7 +94,7 @@ policy "Production Image Without High Vulnerabilities" {
   nrn        = "organization=1"
   conditions = {
     "build.metadata.image.security.vulnerabilities.critical": 0,
-    "build.metadata.image.security.vulnerabilities.high": 0,
+    "build.metadata.image.security.vulnerabilities.high": 0
   }
 }
 
@@ -100,6 +102,8 @@ policy "Production Provenance Verified" {
   nrn        = "organization=1"
   conditions = {
     "build.metadata.provenance.provenance.verified": true,
-    "build.metadata.provenance.provenance.builder": {"$regex": "^https://github.com/slsa-framework/slsa-github-generator/"},
+    "build.metadata.provenance.provenance.builder": {
+      "$regex": "^https://github.com/slsa-framework/slsa-github-generator/"
+    }
   }
 }

@@ -8,11 +8,36 @@ test "a clean merge request merges" {
   nrn      = "organization=1:account=2:namespace=3:application=4"
   entities = {
     "merge_request.draft": false,
-    "merge_request.metadata.sast.security.findings": {"critical": 0, "high": 0, "medium": 2, "low": 0, "info": 0, "total": 2},
+    "merge_request.metadata.sast.security.findings": {
+      "critical": 0,
+      "high": 0,
+      "medium": 2,
+      "low": 0,
+      "info": 0,
+      "total": 2
+    },
     "merge_request.metadata.secrets.security.secrets": {"total": 0},
-    "merge_request.metadata.dependencies.security.vulnerabilities": {"critical": 0, "high": 0, "medium": 0, "low": 0, "unknown": 0, "total": 0},
-    "merge_request.metadata.iac.security.findings": {"critical": 0, "high": 0, "medium": 0, "low": 0, "info": 0, "total": 0},
-    "merge_request.metadata.quality.quality_gate": {"status": "OK", "passed": true, "metrics": {"new_coverage": 86.5}},
+    "merge_request.metadata.dependencies.security.vulnerabilities": {
+      "critical": 0,
+      "high": 0,
+      "medium": 0,
+      "low": 0,
+      "unknown": 0,
+      "total": 0
+    },
+    "merge_request.metadata.iac.security.findings": {
+      "critical": 0,
+      "high": 0,
+      "medium": 0,
+      "low": 0,
+      "info": 0,
+      "total": 0
+    },
+    "merge_request.metadata.quality.quality_gate": {
+      "status": "OK",
+      "passed": true,
+      "metrics": {"new_coverage": 86.5}
+    }
   }
   expect  = approve
   actions = ["merge-request-gate"]
@@ -24,9 +49,17 @@ test "a secret in the change blocks the merge" {
   entities = {
     "merge_request.metadata.sast.security.findings": {"critical": 0, "high": 0, "total": 0},
     "merge_request.metadata.secrets.security.secrets": {"total": 1},
-    "merge_request.metadata.dependencies.security.vulnerabilities": {"critical": 0, "high": 0, "total": 0},
+    "merge_request.metadata.dependencies.security.vulnerabilities": {
+      "critical": 0,
+      "high": 0,
+      "total": 0
+    },
     "merge_request.metadata.iac.security.findings": {"critical": 0, "high": 0, "total": 0},
-    "merge_request.metadata.quality.quality_gate": {"status": "OK", "passed": true, "metrics": {"new_coverage": 90}},
+    "merge_request.metadata.quality.quality_gate": {
+      "status": "OK",
+      "passed": true,
+      "metrics": {"new_coverage": 90}
+    }
   }
   expect  = deny
   failing = ["No Secrets In The Change"]
@@ -39,9 +72,17 @@ test "new high findings, a vulnerable dependency and a failed quality gate block
     "merge_request.draft": true,
     "merge_request.metadata.sast.security.findings": {"critical": 0, "high": 1, "total": 1},
     "merge_request.metadata.secrets.security.secrets": {"total": 0},
-    "merge_request.metadata.dependencies.security.vulnerabilities": {"critical": 1, "high": 0, "total": 1},
+    "merge_request.metadata.dependencies.security.vulnerabilities": {
+      "critical": 1,
+      "high": 0,
+      "total": 1
+    },
     "merge_request.metadata.iac.security.findings": {"critical": 0, "high": 3, "total": 3},
-    "merge_request.metadata.quality.quality_gate": {"status": "ERROR", "passed": false, "metrics": {"new_coverage": 82.5}},
+    "merge_request.metadata.quality.quality_gate": {
+      "status": "ERROR",
+      "passed": false,
+      "metrics": {"new_coverage": 82.5}
+    }
   }
   expect  = deny
   failing = [
@@ -49,7 +90,7 @@ test "new high findings, a vulnerable dependency and a failed quality gate block
     "No New Vulnerable Dependencies",
     "No New IaC Misconfigurations",
     "New Code Quality Gate",
-    "Not A Draft",
+    "Not A Draft"
   ]
 }
 
@@ -58,9 +99,17 @@ test "a merge request without its SAST scan does not merge" {
   nrn      = "organization=1:account=2"
   entities = {
     "merge_request.metadata.secrets.security.secrets": {"total": 0},
-    "merge_request.metadata.dependencies.security.vulnerabilities": {"critical": 0, "high": 0, "total": 0},
+    "merge_request.metadata.dependencies.security.vulnerabilities": {
+      "critical": 0,
+      "high": 0,
+      "total": 0
+    },
     "merge_request.metadata.iac.security.findings": {"critical": 0, "high": 0, "total": 0},
-    "merge_request.metadata.quality.quality_gate": {"status": "OK", "passed": true, "metrics": {"new_coverage": 90}},
+    "merge_request.metadata.quality.quality_gate": {
+      "status": "OK",
+      "passed": true,
+      "metrics": {"new_coverage": 90}
+    }
   }
   expect  = deny
   failing = ["No New High SAST Findings"]
@@ -73,13 +122,27 @@ test "a verified, clean artifact for an allowed registry is promoted" {
   nrn      = "organization=1:account=3"
   entities = {
     "artifact.registry": "ghcr.io",
-    "artifact.metadata.image.security.vulnerabilities": {"critical": 0, "high": 0, "medium": 4, "low": 1, "unknown": 0, "total": 5},
-    "artifact.metadata.sbom.security.vulnerabilities": {"critical": 0, "high": 0, "medium": 0, "low": 1, "unknown": 0, "total": 1},
+    "artifact.metadata.image.security.vulnerabilities": {
+      "critical": 0,
+      "high": 0,
+      "medium": 4,
+      "low": 1,
+      "unknown": 0,
+      "total": 5
+    },
+    "artifact.metadata.sbom.security.vulnerabilities": {
+      "critical": 0,
+      "high": 0,
+      "medium": 0,
+      "low": 1,
+      "unknown": 0,
+      "total": 1
+    },
     "artifact.metadata.provenance.provenance": {
       "verified": true,
       "builder": "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_generic_slsa3.yml@refs/tags/v1.2.1",
-      "source": "https://github.com/slsa-framework/example-package",
-    },
+      "source": "https://github.com/slsa-framework/example-package"
+    }
   }
   expect  = approve
   actions = ["package-gate"]
@@ -92,10 +155,14 @@ test "an unverified artifact for another registry is not promoted" {
     "artifact.registry": "docker.io",
     "artifact.metadata.image.security.vulnerabilities": {"critical": 0, "high": 0, "total": 0},
     "artifact.metadata.sbom.security.vulnerabilities": {"critical": 1, "total": 1},
-    "artifact.metadata.provenance.provenance": {"verified": false},
+    "artifact.metadata.provenance.provenance": {"verified": false}
   }
   expect  = deny
-  failing = ["SBOM Without Critical Vulnerabilities", "Artifact Provenance Verified", "Allowed Registry"]
+  failing = [
+    "SBOM Without Critical Vulnerabilities",
+    "Artifact Provenance Verified",
+    "Allowed Registry"
+  ]
 }
 
 # The three findings Grype reports for the uri ReDoS (tests/fixtures/reports/real/grype):
@@ -107,21 +174,52 @@ test "the uri exception lets account 2 promote the ruby image" {
   entities = {
     "artifact.registry": "registry.example.com",
     "artifact.metadata.image": {
-      "security": {"vulnerabilities": {"critical": 0, "high": 3, "medium": 0, "low": 0, "unknown": 0, "total": 3}},
+      "security": {
+        "vulnerabilities": {
+          "critical": 0,
+          "high": 3,
+          "medium": 0,
+          "low": 0,
+          "unknown": 0,
+          "total": 3
+        }
+      },
       "findings": [
-        {"format": "grype", "category": "vulnerabilities", "id": "CVE-2023-28755", "severity": "high", "package": "ruby-3.0", "target": "apk"},
-        {"format": "grype", "category": "vulnerabilities", "id": "CVE-2023-28755", "severity": "high", "package": "uri", "target": "gem"},
-        {"format": "grype", "category": "vulnerabilities", "id": "GHSA-hv5j-3h9f-99c2", "severity": "high", "package": "uri", "target": "gem", "aliases": ["CVE-2023-28755"]},
-      ],
+        {
+          "format": "grype",
+          "category": "vulnerabilities",
+          "id": "CVE-2023-28755",
+          "severity": "high",
+          "package": "ruby-3.0",
+          "target": "apk"
+        },
+        {
+          "format": "grype",
+          "category": "vulnerabilities",
+          "id": "CVE-2023-28755",
+          "severity": "high",
+          "package": "uri",
+          "target": "gem"
+        },
+        {
+          "format": "grype",
+          "category": "vulnerabilities",
+          "id": "GHSA-hv5j-3h9f-99c2",
+          "severity": "high",
+          "package": "uri",
+          "target": "gem",
+          "aliases": ["CVE-2023-28755"]
+        }
+      ]
     },
     "artifact.metadata.sbom.security.vulnerabilities": {"critical": 0, "total": 0},
     "artifact.metadata.provenance.provenance": {
       "verified": true,
       "builder": "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_generic_slsa3.yml@refs/tags/v1.2.1",
-      "source": "https://github.com/slsa-framework/example-package",
-    },
+      "source": "https://github.com/slsa-framework/example-package"
+    }
   }
-  expect  = approve
+  expect = approve
 }
 
 test "the uri exception does not reach account 3" {
@@ -133,15 +231,22 @@ test "the uri exception does not reach account 3" {
     "artifact.metadata.image": {
       "security": {"vulnerabilities": {"critical": 0, "high": 1, "total": 1}},
       "findings": [
-        {"format": "grype", "category": "vulnerabilities", "id": "CVE-2023-28755", "severity": "high", "package": "uri", "target": "gem"},
-      ],
+        {
+          "format": "grype",
+          "category": "vulnerabilities",
+          "id": "CVE-2023-28755",
+          "severity": "high",
+          "package": "uri",
+          "target": "gem"
+        }
+      ]
     },
     "artifact.metadata.sbom.security.vulnerabilities": {"critical": 0, "total": 0},
     "artifact.metadata.provenance.provenance": {
       "verified": true,
       "builder": "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_generic_slsa3.yml@refs/tags/v1.2.1",
-      "source": "https://github.com/slsa-framework/example-package",
-    },
+      "source": "https://github.com/slsa-framework/example-package"
+    }
   }
   expect  = deny
   failing = ["Image Without High Vulnerabilities"]
@@ -156,16 +261,30 @@ test "an exception never hides a finding it does not name" {
     "artifact.metadata.image": {
       "security": {"vulnerabilities": {"critical": 0, "high": 2, "total": 2}},
       "findings": [
-        {"format": "grype", "category": "vulnerabilities", "id": "CVE-2023-28755", "severity": "high", "package": "uri", "target": "gem"},
-        {"format": "grype", "category": "vulnerabilities", "id": "CVE-2023-36617", "severity": "high", "package": "uri", "target": "gem"},
-      ],
+        {
+          "format": "grype",
+          "category": "vulnerabilities",
+          "id": "CVE-2023-28755",
+          "severity": "high",
+          "package": "uri",
+          "target": "gem"
+        },
+        {
+          "format": "grype",
+          "category": "vulnerabilities",
+          "id": "CVE-2023-36617",
+          "severity": "high",
+          "package": "uri",
+          "target": "gem"
+        }
+      ]
     },
     "artifact.metadata.sbom.security.vulnerabilities": {"critical": 0, "total": 0},
     "artifact.metadata.provenance.provenance": {
       "verified": true,
       "builder": "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_generic_slsa3.yml@refs/tags/v1.2.1",
-      "source": "https://github.com/slsa-framework/example-package",
-    },
+      "source": "https://github.com/slsa-framework/example-package"
+    }
   }
   expect  = deny
   failing = ["Image Without High Vulnerabilities"]
@@ -174,39 +293,61 @@ test "an exception never hides a finding it does not name" {
 # --- release gate ---
 
 test "a clean DAST baseline, passed contract checks and a sign-off promote the release" {
-  action    = "release_candidate:promote"
-  nrn       = "organization=1:account=2"
-  entities  = {
-    "release_candidate.metadata.dast.security.findings": {"critical": 0, "high": 0, "medium": 1, "low": 3, "info": 0, "total": 4},
+  action   = "release_candidate:promote"
+  nrn      = "organization=1:account=2"
+  entities = {
+    "release_candidate.metadata.dast.security.findings": {
+      "critical": 0,
+      "high": 0,
+      "medium": 1,
+      "low": 3,
+      "info": 0,
+      "total": 4
+    }
   }
   checklist = {"contract_checks": "passed", "release_approval": "passed"}
   expect    = approve
 }
 
 test "a high-risk DAST alert blocks the release" {
-  action    = "release_candidate:promote"
-  nrn       = "organization=1:account=2"
-  entities  = {
-    "release_candidate.metadata.dast.security.findings": {"critical": 0, "high": 1, "medium": 0, "total": 1},
+  action   = "release_candidate:promote"
+  nrn      = "organization=1:account=2"
+  entities = {
+    "release_candidate.metadata.dast.security.findings": {
+      "critical": 0,
+      "high": 1,
+      "medium": 0,
+      "total": 1
+    }
   }
   checklist = {"contract_checks": "passed", "release_approval": "passed"}
   expect    = deny
 }
 
 test "the release waits for the contract checks" {
-  action    = "release_candidate:promote"
-  nrn       = "organization=1:account=2"
-  entities  = {
-    "release_candidate.metadata.dast.security.findings": {"critical": 0, "high": 0, "medium": 0, "total": 0},
+  action   = "release_candidate:promote"
+  nrn      = "organization=1:account=2"
+  entities = {
+    "release_candidate.metadata.dast.security.findings": {
+      "critical": 0,
+      "high": 0,
+      "medium": 0,
+      "total": 0
+    }
   }
-  expect    = pending
+  expect = pending
 }
 
 test "the release waits for the release manager" {
-  action    = "release_candidate:promote"
-  nrn       = "organization=1:account=2"
-  entities  = {
-    "release_candidate.metadata.dast.security.findings": {"critical": 0, "high": 0, "medium": 0, "total": 0},
+  action   = "release_candidate:promote"
+  nrn      = "organization=1:account=2"
+  entities = {
+    "release_candidate.metadata.dast.security.findings": {
+      "critical": 0,
+      "high": 0,
+      "medium": 0,
+      "total": 0
+    }
   }
   checklist = {"contract_checks": "passed"}
   expect    = manual
@@ -219,11 +360,16 @@ test "clean verified evidence goes to the protected environment's approver" {
   nrn      = "organization=1:account=3:namespace=5:application=6:scope=7"
   entities = {
     "scope.dimensions": {"environment": "production"},
-    "build.metadata.image.security.vulnerabilities": {"critical": 0, "high": 0, "medium": 2, "total": 2},
+    "build.metadata.image.security.vulnerabilities": {
+      "critical": 0,
+      "high": 0,
+      "medium": 2,
+      "total": 2
+    },
     "build.metadata.provenance.provenance": {
       "verified": true,
-      "builder": "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_generic_slsa3.yml@refs/tags/v1.2.1",
-    },
+      "builder": "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_generic_slsa3.yml@refs/tags/v1.2.1"
+    }
   }
   expect  = manual
   actions = ["production-gate"]
@@ -235,7 +381,7 @@ test "a critical vulnerability or unverified provenance never reaches production
   entities = {
     "scope.dimensions": {"environment": "production"},
     "build.metadata.image.security.vulnerabilities": {"critical": 1, "high": 0, "total": 1},
-    "build.metadata.provenance.provenance": {"verified": false},
+    "build.metadata.provenance.provenance": {"verified": false}
   }
   expect  = deny
   failing = ["Production Image Without High Vulnerabilities", "Production Provenance Verified"]
@@ -252,15 +398,23 @@ test "a build deployed while the exception is in force goes to the approver" {
     "build.metadata.image": {
       "security": {"vulnerabilities": {"critical": 0, "high": 1, "total": 1}},
       "findings": [
-        {"format": "grype", "category": "vulnerabilities", "id": "GHSA-hv5j-3h9f-99c2", "severity": "high", "package": "uri", "target": "gem", "aliases": ["CVE-2023-28755"]},
-      ],
+        {
+          "format": "grype",
+          "category": "vulnerabilities",
+          "id": "GHSA-hv5j-3h9f-99c2",
+          "severity": "high",
+          "package": "uri",
+          "target": "gem",
+          "aliases": ["CVE-2023-28755"]
+        }
+      ]
     },
     "build.metadata.provenance.provenance": {
       "verified": true,
-      "builder": "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_generic_slsa3.yml@refs/tags/v1.2.1",
-    },
+      "builder": "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_generic_slsa3.yml@refs/tags/v1.2.1"
+    }
   }
-  expect  = manual
+  expect = manual
 }
 
 test "the same build deployed after the exception expired is denied" {
@@ -272,13 +426,21 @@ test "the same build deployed after the exception expired is denied" {
     "build.metadata.image": {
       "security": {"vulnerabilities": {"critical": 0, "high": 1, "total": 1}},
       "findings": [
-        {"format": "grype", "category": "vulnerabilities", "id": "GHSA-hv5j-3h9f-99c2", "severity": "high", "package": "uri", "target": "gem", "aliases": ["CVE-2023-28755"]},
-      ],
+        {
+          "format": "grype",
+          "category": "vulnerabilities",
+          "id": "GHSA-hv5j-3h9f-99c2",
+          "severity": "high",
+          "package": "uri",
+          "target": "gem",
+          "aliases": ["CVE-2023-28755"]
+        }
+      ]
     },
     "build.metadata.provenance.provenance": {
       "verified": true,
-      "builder": "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_generic_slsa3.yml@refs/tags/v1.2.1",
-    },
+      "builder": "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_generic_slsa3.yml@refs/tags/v1.2.1"
+    }
   }
   expect  = deny
   failing = ["Production Image Without High Vulnerabilities"]
