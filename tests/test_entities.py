@@ -282,3 +282,17 @@ def test_export_leaves_out_what_nullplatform_has_no_place_for(tmp_path):
     ):
         assert lost in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_gate_reads_the_declared_actions_of_a_tenant_split_router(compiled, tmp_path):
+    split = tmp_path / "split"
+    built = run_cli("build", str(compiled / "src"), "-o", str(split), "--split-by", "account")
+    assert built.exit_code == 0
+    semgrep = REPO / "tests" / "fixtures" / "reports" / "real" / "semgrep" / "equivalence.json"
+    result = run_cli(
+        "gate", "--bundle", str(split / "regate.tar.gz"), "--action", "merge_request:merge",
+        "--nrn", "organization=1:account=2", "--evidence", f"merge_request.sast={semgrep}",
+    )  # fmt: skip
+    assert "RG103" not in result.stderr  # the router's common bundle has the action
+    assert result.exit_code == 4  # decided: this OPA lacks the tenant's bundle
+    assert "this OPA does not serve the bundle of organization=1" in result.stdout

@@ -637,7 +637,10 @@ def request_rules(bundle: str | None, opa_url: str | None) -> dict[str, Any]:
     actions it decides, each with the entity whose dimensions select its actions, and
     each entity's attributes (the entity model with the sources' `entity` blocks).  The
     built-in model's actions when the bundle cannot be read (its own checks then say why)."""
-    found = _bundle_data(bundle, opa_url, "regate/request/rules")
+    # A bundle's, or a tenant-split router's (its common bundle has the same rules).
+    found = _bundle_data(bundle, opa_url, "regate/request/rules") or _bundle_data(
+        bundle, opa_url, "regate_tenants/common/request/rules"
+    )
     actions = found.get("actions") if isinstance(found, dict) else None
     if isinstance(actions, dict) and all(
         isinstance(rule, dict) and isinstance(rule.get("dimensions"), str)
