@@ -9,6 +9,7 @@ import json
 import re
 import shlex
 import shutil
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,8 +19,12 @@ import pytest
 import yaml
 from click.testing import Result
 
+from compiler.bundle import write_directory
 from compiler.cli import main
+from compiler.driver import compile_sources
+from compiler.input_schema import INPUT_SCHEMA
 from tests.conftest import REPO, build, run_cli
+from tests.test_check_opa import opa_check
 from tests.test_evidence_real import REAL
 from tests.test_provenance import ENVELOPE, signer_key  # noqa: F401 (a fixture)
 from tests.test_vex import SBOM, VEX
@@ -62,6 +67,19 @@ def test_the_example_bundle_passes_its_own_tests():
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith("107 passed, 0 failed (18 from test blocks")
     assert "coverage: 12/12 policies, 21/21 conditions" in result.stdout
+
+
+def test_the_bundle_is_opa_fmt_and_strict_check_clean(opa, tmp_path):
+    """Its exceptions module and the decision's branch for it, with the input schema."""
+    result = compile_sources([str(BUNDLE)], with_tests=True)
+    assert result.files is not None
+    write_directory(str(tmp_path), result.files)
+    assert "regate/exceptions.rego" in result.files
+    formatted = subprocess.run(
+        [opa, "fmt", "--list", str(tmp_path)], capture_output=True, text=True
+    )
+    assert (formatted.returncode, formatted.stdout) == (0, "")
+    assert opa_check(opa, tmp_path, json.loads(result.files[INPUT_SCHEMA])) == ""
 
 
 def gate(bundle: Path, *arguments: str) -> Result:
