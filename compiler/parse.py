@@ -13,7 +13,7 @@ import os
 import re
 import sys
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -1591,16 +1591,26 @@ def _from_blocks(blocks: list[Block], source: Source) -> tuple[SourceFile, list[
             declaration = _waiver(fields, str(block.label.value), block.label.span)
         if declaration is not None:
             found[block.kind].append(declaration)
-    file = SourceFile(
-        source.path,
-        specifications=tuple(found["specification"]),
-        policies=tuple(found["policy"]),
-        actions=tuple(found["action"]),
-        waivers=tuple(found["waiver"]),
-        tests=tuple(found["test"]),
-        checklists=tuple(found["checklist"]),
+    return _source_file(source.path, found), diagnostics
+
+
+def _source_file(path: str, found: Mapping[str, list[Any]]) -> SourceFile:
+    """A file's declarations, gathered by kind (a block's or a payload's)."""
+    return SourceFile(
+        path,
+        **{
+            field: tuple(found.get(kind, ()))
+            for kind, field in (
+                ("specification", "specifications"),
+                ("policy", "policies"),
+                ("action", "actions"),
+                ("waiver", "waivers"),
+                ("test", "tests"),
+                ("checklist", "checklists"),
+                ("association", "associations"),
+            )
+        },
     )
-    return file, diagnostics
 
 
 # --- JSON payloads ---
@@ -1809,16 +1819,7 @@ def _from_payloads(node: Node, source: Source) -> tuple[SourceFile | None, list[
             )
         elif not payloads.deleted(item):
             payloads.read(item, kind)
-    found = payloads.found
-    file = SourceFile(
-        source.path,
-        specifications=tuple(found["specification"]),
-        policies=tuple(found["policy"]),
-        actions=tuple(found["action"]),
-        checklists=tuple(found["checklist"]),
-        associations=tuple(found["association"]),
-    )
-    return file, payloads.diagnostics
+    return _source_file(source.path, payloads.found), payloads.diagnostics
 
 
 def parse_json_document(source: Source) -> tuple[Node | None, list[Diagnostic]]:
