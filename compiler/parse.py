@@ -59,6 +59,7 @@ from compiler.ast import (
 )
 from compiler.diagnostics import Diagnostic, alternatives, did_you_mean, error, warning
 from compiler.limits import MAX_NESTING_DEPTH
+from compiler.limits import NRN_ID as NRN_ID_PATTERN
 from compiler.resources import resource_dir
 from compiler.schema import json_type
 from compiler.sources import Source, read_text
@@ -66,7 +67,7 @@ from compiler.sources import Source, read_text
 # A nullplatform NRN: `organization=<id>[:account=<id>[:namespace=<id>[:application=<id>
 # [:scope=<id>]]]]`, these keys in this order, each id a number as nullplatform writes it.
 NRN_KEYS = ("organization", "account", "namespace", "application", "scope")
-NRN_ID = re.compile(r"0|[1-9][0-9]{0,18}")
+NRN_ID = re.compile(NRN_ID_PATTERN)  # the same ids requests may carry
 NRN_EXAMPLE = '"organization=1:account=2:namespace=3:application=4:scope=5"'
 # The first of each is the default.
 OUTCOMES_ON_SUCCESS = ("manual", "approve")
@@ -601,6 +602,8 @@ def _nrn_segment_problem(
     if not value:
         return f"{key} has no id", f"e.g. {key}=1"
     if value.isascii() and value.isdigit():
+        if set(value) == {"0"}:
+            return f"the {key} id is 0; nullplatform ids are positive", None
         if len(value) > 1 and value.startswith("0"):
             return (
                 f'the {key} id "{value}" has a leading zero, which nullplatform never writes',
