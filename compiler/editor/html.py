@@ -231,7 +231,8 @@ def _action(action: Any) -> ActionView:
         verdict = ACTION_VERBS.get(result, result)
     policies = tuple(_policy(p) for p in action.get("policies", []))
     checklist = action.get("checklist")
-    named, items = "", ()
+    named = ""
+    items: tuple[ItemView, ...] = ()
     if isinstance(checklist, Mapping):
         named = f"{checklist.get('name', '?')} ({checklist.get('source', '?')})"
         items = tuple(_item(i) for i in checklist.get("items", []))

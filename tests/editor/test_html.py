@@ -204,5 +204,5 @@ def test_checklist_items_and_selected_out_policies_have_their_own_rows() -> None
     assert "auto_scaling condition gate, major ✗ failed org.rg:7" in text
     assert "capacity_review manual gate ⧗ pending org.rg:12" in text
     assert "scope.capabilities.auto_scaling false needs = true org.rg:9" in text
-    assert "PCI – not selected org.rg:20" in text
+    assert "PCI \u2013 not selected org.rg:20" in text
     assert "Policy “PCI” failed" not in text
