@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache, lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import jsonschema
 import jsonschema.exceptions
@@ -69,6 +69,7 @@ from compiler.schema import (
 )
 
 ORDERING_OPS = ("$gt", "$gte", "$lt", "$lte")
+_Condition = TypeVar("_Condition", FieldCondition, Expr)
 # Waivers and exceptions expiring this soon get a warning, so their owners renew or
 # remove them.
 WAIVER_NOTICE = timedelta(days=14)
@@ -77,24 +78,24 @@ WAIVER_NOTICE = timedelta(days=14)
 MAX_EXCEPTION_DAYS = 90
 
 
-def field_conditions(query: Query) -> Iterator[FieldCondition]:
-    """Every field condition of a query, nested ones included, in source order."""
+def _nested(query: Query, kind: type[_Condition]) -> Iterator[_Condition]:
+    """Every condition of `kind` in a query, nested ones included, in source order."""
     for condition in query.conditions:
         if isinstance(condition, Logical):
             for clause in condition.clauses:
-                yield from field_conditions(clause)
-        elif isinstance(condition, FieldCondition):
+                yield from _nested(clause, kind)
+        elif isinstance(condition, kind):
             yield condition
+
+
+def field_conditions(query: Query) -> Iterator[FieldCondition]:
+    """Every field condition of a query, nested ones included, in source order."""
+    return _nested(query, FieldCondition)
 
 
 def expr_conditions(query: Query) -> Iterator[Expr]:
     """Every `$expr` of a query, nested ones included, in source order."""
-    for condition in query.conditions:
-        if isinstance(condition, Logical):
-            for clause in condition.clauses:
-                yield from expr_conditions(clause)
-        elif isinstance(condition, Expr):
-            yield condition
+    return _nested(query, Expr)
 
 
 # How sure a condition beside an `$expr` makes a field: present, or present and not null.

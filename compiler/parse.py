@@ -13,7 +13,7 @@ import os
 import re
 import sys
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -62,6 +62,7 @@ from compiler.ast import (
 )
 from compiler.diagnostics import Diagnostic, alternatives, did_you_mean, error, warning
 from compiler.limits import MAX_NESTING_DEPTH
+from compiler.limits import NRN_ID as NRN_ID_PATTERN
 from compiler.resources import resource_dir
 from compiler.schema import json_type
 from compiler.sources import Source, read_text
@@ -69,7 +70,7 @@ from compiler.sources import Source, read_text
 # A nullplatform NRN: `organization=<id>[:account=<id>[:namespace=<id>[:application=<id>
 # [:scope=<id>]]]]`, these keys in this order, each id a number as nullplatform writes it.
 NRN_KEYS = ("organization", "account", "namespace", "application", "scope")
-NRN_ID = re.compile(r"0|[1-9][0-9]{0,18}")
+NRN_ID = re.compile(NRN_ID_PATTERN)  # the same ids requests may carry
 NRN_EXAMPLE = '"organization=1:account=2:namespace=3:application=4:scope=5"'
 # The first of each is the default.
 OUTCOMES_ON_SUCCESS = ("manual", "approve")
@@ -604,6 +605,8 @@ def _nrn_segment_problem(
     if not value:
         return f"{key} has no id", f"e.g. {key}=1"
     if value.isascii() and value.isdigit():
+        if set(value) == {"0"}:
+            return f"the {key} id is 0; nullplatform ids are positive", None
         if len(value) > 1 and value.startswith("0"):
             return (
                 f'the {key} id "{value}" has a leading zero, which nullplatform never writes',
@@ -1767,18 +1770,28 @@ def _from_blocks(blocks: list[Block], source: Source) -> tuple[SourceFile, list[
             declaration = _waiver(fields, str(block.label.value), block.label.span)
         if declaration is not None:
             found[block.kind].append(declaration)
-    file = SourceFile(
-        source.path,
-        specifications=tuple(found["specification"]),
-        policies=tuple(found["policy"]),
-        actions=tuple(found["action"]),
-        waivers=tuple(found["waiver"]),
-        tests=tuple(found["test"]),
-        checklists=tuple(found["checklist"]),
-        entities=tuple(found["entity"]),
-        exceptions=tuple(found["exception"]),
+    return _source_file(source.path, found), diagnostics
+
+
+def _source_file(path: str, found: Mapping[str, list[Any]]) -> SourceFile:
+    """A file's declarations, gathered by kind (a block's or a payload's)."""
+    return SourceFile(
+        path,
+        **{
+            field: tuple(found.get(kind, ()))
+            for kind, field in (
+                ("specification", "specifications"),
+                ("policy", "policies"),
+                ("action", "actions"),
+                ("waiver", "waivers"),
+                ("test", "tests"),
+                ("checklist", "checklists"),
+                ("association", "associations"),
+                ("entity", "entities"),
+                ("exception", "exceptions"),
+            )
+        },
     )
-    return file, diagnostics
 
 
 # --- JSON payloads ---
@@ -1987,16 +2000,7 @@ def _from_payloads(node: Node, source: Source) -> tuple[SourceFile | None, list[
             )
         elif not payloads.deleted(item):
             payloads.read(item, kind)
-    found = payloads.found
-    file = SourceFile(
-        source.path,
-        specifications=tuple(found["specification"]),
-        policies=tuple(found["policy"]),
-        actions=tuple(found["action"]),
-        checklists=tuple(found["checklist"]),
-        associations=tuple(found["association"]),
-    )
-    return file, payloads.diagnostics
+    return _source_file(source.path, payloads.found), payloads.diagnostics
 
 
 def parse_json_document(source: Source) -> tuple[Node | None, list[Diagnostic]]:

@@ -29,18 +29,17 @@ from compiler.limits import (
     MAX_DIMENSIONS,
     MAX_ERROR_TEXT,
     MAX_NESTING_DEPTH,
-    MAX_NRN_ID_DIGITS,
     MAX_NUMBER_DIGITS,
     MAX_NUMBER_EXPONENT,
     MAX_REQUEST_ERRORS,
     MAX_REQUEST_SIZE,
     MAX_SHOWN_VALUE,
+    NRN_ID,
 )
 
 # --- The grammar of what a request holds ---
 
 # An id as nullplatform writes it: a positive integer without leading zeros.
-NRN_ID = f"[1-9][0-9]{{0,{MAX_NRN_ID_DIGITS - 1}}}"
 
 assert MAX_NUMBER_EXPONENT == 199, "the exponent patterns below are written for 199"
 # A number as a request may write it: at most MAX_NUMBER_DIGITS digits before and

@@ -26,6 +26,7 @@ from compiler.bundle import write_directory
 from compiler.check import expr_conditions, field_conditions
 from compiler.diagnostics import Diagnostic, error, has_errors, render, warning
 from compiler.driver import Compilation, compile_sources, max_exception_days_option
+from compiler.explain import error_line
 from compiler.lower import rule_names
 from compiler.opa import DECISION_QUERY, OpaError, eval_bundle, regate_decision, run
 from compiler.rego import id_order
@@ -68,6 +69,8 @@ def _decision_text(decision: Any) -> str:
         states = [f"{p['name']} {_state(p)}" for p in action.get("policies", [])]
         states += [f"item {i['id']} {i['state']}" for i in items]
         parts.append(f"{action['id']}: {action['result']} ({', '.join(states) or 'no policies'})")
+    # A request the bundle refused says why: the test's request is the culprit.
+    parts.extend(f"the request is malformed: {error_line(e)}" for e in decision.get("errors", []))
     return "; ".join(parts)
 
 

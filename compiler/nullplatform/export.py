@@ -15,20 +15,18 @@ what export writes gives the sources back."""
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import click
 
-from compiler import __version__
 from compiler.ast import Action, JsonValue, ObjectId, Program, Span
 from compiler.bindings import Bindings, bind
-from compiler.bundle import STANDARD_OUTPUT, check_output
-from compiler.diagnostics import Diagnostic, error, has_errors, render, warning
+from compiler.bundle import STANDARD_OUTPUT
+from compiler.diagnostics import Diagnostic, error, has_errors, warning
 from compiler.entities import entity_model
 from compiler.nullplatform import hclwrite
-from compiler.nullplatform.output import write_files
+from compiler.nullplatform.output import report, write_files
 from compiler.nullplatform.terraform import (
     ACTION,
     CHECKLIST,
@@ -425,14 +423,7 @@ def _json(value: JsonValue) -> str:
 def export_command(sources: tuple[str, ...], output: str, fmt: str, allow_lossy: bool) -> None:
     """Write regate SOURCES as nullplatform Terraform or API payloads."""
     result = export_sources(list(sources), fmt, allow_lossy)
-    unwritable = None if output == STANDARD_OUTPUT else check_output(output, directory=True)
-    diagnostics = [*([unwritable] if unwritable else []), *result.diagnostics]
-    if diagnostics:
-        click.echo(render(diagnostics, result.texts, "text", __version__), err=True, nl=False)
-    if has_errors(diagnostics):
-        sys.exit(1)
-    for line in result.report:
-        click.echo(line, err=True)
+    report(result.diagnostics, result.texts, result.report, output)
     if output == STANDARD_OUTPUT:
         if fmt == "api":  # one JSON array: every payload, then the associations
             payloads = [body for text in result.files.values() for body in json.loads(text)]
