@@ -26,7 +26,7 @@ ACCOUNTS = 10
 
 def specification(index: int) -> str:
     """Even keys at the organization; odd keys per account (a deeper NRN overrides)."""
-    nrn = "organization=1" if index % 2 == 0 else f"organization=1:account={index % ACCOUNTS}"
+    nrn = "organization=1" if index % 2 == 0 else f"organization=1:account={index % ACCOUNTS + 1}"
     schema = {
         "type": "object",
         "properties": {
@@ -75,7 +75,7 @@ def action(index: int, policies: int, actions: int) -> str:
     bound = [f'"P{p}"' for p in range(index, policies, actions)]
     return (
         f'action "A{index}" {{\n  action = "deployment:create"\n'
-        f'  nrn = "organization=1:account={index % ACCOUNTS}"\n'
+        f'  nrn = "organization=1:account={index % ACCOUNTS + 1}"\n'
         f"  policies = [{', '.join(bound)}]\n}}\n"
     )
 

@@ -508,6 +508,48 @@ class Waiver:
 
 
 @dataclass(frozen=True)
+class Named:
+    """A name as written, with its span: an entity's action, an entity it sees."""
+
+    text: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class EntityDeclaration:
+    """An `entity` block: an entity beyond nullplatform's, the approval actions that
+    gate it and the entities those actions' policies can read (docs/language.md)."""
+
+    name: str
+    actions: tuple[Named, ...]
+    sees: tuple[Named, ...]
+    attributes: JsonValue  # attribute → JSON Schema, as written
+    attribute_spans: tuple[tuple[str, Span], ...]  # each attribute's schema
+    span: Span  # the entity's name
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class FindingException:
+    """An `exception` block: an owned, time-bounded exception to one finding (a
+    vulnerability or rule id, optionally in one package or target), applied at
+    decision time to the findings lists of metadata documents (docs/decisions.md)."""
+
+    name: str
+    nrn: Nrn
+    rule: str
+    package: str | None
+    target: str | None
+    owner: str
+    reason: str
+    compensating_controls: tuple[str, ...]
+    expires: datetime  # timezone-aware, UTC
+    expires_span: Span
+    review_trigger: str
+    span: Span  # the exception's name
+
+
+@dataclass(frozen=True)
 class PolicyTest:
     """A `test` block: a request and the decision its author expects (docs/testing.md)."""
 
@@ -522,6 +564,7 @@ class PolicyTest:
     entities: Object | None = None
     dotted: bool = False
     action_span: Span | None = None  # the `action` attribute, when the test builds the request
+    now: datetime | None = None  # the time OPA's clock reads for this test (waivers, exceptions)
 
 
 @dataclass(frozen=True)
@@ -536,6 +579,8 @@ class SourceFile:
     tests: tuple[PolicyTest, ...] = ()
     checklists: tuple[Checklist, ...] = ()
     associations: tuple[Association, ...] = ()
+    entities: tuple[EntityDeclaration, ...] = ()
+    exceptions: tuple[FindingException, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -571,3 +616,11 @@ class Program:
     @property
     def associations(self) -> tuple[Association, ...]:
         return tuple(a for f in self.files for a in f.associations)
+
+    @property
+    def entities(self) -> tuple[EntityDeclaration, ...]:
+        return tuple(e for f in self.files for e in f.entities)
+
+    @property
+    def exceptions(self) -> tuple[FindingException, ...]:
+        return tuple(e for f in self.files for e in f.exceptions)

@@ -49,7 +49,7 @@ from compiler.ast import (
 )
 from compiler.bindings import bind
 from compiler.check import Specifications, dynamic_patterns, expr_conditions, field_conditions
-from compiler.entities import entity_model
+from compiler.entities import program_model
 from compiler.schema import Resolved, json_type, resolve
 
 # Bounds each search for a base request, in readings of the conditions, so a policy
@@ -583,7 +583,7 @@ class _Generator:
     def __init__(self, program: Program) -> None:
         self.program = program
         self.specifications = Specifications(list(program.specifications))
-        self.model = entity_model()
+        self.model = program_model(program)
         bindings = bind(program)[0]
         self.bound = bindings.actions_of(program)
         for action in program.actions:  # checklists, by the actions using them

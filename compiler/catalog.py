@@ -72,6 +72,8 @@ def runtime(catalog: dict[str, Any]) -> dict[str, JsonValue]:
             action: {nrn: sorted(found) for nrn, found in by_nrn.items()}
             for action, by_nrn in names_at.items()
         },
+        # The finding exceptions, by NRN, as lowered (templates/exceptions.rego.j2).
+        **({"exceptions": catalog["exceptions"]} if "exceptions" in catalog else {}),
     }
 
 

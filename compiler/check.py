@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache, lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import jsonschema
 import jsonschema.exceptions
@@ -57,7 +57,7 @@ from compiler.constraints import (
     schema_interval,
 )
 from compiler.diagnostics import Diagnostic, did_you_mean, error, warning
-from compiler.entities import EntityModel, entity_model
+from compiler.entities import EntityModel, entity_model, extend_model
 from compiler.expr_types import Reference, check_expression
 from compiler.schema import (
     Resolved,
@@ -69,28 +69,33 @@ from compiler.schema import (
 )
 
 ORDERING_OPS = ("$gt", "$gte", "$lt", "$lte")
-# Waivers expiring this soon get a warning, so their owners renew or remove them.
+_Condition = TypeVar("_Condition", FieldCondition, Expr)
+# Waivers and exceptions expiring this soon get a warning, so their owners renew or
+# remove them.
 WAIVER_NOTICE = timedelta(days=14)
+# How far out an exception may expire, unless `--max-exception-days` says otherwise:
+# a quarter, so that each is reviewed at least that often.
+MAX_EXCEPTION_DAYS = 90
+
+
+def _nested(query: Query, kind: type[_Condition]) -> Iterator[_Condition]:
+    """Every condition of `kind` in a query, nested ones included, in source order."""
+    for condition in query.conditions:
+        if isinstance(condition, Logical):
+            for clause in condition.clauses:
+                yield from _nested(clause, kind)
+        elif isinstance(condition, kind):
+            yield condition
 
 
 def field_conditions(query: Query) -> Iterator[FieldCondition]:
     """Every field condition of a query, nested ones included, in source order."""
-    for condition in query.conditions:
-        if isinstance(condition, Logical):
-            for clause in condition.clauses:
-                yield from field_conditions(clause)
-        elif isinstance(condition, FieldCondition):
-            yield condition
+    return _nested(query, FieldCondition)
 
 
 def expr_conditions(query: Query) -> Iterator[Expr]:
     """Every `$expr` of a query, nested ones included, in source order."""
-    for condition in query.conditions:
-        if isinstance(condition, Logical):
-            for clause in condition.clauses:
-                yield from expr_conditions(clause)
-        elif isinstance(condition, Expr):
-            yield condition
+    return _nested(query, Expr)
 
 
 # How sure a condition beside an `$expr` makes a field: present, or present and not null.
@@ -385,6 +390,78 @@ class Checker:
                         help=f"owner: {waiver.owner}",
                     )
                 )
+
+    # --- finding exceptions ---
+
+    def exceptions(self, now: datetime, max_days: int) -> None:
+        first_at: dict[tuple[str, str], Span] = {}
+        horizon = now + timedelta(days=max_days)
+        for exception in self.program.exceptions:
+            key = (exception.nrn.text, exception.name)
+            if key in first_at:
+                self.report(
+                    error(
+                        "RG148",
+                        exception.span,
+                        f'a second exception named "{exception.name}" at {exception.nrn.text}',
+                        help=f"the first is at {first_at[key]}",
+                    )
+                )
+            first_at.setdefault(key, exception.span)
+            shown = exception.expires.isoformat().replace("+00:00", "Z")
+            if exception.expires <= now:
+                self.report(
+                    warning(
+                        "RG145",
+                        exception.expires_span,
+                        f'exception "{exception.name}" expired at {shown}; its findings count '
+                        "again",
+                        help="remove it, or renew it after a review"
+                        + (f" ({exception.review_trigger})" if exception.review_trigger else ""),
+                    )
+                )
+            elif exception.expires - now <= WAIVER_NOTICE:
+                self.report(
+                    warning(
+                        "RG146",
+                        exception.expires_span,
+                        f'exception "{exception.name}" expires at {shown}, within '
+                        f"{WAIVER_NOTICE.days} days",
+                        help=f"owner: {exception.owner}",
+                    )
+                )
+            elif exception.expires > horizon:
+                self.report(
+                    error(
+                        "RG147",
+                        exception.expires_span,
+                        f'exception "{exception.name}" expires at {shown}, more than '
+                        f"{max_days} days from now",
+                        help=f"an exception is reviewed at least every {max_days} days: expire "
+                        "it sooner, or allow longer ones with --max-exception-days",
+                    )
+                )
+
+    # --- entities declared beyond nullplatform's ---
+
+    def entity_attributes(self) -> None:
+        """Each declared attribute's schema is valid JSON Schema (RG143)."""
+        for declaration in self.program.entities:
+            schemas = declaration.attributes if isinstance(declaration.attributes, dict) else {}
+            for name, span in declaration.attribute_spans:
+                schema = schemas[name]
+                problem = _schema_problem(json.dumps(schema, sort_keys=True))
+                if problem is None:
+                    problem = next((p.reason for p in ref_problems(schema)), None)
+                if problem is not None:
+                    self.report(
+                        error(
+                            "RG143",
+                            span,
+                            f'attribute "{name}" of entity "{declaration.name}" is not a JSON '
+                            f"Schema regate can use: {problem}",
+                        )
+                    )
 
     # --- paths ---
 
@@ -973,9 +1050,15 @@ def first_contradiction(
     return None
 
 
-def check(program: Program, now: datetime | None = None) -> list[Diagnostic]:
-    """`now` dates the waivers (default: the current time)."""
-    checker = Checker(program, entity_model())
+def check(
+    program: Program, now: datetime | None = None, max_exception_days: int = MAX_EXCEPTION_DAYS
+) -> list[Diagnostic]:
+    """`now` dates the waivers and exceptions (default: the current time); an exception
+    may expire at most `max_exception_days` after it."""
+    model, declared = extend_model(entity_model(), program.entities)
+    checker = Checker(program, model)
+    checker.diagnostics.update(declared)
+    checker.entity_attributes()
     bindings, found = bind(program)
     checker.diagnostics.update(found)
     specifications = checker.specifications()
@@ -991,6 +1074,7 @@ def check(program: Program, now: datetime | None = None) -> list[Diagnostic]:
     for checklist in program.checklists:
         checker.checklist_paths(checklist, using[checklist.span], specifications)
     checker.waivers(now or datetime.now(UTC))
+    checker.exceptions(now or datetime.now(UTC), max_exception_days)
     return sorted(checker.diagnostics)
 
 

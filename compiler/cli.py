@@ -28,7 +28,13 @@ from compiler.bundle import (
 )
 from compiler.diagnostics import Diagnostic, command_error, error, render
 from compiler.diff import diff_command, load_requests
-from compiler.driver import Compilation, check_sources, compile_sources, compile_split
+from compiler.driver import (
+    Compilation,
+    check_sources,
+    compile_sources,
+    compile_split,
+    max_exception_days_option,
+)
 from compiler.editor import terminal
 from compiler.editor.commands import lsp_command, playground_command
 from compiler.evidence.commands import EXIT_STATUS, gate_command, metadata_group
@@ -132,11 +138,19 @@ def _terminal() -> terminal.Terminal:
 @click.option(
     "--now",
     type=click.DateTime(["%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d"]),
-    help="Date waivers as of this UTC time (default: now), e.g. 2026-11-22T12:00:00Z.",
+    help="Date waivers and exceptions as of this UTC time (default: now), e.g. "
+    "2026-11-22T12:00:00Z.",
 )
-def check_command(sources: tuple[str, ...], fmt: str, now: datetime | None) -> None:
+@max_exception_days_option
+def check_command(
+    sources: tuple[str, ...], fmt: str, now: datetime | None, max_exception_days: int
+) -> None:
     """Parse and type-check SOURCES (files or directories)."""
-    result = check_sources(list(sources), now.replace(tzinfo=UTC) if now else None)
+    result = check_sources(
+        list(sources),
+        now.replace(tzinfo=UTC) if now else None,
+        max_exception_days=max_exception_days,
+    )
     _report(result, fmt)
     sys.exit(0 if result.ok else 1)
 
@@ -174,6 +188,7 @@ def check_command(sources: tuple[str, ...], fmt: str, now: datetime | None) -> N
     help="Write one bundle per tenant, and the router bundle, into the directory OUTPUT "
     "(docs/deploy.md).",
 )
+@max_exception_days_option
 def build_command(
     sources: tuple[str, ...],
     output: str,
@@ -184,6 +199,7 @@ def build_command(
     scope: str | None,
     signing_key_id: str | None,
     split_by: str | None,
+    max_exception_days: int,
 ) -> None:
     """Check SOURCES, then write an OPA bundle; nothing is written when there are errors.
 
@@ -226,7 +242,7 @@ def build_command(
         return {**files, SIGNATURES_FILE: signature}
 
     if split_by is not None:
-        split = compile_split(list(sources), split_by)
+        split = compile_split(list(sources), split_by, max_exception_days)
         _report(split, fmt, problems)
         if split.split is None or problems:
             sys.exit(1)
@@ -247,7 +263,7 @@ def build_command(
                 help="redirect it: regate build SRC -o - > bundle.tar.gz",
             )
         )
-    result = compile_sources(list(sources), with_tests=with_tests)
+    result = compile_sources(list(sources), with_tests, max_exception_days)
     overwritten = overwrites(output, [s.path for s in result.sources])
     if overwritten is not None and unwritable_output is None:
         problems.append(overwritten)

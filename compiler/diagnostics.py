@@ -120,6 +120,17 @@ CODES: dict[str, str] = {
     "RG102": "a request is too large",
     "RG103": "the request `regate gate` would send is malformed",
     "RG104": "the request matches no approval action of the bundle",
+    # Entities beyond nullplatform's, finding exceptions (docs/language.md, docs/decisions.md).
+    "RG140": "an entity declared again (built in, or twice)",
+    "RG141": "an approval action declared again, or not named after its entity",
+    "RG142": "an entity's actions see an entity neither built in nor declared",
+    "RG143": "an entity attribute that is not a JSON Schema regate can use",
+    "RG144": "an exception without owner, reason or expiry",
+    "RG145": "an expired exception",
+    "RG146": "an exception that expires soon",
+    "RG147": "an exception that expires past the maximum horizon",
+    "RG148": "two exceptions with the same name at one NRN",
+    "RG149": "finding exceptions that the evidence gives no findings to apply to",
     # Fleet: publishing, sidecar configuration, decision logs (docs/deploy.md).
     "RG120": "a file is not a regate bundle",
     "RG121": "the registry could not be reached or refused a request",

@@ -7,15 +7,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, TypeVar
+
+import click
 
 from compiler import catalog
 from compiler.ast import Program, Span
 from compiler.bundle import bundle_files
-from compiler.check import check
+from compiler.check import MAX_EXCEPTION_DAYS, check
 from compiler.check import gating as check_gating
 from compiler.diagnostics import Diagnostic, has_errors
 from compiler.emit import emit
-from compiler.entities import entity_model
+from compiler.entities import program_model
 from compiler.fleet.tenants import SplitBundle, split_bundles
 from compiler.input_schema import INPUT_SCHEMA, input_schema_bytes
 from compiler.lower import lower
@@ -23,6 +26,20 @@ from compiler.parse import parse
 from compiler.share import share
 from compiler.sources import Source, file_span, load
 from compiler.tests_gen import BundleTests, bundle_tests, check_tests, emit_tests
+
+Command = TypeVar("Command", bound=Any)
+
+
+def max_exception_days_option(command: Command) -> Command:
+    """`--max-exception-days N`, for the commands that check sources."""
+    option = click.option(
+        "--max-exception-days",
+        type=click.IntRange(min=1),
+        default=MAX_EXCEPTION_DAYS,
+        show_default=True,
+        help="Refuse finding exceptions that expire further out than this (RG147).",
+    )
+    return option(command)
 
 
 @dataclass
@@ -65,18 +82,22 @@ NEEDS_EVERY_DECLARATION = frozenset({"RG005", "RG032", "RG050", "RG053", "RG081"
 
 @_cycle_collector_paused()
 def check_sources(
-    arguments: list[str], now: datetime | None = None, gating: bool = True
+    arguments: list[str],
+    now: datetime | None = None,
+    gating: bool = True,
+    max_exception_days: int = MAX_EXCEPTION_DAYS,
 ) -> Compilation:
-    """Parse and check; stop before lowering.  `now` dates the waivers; `gating`
-    False leaves out what only a bundle needs (an approval action), for reading the
-    specifications of sources alone.
+    """Parse and check; stop before lowering.  `now` dates the waivers and exceptions,
+    which may expire at most `max_exception_days` after it; `gating` False leaves out
+    what only a bundle needs (an approval action), for reading the specifications of
+    sources alone.
 
     Everything that parsed is checked, so that one run reports every error; what only
     the whole program can tell (a name declared nowhere, no action) waits for a program
     whose files all parsed."""
     sources, diagnostics = load(arguments)
     where = file_span(arguments[0] if arguments else ".") if gating else None
-    return check_loaded(sources, diagnostics, now, where)
+    return check_loaded(sources, diagnostics, now, where, max_exception_days)
 
 
 def check_loaded(
@@ -84,6 +105,7 @@ def check_loaded(
     diagnostics: list[Diagnostic],
     now: datetime | None = None,
     gating_at: Span | None = None,
+    max_exception_days: int = MAX_EXCEPTION_DAYS,
 ) -> Compilation:
     """Parse and check sources already read (an editor's unsaved texts among them);
     `diagnostics` are those of reading them.  `gating_at` locates what makes a bundle of
@@ -91,7 +113,7 @@ def check_loaded(
     program, found = parse(sources)
     diagnostics.extend(found)
     complete = not has_errors(diagnostics)
-    checked = [*check(program, now), *check_tests(program)]
+    checked = [*check(program, now, max_exception_days), *check_tests(program)]
     if gating_at is not None:
         checked.extend(check_gating(program, gating_at))
     diagnostics.extend(d for d in checked if complete or d.code not in NEEDS_EVERY_DECLARATION)
@@ -99,14 +121,16 @@ def check_loaded(
 
 
 @_cycle_collector_paused()
-def compile_sources(arguments: list[str], with_tests: bool = False) -> Compilation:
+def compile_sources(
+    arguments: list[str], with_tests: bool = False, max_exception_days: int = MAX_EXCEPTION_DAYS
+) -> Compilation:
     """Every pass; `files` holds the bundle when the sources have no errors.
 
     `with_tests` adds the sources' test blocks and the generated boundary tests
     and data, so that `opa test` on the bundle alone proves it.  A bundle a
     sidecar serves leaves them out: they cost OPA memory and load time and
     decide nothing."""
-    result = check_sources(arguments)
+    result = check_sources(arguments, max_exception_days=max_exception_days)
     if result.ok and result.program is not None:
         where = {s.path: s.name for s in result.sources}
         ir = share(lower(result.program, where))
@@ -116,17 +140,21 @@ def compile_sources(arguments: list[str], with_tests: bool = False) -> Compilati
         if with_tests:
             result.tests = bundle_tests(result.program, where)
             result.files.update(emit_tests(result.tests))
-        result.files[INPUT_SCHEMA] = input_schema_bytes(result.program, entity_model())
+        model = program_model(result.program)
+        result.files[INPUT_SCHEMA] = input_schema_bytes(result.program, model)
     return result
 
 
 @_cycle_collector_paused()
-def compile_split(arguments: list[str], split_by: str) -> Compilation:
+def compile_split(
+    arguments: list[str], split_by: str, max_exception_days: int = MAX_EXCEPTION_DAYS
+) -> Compilation:
     """Every pass, the bundle split into tenant-sized bundles (`split`, see
     compiler/fleet/tenants.py); nothing when the sources have errors."""
-    result = check_sources(arguments)
+    result = check_sources(arguments, max_exception_days=max_exception_days)
     if result.ok and result.program is not None:
         where = {s.path: s.name for s in result.sources}
-        schema = {INPUT_SCHEMA: input_schema_bytes(result.program, entity_model())}
+        model = program_model(result.program)
+        schema = {INPUT_SCHEMA: input_schema_bytes(result.program, model)}
         result.split = split_bundles(lower(result.program, where), split_by, schema)
     return result

@@ -90,9 +90,14 @@ def emit(ir: BundleIR) -> dict[str, bytes]:
         "expr_depth": max((_depth(shared.expression) for shared in ir.conditions.exprs), default=0),
         "dynamic_patterns": "dynamic_pattern" in functions,
     }
+    # Finding exceptions: their module, and the lines that use it, only in a bundle
+    # whose sources declare some; any other bundle is as it was without them.
+    exceptions = isinstance(ir.catalog, dict) and bool(ir.catalog.get("exceptions"))
     files: dict[str, bytes] = {
-        "regate/decision.rego": render("decision.rego.j2").encode(),
-        "regate/request/request.rego": render("request.rego.j2", checks=ir.request_checks).encode(),
+        "regate/decision.rego": render("decision.rego.j2", exceptions=exceptions).encode(),
+        "regate/request/request.rego": render(
+            "request.rego.j2", checks=ir.request_checks, findings=exceptions
+        ).encode(),
         "regate/request/rules/data.json": _compact(ir.request_rules),
         "regate/mongo.rego": render(
             "mongo.rego.j2",
@@ -108,6 +113,8 @@ def emit(ir: BundleIR) -> dict[str, bytes]:
         "regate/explanations/plain/data.json": _compact(plain),
         "regate/explanations/conditions/data.json": _compact(interpreted),
     }
+    if exceptions:
+        files["regate/exceptions.rego"] = render("exceptions.rego.j2").encode()
     if ir.conditions.tests or ir.conditions.exprs:
         shared = render("conditions.rego.j2", conditions=ir.conditions)
         files["regate/conditions.rego"] = shared.encode()

@@ -270,4 +270,24 @@ def _render(decision: dict[str, Any]) -> str:
         for policy in action.get("policies", []):
             lines.extend(_policy_lines(policy))
         lines.extend(_time_lines(action))
+    lines.extend(_exception_lines(decision))
     return "\n".join(lines) + "\n"
+
+
+def _exception_lines(decision: dict[str, Any]) -> list[str]:
+    """The finding exceptions the decision used, and the expired ones that would have
+    applied (docs/decisions.md, "Finding exceptions")."""
+    lines = []
+    for key, verb in (("exceptions", "excepted"), ("expired_exceptions", "would have excepted")):
+        for exception in decision.get(key, []):
+            named = exception["rule"] + "".join(
+                f" in {exception[field]}" for field in ("package", "target") if field in exception
+            )
+            state = "expired" if key == "expired_exceptions" else "expires"
+            findings = exception["findings"]
+            lines.append(
+                f'  exception "{exception["name"]}" ({exception.get("source", "?")}) {verb} '
+                f"{findings} finding{'s' if findings != 1 else ''} of {named} (owner "
+                f"{exception['owner']}, {state} {exception['expires']}): {exception['reason']}"
+            )
+    return lines

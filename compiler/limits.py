@@ -34,6 +34,8 @@ MAX_REQUEST_SIZE = 256 * 1024
 # indentation and {"input": ...} fit.  OPA refuses a larger body before parsing it.
 MAX_SIDECAR_BODY = 2 * MAX_REQUEST_SIZE
 MAX_NRN_ID_DIGITS = 19
+# An NRN's id as nullplatform writes it: a positive integer, no leading zero (RG014, RQ006).
+NRN_ID = f"[1-9][0-9]{{0,{MAX_NRN_ID_DIGITS - 1}}}"
 MAX_DIMENSIONS = 64  # RQ012: dimensions in a scope
 MAX_DIMENSION_LENGTH = 256  # RQ012: characters of a dimension's key or value
 # RQ016, RG101: how a number may be written.  Every number so written is a finite

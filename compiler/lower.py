@@ -48,7 +48,7 @@ from compiler.ast import (
     TypeOp,
 )
 from compiler.bindings import Bindings, bind
-from compiler.entities import entity_model
+from compiler.entities import program_model
 from compiler.ir import (
     Always,
     Body,
@@ -552,7 +552,7 @@ def lower(program: Program, where: Mapping[str, str]) -> BundleIR:
                 path = _module_path(package, source)
                 modules.append(PolicyModule(path, source, found, package))
     catalog = _catalog(program, bindings, Names(names, rules, items, sources), where)
-    model = entity_model()
+    model = program_model(program)
     request_rules = request.rules(program, model)
     checks = request.checks(request_rules, model)
     return BundleIR(tuple(modules), Conditions((), ()), catalog, request_rules, checks)
@@ -562,7 +562,7 @@ def _location(span: Span, where: Mapping[str, str]) -> str:
     return f"{where.get(span.file, span.file)}:{span.line}"
 
 
-def _epoch_ns(moment: datetime) -> int:
+def epoch_ns(moment: datetime) -> int:
     return (moment - EPOCH) // timedelta(microseconds=1) * 1000
 
 
@@ -733,7 +733,10 @@ def _catalog(
                 "failed": _enforced(action.enforcement, action.on_policy_fail),
             }
         )
-    return {"actions": {name: dict(by_nrn) for name, by_nrn in actions.items()}}
+    return {
+        "actions": {name: dict(by_nrn) for name, by_nrn in actions.items()},
+        **({"exceptions": _exceptions(program, where)} if program.exceptions else {}),
+    }
 
 
 def _waivers(
@@ -753,9 +756,34 @@ def _waivers(
                 "reason": waiver.reason,
                 "compensating_controls": list(waiver.compensating_controls),
                 "expires": waiver.expires.isoformat().replace("+00:00", "Z"),
-                "expires_ns": _epoch_ns(waiver.expires),
+                "expires_ns": epoch_ns(waiver.expires),
                 "review": waiver.review,
                 "source": _location(waiver.span, where),
             }
         )
     return dict(waivers)
+
+
+def _exceptions(program: Program, where: Mapping[str, str]) -> dict[str, list[object]]:
+    """data.regate.catalog.exceptions: the finding exceptions by NRN, each as a decision
+    lists it (package and target only when given), with its expiry in ns for OPA's
+    clock (templates/exceptions.rego.j2)."""
+    by_nrn: dict[str, list[object]] = defaultdict(list)
+    for exception in sorted(program.exceptions, key=lambda e: (e.nrn.text, e.name)):
+        by_nrn[exception.nrn.text].append(
+            {
+                "name": exception.name,
+                "nrn": exception.nrn.text,
+                "rule": exception.rule,
+                **({"package": exception.package} if exception.package is not None else {}),
+                **({"target": exception.target} if exception.target is not None else {}),
+                "owner": exception.owner,
+                "reason": exception.reason,
+                "compensating_controls": list(exception.compensating_controls),
+                "expires": exception.expires.isoformat().replace("+00:00", "Z"),
+                "expires_ns": epoch_ns(exception.expires),
+                "review_trigger": exception.review_trigger,
+                "source": _location(exception.span, where),
+            }
+        )
+    return dict(by_nrn)

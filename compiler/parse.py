@@ -13,7 +13,7 @@ import os
 import re
 import sys
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -33,12 +33,15 @@ from compiler.ast import (
     ChecklistOutcome,
     ChecklistRef,
     Enforcement,
+    EntityDeclaration,
     ExecutionTrigger,
+    FindingException,
     Identifier,
     ItemBehavior,
     ItemType,
     JsonValue,
     Member,
+    Named,
     Node,
     Nrn,
     Object,
@@ -59,6 +62,7 @@ from compiler.ast import (
 )
 from compiler.diagnostics import Diagnostic, alternatives, did_you_mean, error, warning
 from compiler.limits import MAX_NESTING_DEPTH
+from compiler.limits import NRN_ID as NRN_ID_PATTERN
 from compiler.resources import resource_dir
 from compiler.schema import json_type
 from compiler.sources import Source, read_text
@@ -66,7 +70,7 @@ from compiler.sources import Source, read_text
 # A nullplatform NRN: `organization=<id>[:account=<id>[:namespace=<id>[:application=<id>
 # [:scope=<id>]]]]`, these keys in this order, each id a number as nullplatform writes it.
 NRN_KEYS = ("organization", "account", "namespace", "application", "scope")
-NRN_ID = re.compile(r"0|[1-9][0-9]{0,18}")
+NRN_ID = re.compile(NRN_ID_PATTERN)  # the same ids requests may carry
 NRN_EXAMPLE = '"organization=1:account=2:namespace=3:application=4:scope=5"'
 # The first of each is the default.
 OUTCOMES_ON_SUCCESS = ("manual", "approve")
@@ -601,6 +605,8 @@ def _nrn_segment_problem(
     if not value:
         return f"{key} has no id", f"e.g. {key}=1"
     if value.isascii() and value.isdigit():
+        if set(value) == {"0"}:
+            return f"the {key} id is 0; nullplatform ids are positive", None
         if len(value) > 1 and value.startswith("0"):
             return (
                 f'the {key} id "{value}" has a leading zero, which nullplatform never writes',
@@ -681,12 +687,15 @@ def _strings(fields: Fields, name: str, wanted: str) -> list[Scalar]:
     return items
 
 
-def _expiry(fields: Fields) -> tuple[datetime, Span] | None:
+def _expiry(fields: Fields, name: str = "expires") -> tuple[datetime, Span] | None:
     """`expires = "2026-12-31"` (through the end of that day, UTC) or an RFC 3339 time."""
-    found = fields.text("expires")
+    found = fields.text(name)
     if found is None:
         return None
-    text, span = found
+    return _moment(fields, name, *found)
+
+
+def _moment(fields: Fields, name: str, text: str, span: Span) -> tuple[datetime, Span] | None:
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
             day = datetime.fromisoformat(text).replace(tzinfo=UTC)
@@ -700,7 +709,7 @@ def _expiry(fields: Fields) -> tuple[datetime, Span] | None:
         error(
             "RG012",
             span,
-            f'`expires` must be a date or an RFC 3339 time with a zone, not "{text}"',
+            f'`{name}` must be a date or an RFC 3339 time with a zone, not "{text}"',
             help='e.g. "2026-12-31" or "2026-12-31T18:00:00Z"',
         )
     )
@@ -744,9 +753,22 @@ TEST_FIELDS = (
     "nrn",
     "entities",
     "checklist",
+    "now",
     "expect",
     "failing",
     "actions",
+)
+ENTITY_FIELDS = ("description", "actions", "sees", "attributes")
+EXCEPTION_FIELDS = (
+    "nrn",
+    "rule",
+    "package",
+    "target",
+    "owner",
+    "reason",
+    "compensating_controls",
+    "expires",
+    "review_trigger",
 )
 KNOWN_FIELDS = {
     "specification": SPECIFICATION_FIELDS,
@@ -755,6 +777,8 @@ KNOWN_FIELDS = {
     "checklist": CHECKLIST_FIELDS,
     "waiver": WAIVER_FIELDS,
     "test": TEST_FIELDS,
+    "entity": ENTITY_FIELDS,
+    "exception": EXCEPTION_FIELDS,
 }
 # Fields the nullplatform API returns that say nothing a decision depends on: the
 # object's life (`status` other than "deleted", dates, authors, versions), its
@@ -1390,6 +1414,145 @@ def _waiver(fields: Fields, name: str, name_span: Span) -> Waiver | None:
     )
 
 
+# --- Entity blocks: the entity model beyond nullplatform's (docs/language.md) ---
+
+# An entity's name is a path's first segment and an evidence key's (`ENTITY.KEY`).
+ENTITY_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+# Its actions are named as nullplatform names them: the entity, then what is done to it.
+ACTION_WORD = r"[a-z][a-z0-9_-]{0,63}"
+
+
+def _named_list(fields: Fields, name: str, wanted: str) -> tuple[Named, ...]:
+    return tuple(Named(str(item.value), item.span) for item in _strings(fields, name, wanted))
+
+
+def _entity(fields: Fields, name: str, name_span: Span) -> EntityDeclaration | None:
+    description = fields.text("description", required=False)
+    actions = _named_list(fields, "actions", "a list of approval action names")
+    if actions and "sees" not in fields.values:
+        fields.take("sees")  # RG011: what the actions' policies can read must be said
+    sees = _named_list(fields, "sees", "a list of entity names")
+    attributes_node = fields.object("attributes", required=False)
+    fields.finish()
+    if ENTITY_NAME.fullmatch(name) is None:
+        fields.diagnostics.append(
+            error(
+                "RG012",
+                name_span,
+                f'an entity\'s name is a lower-case word, as paths start with it, not "{name}"',
+                help='e.g. entity "merge_request" { ... }',
+            )
+        )
+        return None
+    # What is wrong is reported and left out; the rest is declared, so that the actions
+    # and paths naming it are checked without noise.
+    pattern = re.compile(rf"{re.escape(name)}(?::{ACTION_WORD})+")
+    for action in actions:
+        if pattern.fullmatch(action.text) is None:
+            fields.diagnostics.append(
+                error(
+                    "RG141",
+                    action.span,
+                    f'"{action.text}" is not an approval action of "{name}": an action is the '
+                    "entity's name and what is done to it, lower-case words joined by ':'",
+                    help=f'e.g. "{name}:merge"',
+                )
+            )
+    for seen in sees:
+        if ENTITY_NAME.fullmatch(seen.text) is None:
+            fields.wrong("sees", Scalar(seen.text, seen.span), "a list of entity names")
+    attributes: dict[str, JsonValue] = {}
+    spans: list[tuple[str, Span]] = []
+    for member in attributes_node.members if attributes_node else ():
+        if member.key in ("metadata", "dimensions") or "." in member.key or not member.key:
+            fields.diagnostics.append(
+                error(
+                    "RG143",
+                    member.key_span,
+                    f'"{member.key}" cannot be a declared attribute'
+                    + (
+                        f": every entity has `{member.key}`"
+                        if member.key in ("metadata", "dimensions")
+                        else ": an attribute is one path segment"
+                    ),
+                    help="metadata is typed by specifications; dimensions are an object of strings",
+                )
+            )
+        elif not isinstance(member.value, Object):
+            fields.diagnostics.append(
+                error(
+                    "RG143",
+                    member.value.span,
+                    f'attribute "{member.key}" must be given a JSON Schema (an object)',
+                    help='e.g. "iid": {"type": "integer"}',
+                )
+            )
+        else:
+            schema = _schema_value(member.value, fields.diagnostics)
+            if schema is not None:
+                attributes[member.key] = schema
+                spans.append((member.key, member.value.span))
+    return EntityDeclaration(
+        name=name,
+        actions=tuple(a for a in actions if pattern.fullmatch(a.text)),
+        sees=tuple(s for s in sees if ENTITY_NAME.fullmatch(s.text)),
+        attributes=attributes,
+        attribute_spans=tuple(spans),
+        span=name_span,
+        description=description[0] if description else "",
+    )
+
+
+# --- Exception blocks: owned, time-bounded exceptions to findings (docs/decisions.md) ---
+
+
+def _exception(fields: Fields, name: str, name_span: Span) -> FindingException | None:
+    nrn = _nrn(fields)
+    rule = fields.text("rule")
+    package = fields.text("package", required=False)
+    target = fields.text("target", required=False)
+    # What makes an exception owned and time-bounded: required, with a code of its own.
+    owned = {key: fields.text(key, required=False) for key in ("owner", "reason")}
+    expires_text = fields.text("expires", required=False)
+    controls = _strings(fields, "compensating_controls", "a list of strings")
+    trigger = fields.text("review_trigger", required=False)
+    fields.finish()
+    missing = [key for key, found in (*owned.items(), ("expires", expires_text)) if not found]
+    if missing:
+        listed = ", ".join(f"`{key}`" for key in missing)
+        fields.diagnostics.append(
+            error(
+                "RG144",
+                name_span,
+                f'exception "{name}" has no {listed}: an exception is owned, explained and '
+                "time-bounded",
+                help=" ".join(f"add `{key} = ...`;" for key in missing).rstrip(";"),
+            )
+        )
+    for key, found in (("rule", rule), ("package", package), ("target", target)):
+        if found is not None and not found[0].strip():
+            fields.diagnostics.append(error("RG012", found[1], f"`{key}` is empty"))
+            return None
+    expires = _moment(fields, "expires", *expires_text) if expires_text else None
+    owner, reason = owned["owner"], owned["reason"]
+    if nrn is None or rule is None or owner is None or reason is None or expires is None:
+        return None
+    return FindingException(
+        name=name,
+        nrn=nrn,
+        rule=rule[0],
+        package=package[0] if package else None,
+        target=target[0] if target else None,
+        owner=owner[0],
+        reason=reason[0],
+        compensating_controls=tuple(str(c.value) for c in controls),
+        expires=expires[0],
+        expires_span=expires[1],
+        review_trigger=trigger[0] if trigger else "",
+        span=name_span,
+    )
+
+
 # --- Test blocks (docs/testing.md) ---
 
 
@@ -1494,6 +1657,8 @@ def _policy_test(fields: Fields, name: str, name_span: Span, source: Source) -> 
                 # The states of checklist items a person or another system reports.
                 **({"checklist": to_json(checklist)} if checklist is not None else {}),
             }
+    now_text = fields.text("now", required=False)
+    now = _moment(fields, "now", *now_text) if now_text else None
     expect = fields.text("expect", words=True)
     if expect is not None and expect[0] not in RESULTS:
         fields.diagnostics.append(
@@ -1523,12 +1688,22 @@ def _policy_test(fields: Fields, name: str, name_span: Span, source: Source) -> 
         entities=entities_node,
         dotted=request_field is None,
         action_span=action_span,
+        now=now[0] if now else None,
     )
 
 
 # --- Blocks (regate language) ---
 
-BLOCK_KINDS = ("specification", "policy", "action", "checklist", "waiver", "test")
+BLOCK_KINDS = (
+    "specification",
+    "policy",
+    "action",
+    "checklist",
+    "waiver",
+    "exception",
+    "entity",
+    "test",
+)
 
 
 def _attributes(block: Block, diagnostics: list[Diagnostic]) -> dict[str, tuple[Span, Node]]:
@@ -1587,20 +1762,36 @@ def _from_blocks(blocks: list[Block], source: Source) -> tuple[SourceFile, list[
             declaration = _checklist(fields, str(block.label.value), block.label.span)
         elif block.kind == "test":
             declaration = _policy_test(fields, str(block.label.value), block.label.span, source)
+        elif block.kind == "entity":
+            declaration = _entity(fields, str(block.label.value), block.label.span)
+        elif block.kind == "exception":
+            declaration = _exception(fields, str(block.label.value), block.label.span)
         else:
             declaration = _waiver(fields, str(block.label.value), block.label.span)
         if declaration is not None:
             found[block.kind].append(declaration)
-    file = SourceFile(
-        source.path,
-        specifications=tuple(found["specification"]),
-        policies=tuple(found["policy"]),
-        actions=tuple(found["action"]),
-        waivers=tuple(found["waiver"]),
-        tests=tuple(found["test"]),
-        checklists=tuple(found["checklist"]),
+    return _source_file(source.path, found), diagnostics
+
+
+def _source_file(path: str, found: Mapping[str, list[Any]]) -> SourceFile:
+    """A file's declarations, gathered by kind (a block's or a payload's)."""
+    return SourceFile(
+        path,
+        **{
+            field: tuple(found.get(kind, ()))
+            for kind, field in (
+                ("specification", "specifications"),
+                ("policy", "policies"),
+                ("action", "actions"),
+                ("waiver", "waivers"),
+                ("test", "tests"),
+                ("checklist", "checklists"),
+                ("association", "associations"),
+                ("entity", "entities"),
+                ("exception", "exceptions"),
+            )
+        },
     )
-    return file, diagnostics
 
 
 # --- JSON payloads ---
@@ -1809,16 +2000,7 @@ def _from_payloads(node: Node, source: Source) -> tuple[SourceFile | None, list[
             )
         elif not payloads.deleted(item):
             payloads.read(item, kind)
-    found = payloads.found
-    file = SourceFile(
-        source.path,
-        specifications=tuple(found["specification"]),
-        policies=tuple(found["policy"]),
-        actions=tuple(found["action"]),
-        checklists=tuple(found["checklist"]),
-        associations=tuple(found["association"]),
-    )
-    return file, payloads.diagnostics
+    return _source_file(source.path, payloads.found), payloads.diagnostics
 
 
 def parse_json_document(source: Source) -> tuple[Node | None, list[Diagnostic]]:

@@ -29,19 +29,18 @@ from compiler.limits import (
     MAX_DIMENSIONS,
     MAX_ERROR_TEXT,
     MAX_NESTING_DEPTH,
-    MAX_NRN_ID_DIGITS,
     MAX_NUMBER_DIGITS,
     MAX_NUMBER_EXPONENT,
     MAX_REQUEST_ERRORS,
     MAX_REQUEST_SIZE,
     MAX_SHOWN_VALUE,
+    NRN_ID,
 )
 from compiler.validation import Checks, compile_schema
 
 # --- The grammar of what a request holds ---
 
 # An id as nullplatform writes it: a positive integer without leading zeros.
-NRN_ID = f"[1-9][0-9]{{0,{MAX_NRN_ID_DIGITS - 1}}}"
 
 assert MAX_NUMBER_EXPONENT == 199, "the exponent patterns below are written for 199"
 # A number as a request may write it: at most MAX_NUMBER_DIGITS digits before and
@@ -183,10 +182,13 @@ def _as_draft_7(schema: dict[str, Any]) -> dict[str, Any]:
 class RequestChecks:
     """What templates/request.rego.j2 writes out as Rego (compiler/validation.py): each
     entity's attributes (the dimensions apart, metadata an object), and each metadata
-    specification's schema that compiles, by the number its `fits` names."""
+    specification's schema that compiles, by the number its `fits` names; and, as JSON
+    text for OPA's validator, each entity whose attributes do not compile (an entity
+    block's attribute with a keyword outside compiler/validation.py's subset)."""
 
     entities: tuple[tuple[str, Checks], ...]
     schemas: tuple[tuple[int, Checks], ...]
+    validated: tuple[tuple[str, str], ...] = ()
 
 
 def entity_schema(attributes: dict[str, Any]) -> dict[str, Any]:
@@ -199,18 +201,21 @@ def entity_schema(attributes: dict[str, Any]) -> dict[str, Any]:
 def checks(rules: dict[str, Any], model: EntityModel) -> RequestChecks:
     """The compiled checks of `rules` (data.regate.request.rules, from `rules`)."""
     entities = []
+    validated = []
     for entity, attributes in sorted(model.attributes.items()):
-        compiled = compile_schema(entity_schema(attributes))
-        # The entity model ships with regate: every attribute is of the subset.
-        assert compiled is not None, f"the entity model's {entity} does not compile"
-        entities.append((entity, compiled))
+        schema = entity_schema(attributes)
+        compiled = compile_schema(schema)
+        if compiled is None:
+            validated.append((entity, json.dumps(schema, sort_keys=True)))
+        else:
+            entities.append((entity, compiled))
     schemas: dict[int, Checks] = {}
     for specification in rules["specifications"]:
         if "fits" in specification and specification["fits"] not in schemas:
             compiled = compile_schema(json.loads(specification["schema"]))
             assert compiled is not None
             schemas[specification["fits"]] = compiled
-    return RequestChecks(tuple(entities), tuple(sorted(schemas.items())))
+    return RequestChecks(tuple(entities), tuple(sorted(schemas.items())), tuple(validated))
 
 
 def rules(program: Program, model: EntityModel) -> dict[str, JsonValue]:

@@ -25,9 +25,10 @@ from compiler.ast import Expr, FieldCondition, FieldOperator, NotOp, Policy, Spa
 from compiler.bundle import write_directory
 from compiler.check import expr_conditions, field_conditions
 from compiler.diagnostics import Diagnostic, error, has_errors, render, warning
-from compiler.driver import Compilation, compile_sources
+from compiler.driver import Compilation, compile_sources, max_exception_days_option
+from compiler.explain import error_line
 from compiler.lower import rule_names, shared_rules
-from compiler.opa import OpaError, decide_all, eval_bundle, run
+from compiler.opa import DECISION_QUERY, OpaError, decide_all, eval_bundle, regate_decision, run
 from compiler.rego import id_order
 from compiler.sources import file_span
 from compiler.tests_gen import AuthoredTest, BoundaryPolicy, BundleTests
@@ -68,6 +69,8 @@ def _decision_text(decision: Any) -> str:
         states = [f"{p['name']} {_state(p)}" for p in action.get("policies", [])]
         states += [f"item {i['id']} {i['state']}" for i in items]
         parts.append(f"{action['id']}: {action['result']} ({', '.join(states) or 'no policies'})")
+    # A request the bundle refused says why: the test's request is the culprit.
+    parts.extend(f"the request is malformed: {error_line(e)}" for e in decision.get("errors", []))
     return "; ".join(parts)
 
 
@@ -84,7 +87,9 @@ def _listed(names: Iterable[object]) -> str:
 def _authored_failure(test: AuthoredTest, directory: str, opa_error: str | None) -> Diagnostic:
     if opa_error:
         return error("RG082", test.span, f'test "{test.name}" failed: {opa_error}')
-    decision = eval_bundle(directory, test.request)
+    decision = eval_bundle(directory, test.request, test.query)
+    if test.query != DECISION_QUERY:
+        decision = regate_decision(decision, f"bundle {directory}")
     failing = sorted(
         {
             p["name"]
@@ -398,9 +403,12 @@ def _print(diagnostics: list[Diagnostic], result: Compilation) -> None:
     help="html: a page of the results and, with --coverage, each source line exercised "
     "(on stdout; the summary goes to stderr).",
 )
-def test_command(sources: tuple[str, ...], with_coverage: bool, fmt: str) -> None:
+@max_exception_days_option
+def test_command(
+    sources: tuple[str, ...], with_coverage: bool, fmt: str, max_exception_days: int
+) -> None:
     """Run the test blocks of SOURCES and the generated boundary tests with `opa test`."""
-    result = compile_sources(list(sources), with_tests=True)
+    result = compile_sources(list(sources), True, max_exception_days)
     diagnostics = list(result.diagnostics)
     if result.program is not None and not result.program.tests and sources:
         diagnostics.append(

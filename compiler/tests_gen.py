@@ -21,8 +21,8 @@ from compiler.bundle import json_bytes
 from compiler.check import Specifications
 from compiler.diagnostics import Diagnostic, did_you_mean, error
 from compiler.emit import render
-from compiler.entities import EntityModel, entity_model
-from compiler.lower import checklist_rules, rule_names, shared_rules
+from compiler.entities import EntityModel, program_model
+from compiler.lower import checklist_rules, epoch_ns, rule_names, shared_rules
 from compiler.parse import nrn_problem
 from compiler.rego import id_order, slug
 from compiler.schema import Unresolved, resolve
@@ -44,6 +44,13 @@ class AuthoredTest:
     expect: str
     failing: tuple[str, ...] | None  # sorted
     applying: tuple[ObjectId, ...] | None  # sorted as Rego sorts them
+    now_ns: int | None = None  # OPA's clock for the test (`now`), in ns since the epoch
+
+    @property
+    def query(self) -> str:
+        """The decision as the test evaluates it, at its time."""
+        clock = f" with time.now_ns as {self.now_ns}" if self.now_ns is not None else ""
+        return f"data.regate.decision{clock}"
 
 
 @dataclass(frozen=True)
@@ -162,7 +169,7 @@ def _check_requests(program: Program) -> list[Diagnostic]:
     the model knows and its action can see, each path one the model or the
     specification in force at its NRN has.  A typo there makes the test decide a
     request nobody sends, and pass for the wrong reason."""
-    model = entity_model()
+    model = program_model(program)
     specifications = Specifications(
         [s for s in program.specifications if s.entity in model.entities]
     )
@@ -300,6 +307,7 @@ def bundle_tests(program: Program, where: Mapping[str, str]) -> BundleTests:
                     applying=tuple(sorted({a.value for a in test.applying}, key=id_order))
                     if test.applying is not None
                     else None,
+                    now_ns=epoch_ns(test.now) if test.now is not None else None,
                 )
             )
         if tests:

@@ -20,7 +20,7 @@ from compiler.ast import Comparison, FieldCondition, Program
 from compiler.bundle import write_directory
 from compiler.check import elem_match_conditions, field_conditions
 from compiler.driver import check_sources, compile_sources
-from compiler.entities import entity_model
+from compiler.entities import program_model
 from compiler.input_schema import INPUT_SCHEMA, input_schema
 from compiler.schema import Resolved, resolve
 from tests.conftest import QUALITY_GATES
@@ -109,10 +109,16 @@ def modules_for(cases: list[Path], directory: Path, monkeypatch) -> object:
     monkeypatch.chdir(CORPUS)
     specifications = check_sources(["specifications.rg"]).program
     assert specifications is not None
-    schema = input_schema(specifications, entity_model())
+    programs = {}
     for case in cases:
         program = check_sources(["specifications.rg", str(case.relative_to(CORPUS))]).program
         assert program is not None
+        programs[case] = program
+    # The entities cases declare (with their specifications) are in the schema too.
+    declaring = tuple(f for p in programs.values() for f in p.files if f.entities)
+    everything = Program(specifications.files + declaring)
+    schema = input_schema(everything, program_model(everything))
+    for case, program in programs.items():
         package = "paths." + case.stem.replace("-", "_")
         (directory / f"{case.stem}.rego").write_text(paths_module(package, program, schema))
     return schema

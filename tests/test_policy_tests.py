@@ -382,3 +382,18 @@ test "one replica asks a human" {
     assert result.stdout.splitlines()[1] == (
         "coverage: 1/1 policies, 1/1 conditions exercised by the test blocks"
     )
+
+
+@pytest.mark.opa
+def test_a_test_whose_request_the_bundle_refuses_says_why(tmp_path):
+    source = project(
+        tmp_path,
+        'test "no scope" {\n  action = "deployment:create"\n  nrn = "organization=1"\n'
+        "  expect = approve\n}\n",
+    )
+    result = run_cli("test", str(source))
+    assert result.exit_code == 1
+    assert (
+        "help: the decision: deny; the request is malformed: input.entities.scope: "
+        "error[RQ010]: is missing; a deployment:create request carries it"
+    ) in result.stderr

@@ -7,7 +7,8 @@ request (whole, or the file's `base` with `set`/`delete` at JSON pointers, or ra
 applying actions), or `"refused"` when no JSON reader takes it; and `cli`, the
 diagnostics `regate decide` gives reading it (none: it hands it to OPA as read).
 
-Every case runs against bundles/quality-gates three ways: one `opa eval` over the
+Every case runs against bundles/quality-gates (with exceptions.rg here: a finding exception,
+so that the bundle checks findings lists too) three ways: one `opa eval` over the
 built bundle, a real `opa run --server` sidecar, and the command line's reader.
 A fault found anywhere becomes a case here.
 """
@@ -92,7 +93,7 @@ CASES = list(load_cases())
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build([QUALITY_GATES], tmp_path_factory.mktemp("corpus"))
+    return build([QUALITY_GATES, CORPUS / "exceptions.rg"], tmp_path_factory.mktemp("corpus"))
 
 
 def mismatch(case: Case, decision: Any) -> str | None:

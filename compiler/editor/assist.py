@@ -61,7 +61,7 @@ OUTCOMES = {
     "expect": ("approve", "manual", "deny"),
     "enforcement": ("enforce", "audit"),
 }
-BLOCKS = ("specification", "policy", "action", "waiver", "test")
+BLOCKS = ("specification", "policy", "action", "checklist", "waiver", "exception", "entity", "test")
 # Which values of a block or payload name policies.
 POLICY_LISTS = {("action", "policies"), ("test", "failing"), ("waiver", "policy")}
 

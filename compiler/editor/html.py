@@ -33,7 +33,18 @@ from compiler.resources import resource_dir
 # any other key is listed under "more" as JSON.
 DECISION_KEYS = frozenset({"result", "actions", "revision", "errors"})
 ACTION_KEYS = frozenset(
-    {"id", "action", "nrn", "dimensions", "result", "policies", "enforcement", "would_be"}
+    {
+        "id",
+        "action",
+        "nrn",
+        "dimensions",
+        "result",
+        "policies",
+        "enforcement",
+        "would_be",
+        "checklist",
+        "on_checklist_fail",
+    }
 )
 SYMBOLS = {"approve": "✓", "manual": "⚠", "deny": "✗", "pending": "⧗"}
 
@@ -81,6 +92,18 @@ class PolicyView:
 
 
 @dataclass(frozen=True)
+class ItemView:
+    """A checklist item: what it is and the state the decision gave it."""
+
+    id: str
+    kind: str  # `condition gate, major`
+    title: str
+    state: str  # passed, failed, pending, skipped
+    source: str
+    rows: tuple[ConditionRow, ...]  # a failed condition item's failed conditions
+
+
+@dataclass(frozen=True)
 class ActionView:
     id: str
     where: str
@@ -89,6 +112,9 @@ class ActionView:
     audit: bool
     policies: tuple[PolicyView, ...]
     more: str
+    checklist: str = ""  # `Production readiness (org.rg:10)`; none for a policy action
+    on_checklist_fail: str = ""
+    items: tuple[ItemView, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -166,10 +192,15 @@ def _more(value: Mapping[str, Any], shown: frozenset[str]) -> str:
 def _policy(policy: Any) -> PolicyView:
     if not isinstance(policy, Mapping):
         return PolicyView(_json(policy), "", "failed", (), None, "")
-    status = "passed" if policy.get("passed") else "waived" if policy.get("waived") else "failed"
+    if policy.get("selected") is False:  # its selector left it out of this request
+        status = "not selected"
+    elif policy.get("passed"):
+        status = "passed"
+    else:
+        status = "waived" if policy.get("waived") else "failed"
     rows = tuple(row for f in policy.get("failures", []) for row in condition_rows(f))
     waiver = policy.get("waiver") if isinstance(policy.get("waiver"), Mapping) else None
-    shown = frozenset({"name", "source", "passed", "failures", "waived", "waiver"})
+    shown = frozenset({"name", "source", "passed", "failures", "waived", "waiver", "selected"})
     return PolicyView(
         str(policy.get("name", "?")),
         str(policy.get("source", "")),
@@ -199,6 +230,14 @@ def _action(action: Any) -> ActionView:
     else:
         verdict = ACTION_VERBS.get(result, result)
     policies = tuple(_policy(p) for p in action.get("policies", []))
+    checklist = action.get("checklist")
+    named = ""
+    items: tuple[ItemView, ...] = ()
+    if isinstance(checklist, Mapping):
+        named = f"{checklist.get('name', '?')} ({checklist.get('source', '?')})"
+        items = tuple(_item(i) for i in checklist.get("items", []))
+    # A checklist of a shape not known here stays among the action's other fields.
+    shown = ACTION_KEYS if named else ACTION_KEYS - {"checklist"}
     return ActionView(
         str(action.get("id", "?")),
         _where(action),
@@ -206,7 +245,27 @@ def _action(action: Any) -> ActionView:
         result,
         audit,
         policies,
-        _more(action, ACTION_KEYS),
+        _more(action, shown),
+        named,
+        str(action.get("on_checklist_fail", "")),
+        items,
+    )
+
+
+def _item(item: Any) -> ItemView:
+    if not isinstance(item, Mapping):
+        return ItemView(_json(item), "", "", "failed", "", ())
+    kind = " ".join(str(item.get(k)) for k in ("type", "behavior") if item.get(k))
+    if item.get("severity"):
+        kind += f", {item['severity']}"
+    rows = tuple(row for f in item.get("failures", []) for row in condition_rows(f))
+    return ItemView(
+        str(item.get("id", "?")),
+        kind,
+        str(item.get("title", "")),
+        str(item.get("state", "?")),
+        str(item.get("source", "")),
+        rows,
     )
 
 

@@ -42,6 +42,8 @@ SYMBOL_KINDS = {
     "policy": types.SymbolKind.Function,
     "action": types.SymbolKind.Event,
     "waiver": types.SymbolKind.Constant,
+    "exception": types.SymbolKind.Constant,
+    "entity": types.SymbolKind.Class,
     "test": types.SymbolKind.Method,
 }
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from compiler.ast import Action, Nrn, Policy, Program, Span, Specification
 from compiler.check import Specifications
-from compiler.entities import EntityModel, entity_model
+from compiler.entities import EntityModel, program_model
 from compiler.schema import Resolved, Schema, resolve, types_of
 
 ENTITIES_JSON = Path(__file__).resolve().parent.parent / "entities.json"
@@ -121,7 +121,7 @@ class Model:
     def __init__(self, program: Program, texts: dict[str, str]) -> None:
         self.program = program
         self.texts = texts  # source path → text, for locating schemas
-        self.entities: EntityModel = entity_model()
+        self.entities: EntityModel = program_model(program)
 
     @cached_property
     def specifications(self) -> Specifications:

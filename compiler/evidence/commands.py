@@ -20,7 +20,7 @@ from compiler.bundle import (
     write_atomically,
     write_failed,
 )
-from compiler.diagnostics import Diagnostic, did_you_mean, error, render
+from compiler.diagnostics import Diagnostic, did_you_mean, error, render, warning
 from compiler.entities import entity_model
 from compiler.evidence import formats
 from compiler.evidence.cyclonedx import CYCLONEDX, without_vex
@@ -459,6 +459,21 @@ def _once(grouped: dict[tuple[str, str], list[str]], option: str) -> dict[tuple[
     help="A scope dimension (repeatable).",
 )
 @click.option(
+    "--attribute",
+    "attributes",
+    multiple=True,
+    metavar="ENTITY.NAME=VALUE",
+    help="An entity attribute, e.g. artifact.registry=registry.example.com (repeatable; "
+    "typed as the bundle's entity model types it).",
+)
+@click.option(
+    "--checklist",
+    "checklist_states",
+    multiple=True,
+    metavar="ITEM=STATE",
+    help="A manual or external checklist item's state: passed, failed or pending (repeatable).",
+)
+@click.option(
     "--evidence",
     multiple=True,
     required=True,
@@ -516,6 +531,8 @@ def gate_command(
     action: str,
     nrn: str,
     dimensions: tuple[str, ...],
+    attributes: tuple[str, ...],
+    checklist_states: tuple[str, ...],
     evidence: tuple[str, ...],
     baselines: tuple[str, ...],
     vex: tuple[str, ...],
@@ -535,7 +552,9 @@ def gate_command(
     NRN or dimension would otherwise open the gate."""
     if (bundle is None) == (opa_url is None):
         raise click.UsageError("give exactly one of --bundle and --opa-url")
-    _check_arguments(action, nrn)
+    rules = request_rules(bundle, opa_url)
+    actions = rules["actions"]
+    _check_arguments(action, nrn, actions)
     if signing_key is not None and record is None:
         raise click.UsageError("--signing-key signs decision records: give --record DIR")
     reports = {
@@ -553,7 +572,10 @@ def gate_command(
     scope = dict(_pair(d, "--dimension", "KEY=VALUE") for d in dimensions)
     # The dimensions go where the bundle reads them: the scope's, or for an action that
     # sees no scope its own entity's (`_check_arguments` has checked the action).
-    entities: dict[str, Any] = {entity_model().dimensions_from(action): {"dimensions": scope}}
+    entities: dict[str, Any] = {actions[action]["dimensions"]: {"dimensions": scope}}
+    for given in attributes:
+        _set_attribute(entities, given, rules.get("entities", {}))
+    checklist = _checklist_states(checklist_states)
     built: dict[str, Metadata] = {}
     try:
         signer = load_signer(signing_key, signing_alg)
@@ -574,7 +596,10 @@ def gate_command(
     except EvidenceError as exc:
         _fail(exc)
     _warn([w for metadata in built.values() for w in metadata.warnings])
-    request = {"action": action, "nrn": nrn, "entities": entities}
+    _warn(_unused_exceptions(bundle, opa_url, built))
+    request: dict[str, Any] = {"action": action, "nrn": nrn, "entities": entities}
+    if checklist:
+        request["checklist"] = checklist
     try:
         decision = ask_sidecar(opa_url, request) if opa_url else eval_bundle(str(bundle), request)
     except OpaError as exc:
@@ -607,22 +632,116 @@ def _evidence_of(built: dict[str, Metadata]) -> dict[str, list[dict[str, str]]]:
     }
 
 
-def _check_arguments(action: str, nrn: str) -> None:
-    """An action the entity model has and an NRN that is one (RG103), before any report
-    is read: the bundle would deny the request, and a person needs the why."""
+def request_rules(bundle: str | None, opa_url: str | None) -> dict[str, Any]:
+    """What the bundle checks requests against (data.regate.request.rules): the approval
+    actions it decides, each with the entity whose dimensions select its actions, and
+    each entity's attributes (the entity model with the sources' `entity` blocks).  The
+    built-in model's actions when the bundle cannot be read (its own checks then say why)."""
+    # A bundle's, or a tenant-split router's (its common bundle has the same rules).
+    found = _bundle_data(bundle, opa_url, "regate/request/rules") or _bundle_data(
+        bundle, opa_url, "regate_tenants/common/request/rules"
+    )
+    actions = found.get("actions") if isinstance(found, dict) else None
+    if isinstance(actions, dict) and all(
+        isinstance(rule, dict) and isinstance(rule.get("dimensions"), str)
+        for rule in actions.values()
+    ):
+        return {"actions": actions, "entities": found.get("entities", {})}
     model = entity_model()
+    built_in = {name: {"dimensions": model.dimensions_from(name)} for name in model.actions}
+    return {"actions": built_in}
+
+
+def _bundle_data(bundle: str | None, opa_url: str | None, path: str) -> Any:
+    """A data document of the bundle (`regate/request/rules`: its data.json), or of the
+    sidecar serving it; None when it cannot be had."""
+    try:
+        if bundle is not None:
+            with tarfile.open(bundle) as archive:
+                member = archive.extractfile(f"/{path}/data.json")
+                return json.load(member) if member is not None else None
+        return ask_data(str(opa_url), path)
+    except (OSError, tarfile.TarError, KeyError, ValueError, OpaError):
+        return None
+
+
+def _set_attribute(entities: dict[str, Any], given: str, shapes: Any) -> None:
+    """`--attribute ENTITY.NAME=VALUE`: the value as the bundle types the attribute (a
+    string where it may be one; else a number, true or false, or JSON), a string for
+    an attribute the model does not name."""
+    target, value = _pair(given, "--attribute", "ENTITY.NAME=VALUE")
+    entity, name = _target(target, "--attribute")
+    if name in ("metadata", "dimensions"):
+        option = "--evidence" if name == "metadata" else "--dimension"
+        raise click.BadParameter(f"{name} is given with {option}", param_hint="--attribute")
+    shape = shapes.get(entity, {}).get(name) if isinstance(shapes, dict) else None
+    types = shape.get("types", ["string"]) if isinstance(shape, dict) else ["string"]
+    typed: Any = value
+    if "string" not in types:
+        try:
+            typed = json.loads(value)
+        except ValueError:
+            wanted = " or ".join(types)
+            message = f"{entity}.{name} is {wanted} in the bundle's entity model, not {value!r}"
+            raise click.BadParameter(message, param_hint="--attribute") from None
+    entities.setdefault(entity, {})[name] = typed
+
+
+CHECKLIST_STATES = ("passed", "failed", "pending")
+
+
+def _checklist_states(given: tuple[str, ...]) -> dict[str, str]:
+    states = dict(_pair(item, "--checklist", "ITEM=STATE") for item in given)
+    for item, state in states.items():
+        if state not in CHECKLIST_STATES:
+            message = f"{item}={state}: a state is {', '.join(CHECKLIST_STATES)}"
+            raise click.BadParameter(message, param_hint="--checklist")
+    return states
+
+
+def _unused_exceptions(
+    bundle: str | None, opa_url: str | None, built: dict[str, Metadata]
+) -> list[Diagnostic]:
+    """RG149 when the bundle has finding exceptions and scanner documents were built
+    without the findings they apply to: the counts stand as the reports give them."""
+    without = [
+        key
+        for key, metadata in built.items()
+        if "security" in metadata.kinds
+        and not (isinstance(metadata.document, dict) and "findings" in metadata.document)
+    ]
+    if not without:
+        return []
+    catalog = _bundle_data(bundle, opa_url, "regate/catalog")
+    exceptions = catalog.get("exceptions") if isinstance(catalog, dict) else None
+    if not exceptions:
+        return []
+    return [
+        warning(
+            "RG149",
+            Span("<command line>", 1, 1, 1, 1),
+            f"the bundle has finding exceptions, but {', '.join(without)} carries no findings "
+            "list for them to apply to: its counts stand as the reports give them",
+            help='give --with-findings (docs/evidence.md, "The findings list")',
+        )
+    ]
+
+
+def _check_arguments(action: str, nrn: str, actions: dict[str, Any]) -> None:
+    """An action the bundle decides and an NRN that is one (RG103), before any report
+    is read: the bundle would deny the request, and a person needs the why."""
     found: list[Diagnostic] = []
-    if action not in model.actions:
+    if action not in actions:
         found.append(
             error(
                 "RG103",
                 Span("--action", 1, 1, 1, len(action) + 1),
                 f"{json.dumps(action)} is not an approval action",
-                help=did_you_mean(action, model.actions)
-                or f"approval actions are {', '.join(sorted(model.actions))}",
+                help=did_you_mean(action, list(actions))
+                or f"approval actions are {', '.join(sorted(actions))}",
             )
         )
-    fault = nrn_fault(nrn, model)
+    fault = nrn_fault(nrn, entity_model())
     if fault is not None:
         offset, length, reason = fault
         span = Span("--nrn", 1, offset + 1, 1, offset + length + 1)

@@ -2,12 +2,12 @@
 `regate record verify` checks one (docs/evidence.md, "Decision records").
 
 A record is a JSON file holding the request, the decision, the bundle revision,
-the SHA-256 of every evidence and baseline file, the waivers the decision used
-and the time.  Its `id` is the SHA-256 of its content (canonical JSON, without
-`id` and `signature`), so any change to it shows; signed with a bundle signing
-key, the `signature` (a JWS whose payload names the id) shows who wrote it.  A
-record is written once: to a new file named by its time and id, never over
-another, read-only.
+the SHA-256 of every evidence and baseline file, the waivers and finding
+exceptions the decision used and the time.  Its `id` is the SHA-256 of its
+content (canonical JSON, without `id` and `signature`), so any change to it
+shows; signed with a bundle signing key, the `signature` (a JWS whose payload
+names the id) shows who wrote it.  A record is written once: to a new file
+named by its time and id, never over another, read-only.
 """
 
 from __future__ import annotations
@@ -74,9 +74,12 @@ def load_signer(given: str | None, algorithm: str) -> SigningKey | None:
 
 
 def exceptions_used(decision: Any) -> list[dict[str, Any]]:
-    """The waivers the decision counted as passing, with the action and policy."""
-    used = []
-    for action in decision.get("actions", []) if isinstance(decision, dict) else []:
+    """The waivers the decision counted as passing, with the action and policy, and the
+    finding exceptions it applied (docs/decisions.md)."""
+    used: list[dict[str, Any]] = []
+    if not isinstance(decision, dict):
+        return used
+    for action in decision.get("actions", []):
         for policy in action.get("policies", []):
             if policy.get("waived"):
                 used.append(
@@ -86,6 +89,7 @@ def exceptions_used(decision: Any) -> list[dict[str, Any]]:
                         "waiver": policy.get("waiver"),
                     }
                 )
+    used.extend({"exception": exception} for exception in decision.get("exceptions", []))
     return used
 
 

@@ -96,16 +96,17 @@ def tenants(ir: BundleIR, split_by: str) -> list[Tenant]:
 
 
 def _actions(ir: BundleIR) -> dict[str, dict[str, list[Any]]]:
-    catalog = ir.catalog
-    assert isinstance(catalog, dict)
-    actions: dict[str, dict[str, list[Any]]] = catalog["actions"]
+    lowered = ir.catalog
+    assert isinstance(lowered, dict)
+    actions: dict[str, dict[str, list[Any]]] = lowered["actions"]
     return actions
 
 
 def tenant_ir(ir: BundleIR, tenant: Tenant, keys: tuple[str, ...]) -> BundleIR:
     """The lowered program as one tenant's sidecar needs it: the actions at the
     tenant's NRN or below, and above it, and the rules their catalog entries name
-    (policies, selectors, checklist items)."""
+    (policies, selectors, checklist items).  The rest of the catalog (the finding
+    exceptions) is kept as it is."""
 
     def applies(nrn: str) -> bool:
         owner = tenant_prefix(nrn, keys)
@@ -125,7 +126,9 @@ def tenant_ir(ir: BundleIR, tenant: Tenant, keys: tuple[str, ...]) -> BundleIR:
         for module in ir.modules
         if (bound := tuple(p for p in module.policies if p.rule in rules))
     )
-    return replace(ir, modules=modules, catalog={"actions": actions})
+    lowered = ir.catalog
+    assert isinstance(lowered, dict)
+    return replace(ir, modules=modules, catalog={**lowered, "actions": actions})
 
 
 def _strings(value: object) -> Iterator[str]:

@@ -7,26 +7,26 @@ resource per action and checklist, and an `import` block for each object that ha
 id, so that Terraform adopts the objects that exist instead of creating them again.
 `--format api` writes the JSON bodies the API takes, each with its `id` when it has
 one, and the association bodies keyed by those ids.  What nullplatform cannot
-express (waivers, test blocks, audit enforcement, a policy's description; in
-Terraform, an action's time limits) is an error unless --allow-lossy, and then
-reported per object.  Importing what export writes gives the sources back."""
+express (waivers, finding exceptions, test blocks, entity blocks and what they
+declare, audit enforcement, a policy's description; in Terraform, an action's time
+limits) is an error unless --allow-lossy, and then reported per object.  Importing
+what export writes gives the sources back."""
 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import click
 
-from compiler import __version__
 from compiler.ast import Action, JsonValue, ObjectId, Program, Span
 from compiler.bindings import Bindings, bind
-from compiler.bundle import STANDARD_OUTPUT, check_output
-from compiler.diagnostics import Diagnostic, error, has_errors, render, warning
+from compiler.bundle import STANDARD_OUTPUT
+from compiler.diagnostics import Diagnostic, error, has_errors, warning
+from compiler.entities import entity_model
 from compiler.nullplatform import hclwrite
-from compiler.nullplatform.output import write_files
+from compiler.nullplatform.output import report, write_files
 from compiler.nullplatform.terraform import (
     ACTION,
     CHECKLIST,
@@ -126,6 +126,11 @@ class _Export:
         found: list[_Object] = []
         program = self.program
         for specification in program.specifications:
+            if specification.entity not in entity_model().entities:
+                title = f'specification "{specification.name}"'
+                reason = f"{specification.entity} is an entity block's; nullplatform has none"
+                self.lose(title, specification.span, "the specification", reason)
+                continue
             body: dict[str, JsonValue] = {"name": specification.name}
             if specification.description:
                 body["description"] = specification.description
@@ -159,7 +164,12 @@ class _Export:
             body["definition"] = checklist.definition
             title = f'checklist "{checklist.name}"'
             found.append(self.add(checklist.span, "checklist", body, checklist.id, title))
+        built_in = entity_model()
         for action in program.actions:
+            if action.action not in built_in.actions:
+                reason = f"{action.action} is an entity block's action; nullplatform has none"
+                self.lose(action.title, action.span, "the action", reason)
+                continue
             found.append(self.action(action))
         for waiver in program.waivers:
             title = f'waiver "{waiver.name}"'
@@ -167,6 +177,14 @@ class _Export:
         for test in program.tests:
             title = f'test "{test.name}"'
             self.lose(title, test.span, "the test block", "nullplatform has no test blocks")
+        for exception in program.exceptions:
+            title = f'exception "{exception.name}"'
+            reason = "nullplatform has no finding exceptions"
+            self.lose(title, exception.span, "the exception", reason)
+        for entity in program.entities:
+            title = f'entity "{entity.name}"'
+            reason = "nullplatform's entities and actions are its own"
+            self.lose(title, entity.span, "the entity block", reason)
         return found
 
     def add(
@@ -215,7 +233,9 @@ class _Export:
 
     def bind(self, objects: list[_Object]) -> None:
         for action in self.program.actions:
-            item = self.by_span[action.span]
+            item = self.by_span.get(action.span)
+            if item is None:  # not exported
+                continue
             item.policies = [self.by_span[p.span] for p in self.bindings.policies_of(action)]
             checklist = self.bindings.checklist_of(action)
             item.checklist = self.by_span[checklist.span] if checklist else None
@@ -403,14 +423,7 @@ def _json(value: JsonValue) -> str:
 def export_command(sources: tuple[str, ...], output: str, fmt: str, allow_lossy: bool) -> None:
     """Write regate SOURCES as nullplatform Terraform or API payloads."""
     result = export_sources(list(sources), fmt, allow_lossy)
-    unwritable = None if output == STANDARD_OUTPUT else check_output(output, directory=True)
-    diagnostics = [*([unwritable] if unwritable else []), *result.diagnostics]
-    if diagnostics:
-        click.echo(render(diagnostics, result.texts, "text", __version__), err=True, nl=False)
-    if has_errors(diagnostics):
-        sys.exit(1)
-    for line in result.report:
-        click.echo(line, err=True)
+    report(result.diagnostics, result.texts, result.report, output)
     if output == STANDARD_OUTPUT:
         if fmt == "api":  # one JSON array: every payload, then the associations
             payloads = [body for text in result.files.values() for body in json.loads(text)]

@@ -11,20 +11,18 @@ and has no place in regate stops the import unless --allow-lossy."""
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
 
-from compiler import __version__
 from compiler.ast import Node, to_json
-from compiler.bundle import STANDARD_OUTPUT, check_output
-from compiler.diagnostics import Diagnostic, error, has_errors, render
+from compiler.bundle import STANDARD_OUTPUT
+from compiler.diagnostics import Diagnostic, error, has_errors
 from compiler.nullplatform.hcl import Block, merge_overrides, read_blocks
 from compiler.nullplatform.model import Imported, Link, link, once_each, settle
-from compiler.nullplatform.output import write_files
+from compiler.nullplatform.output import report, write_files
 from compiler.nullplatform.payloads import import_payloads, payload_objects
 from compiler.nullplatform.render import render_sources
 from compiler.nullplatform.state import State, read_state, state_kind
@@ -409,15 +407,7 @@ def import_command(
     """Turn nullplatform Terraform (.tf, state) or API JSON payloads into regate sources."""
     command_line = ordered_command_line(ctx, variables, variable_files)
     result = import_sources(source, state, command_line, None, allow_lossy)
-    # An output it could not write is reported with the sources' problems, before any work.
-    unwritable = None if output == STANDARD_OUTPUT else check_output(output, directory=True)
-    diagnostics = [*([unwritable] if unwritable else []), *result.diagnostics]
-    if diagnostics:
-        click.echo(render(diagnostics, result.texts, "text", __version__), err=True, nl=False)
-    if has_errors(diagnostics):
-        sys.exit(1)
-    for line in result.report:
-        click.echo(line, err=True)
+    report(result.diagnostics, result.texts, result.report, output)
     write_sources(result.files, output)
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 
 from compiler import __version__
-from compiler.bundle import write_atomically, write_failed
-from compiler.diagnostics import render
+from compiler.bundle import STANDARD_OUTPUT, check_output, write_atomically, write_failed
+from compiler.diagnostics import Diagnostic, has_errors, render
 
 
 def write_files(files: Mapping[str, str], directory: str) -> None:
@@ -25,3 +25,18 @@ def write_files(files: Mapping[str, str], directory: str) -> None:
             click.echo(render([failure], {}, "text", __version__), err=True, nl=False)
             sys.exit(1)
         click.echo(f"wrote {target}", err=True)
+
+
+def report(
+    diagnostics: list[Diagnostic], texts: dict[str, str], lines: list[str], output: str
+) -> None:
+    """What import or export found, with an output it could not write, before any file
+    is written; errors end the command.  Then the report's lines."""
+    unwritable = None if output == STANDARD_OUTPUT else check_output(output, directory=True)
+    found = [*([unwritable] if unwritable else []), *diagnostics]
+    if found:
+        click.echo(render(found, texts, "text", __version__), err=True, nl=False)
+    if has_errors(found):
+        sys.exit(1)
+    for line in lines:
+        click.echo(line, err=True)

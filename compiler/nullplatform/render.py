@@ -42,12 +42,13 @@ def _attribute(item: Imported, attribute: str, value: JsonValue) -> list[str]:
         for element in value:
             name = item.named.get(json.dumps(element))
             lines.append(f"    {_value(attribute, element)},")
-            if name is not None:
+            if name is not None and name.strip():
                 lines[-1] += " " + _comment(name)
         return [*lines, "  ]"]
     line = f"  {attribute} = {_value(attribute, value)}"
     name = item.named.get(json.dumps(value)) if attribute == "checklist" else None
-    return [line + (" " + _comment(name) if name is not None else "")]
+    # A name of white space only says nothing (and would leave a bare `#`).
+    return [line + (" " + _comment(name) if name is not None and name.strip() else "")]
 
 
 def block_text(item: Imported) -> str:

@@ -10,6 +10,7 @@ becomes of each, are the tables below (docs/import.md lists them)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -124,14 +125,17 @@ RESOURCES: dict[str, dict[str, Role]] = {
 
 
 def unlabelled_name(values: Mapping[str, JsonValue]) -> str:
-    """The Terraform resource name `regate export` gives an action without a label:
-    its derived id as an identifier.  Import gives a resource of that name back no label."""
+    """The Terraform resource name `regate export` gives an action without a label: its
+    derived id as an identifier, with a digest of the id itself, since two ids can make
+    one identifier (`environment=""` and `environment="\""`).  Import gives a resource
+    of that name back no label."""
     dimensions = values.get("dimensions")
     pairs = (
         [(str(k), str(v)) for k, v in dimensions.items()] if isinstance(dimensions, dict) else []
     )
     derived = derived_action_id(str(values.get("action")), str(values.get("nrn")), pairs)
-    return identifier(derived)
+    digest = hashlib.sha256(derived.encode()).hexdigest()[:8]
+    return f"{identifier(derived)}_{digest}"
 
 
 def identifier(text: str) -> str:

@@ -138,3 +138,71 @@ def test_values_are_escaped() -> None:
     text, tags = text_of(html)
     assert "script" not in tags and "b" not in tags
     assert "<script>x</script>" in text and "<b>bold</b>" in text
+
+
+def test_checklist_items_and_selected_out_policies_have_their_own_rows() -> None:
+    decision = {
+        "result": "manual",
+        "revision": "abc",
+        "actions": [
+            {
+                "id": 1001,
+                "action": "scope:create",
+                "nrn": "organization=1",
+                "result": "manual",
+                "on_checklist_fail": "pending",
+                "checklist": {
+                    "name": "Production scope readiness",
+                    "source": "org.rg:3",
+                    "execution_trigger": "any_approval",
+                    "items": [
+                        {
+                            "id": "auto_scaling",
+                            "type": "condition",
+                            "behavior": "gate",
+                            "severity": "major",
+                            "state": "failed",
+                            "source": "org.rg:7",
+                            "failures": [
+                                {
+                                    "operator": "$eq",
+                                    "path": "scope.capabilities.auto_scaling",
+                                    "expected": True,
+                                    "actual": False,
+                                    "source": "org.rg:9",
+                                }
+                            ],
+                        },
+                        {
+                            "id": "capacity_review",
+                            "type": "manual",
+                            "behavior": "gate",
+                            "state": "pending",
+                            "source": "org.rg:12",
+                        },
+                    ],
+                },
+            },
+            {
+                "id": "deploys",
+                "action": "deployment:create",
+                "nrn": "organization=1",
+                "result": "approve",
+                "policies": [
+                    {
+                        "name": "PCI",
+                        "source": "org.rg:20",
+                        "selected": False,
+                        "selector": {"application.metadata.pci": "Yes"},
+                    }
+                ],
+            },
+        ],
+    }
+    text, _ = text_of(decision_page(decision))
+    assert "Checklist Production scope readiness (org.rg:3) of action 1001" in text
+    assert "auto_scaling condition gate, major ✗ failed org.rg:7" in text
+    assert "capacity_review manual gate ⧗ pending org.rg:12" in text
+    assert "scope.capabilities.auto_scaling false needs = true org.rg:9" in text
+    assert "PCI \u2013 not selected org.rg:20" in text
+    assert "Policy “PCI” failed" not in text

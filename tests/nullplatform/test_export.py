@@ -125,7 +125,7 @@ def test_the_api_associates_by_ids_so_objects_without_them_cannot_be_associated(
     assert terraform.exit_code == 0
     assert (
         'resource "nullplatform_approval_action_policy_association" '
-        '"deployment_create_organization_1_account_2_namespace_3_environment_production_code_coverage" {'
+        '"deployment_create_organization_1_account_2_namespace_3_environment_production_ba683793_code_coverage" {'
     ) in terraform.stdout
 
 
