@@ -1,65 +1,57 @@
-"""regate's benchmarks, in one command that rewrites docs/performance.md:
+"""regate's benchmark against the anchor, in one command that rewrites docs/performance.md:
 
-    .venv/bin/python bench/run.py --sizes small,medium,large
+    .venv/bin/python bench/run.py
 
-For each size it generates a corpus (bench/corpus.py) and measures:
+For each corpus shape (spread, dense: bench/corpus.py) and size (20 and 2,000
+actions by default) it builds regate's bundle and the anchor's (bench/anchor.py,
+hand-written Rego for the same policies), checks that both decide alike on
+--agreement sampled requests, and measures, with OPA's default store and with
+`--optimize-store-for-read-speed`:
 
-- compile: wall time, CPU time and peak memory of the whole `regate build`
-  process (os.wait4's rusage of that child alone), and the bundle's size;
-- activation: from starting `opa run --server` to /health?bundles=true answering 200;
-- decide: OPA's own `timer_rego_query_eval_ns` for the corpus's sample requests
-  (no action, one action, several actions) in that sidecar with ?metrics=true,
-  and the same from `opa bench`; p50 and p99;
-- the floor: the same OPA, same run, answering `data.bench.noop` (bench/floor,
-  a bundle of its own beside regate's);
-- the ideal: the same decisions from a policy that knows them in advance
-  (bench/ideal.py), the least a decision over the same policy rules can cost.
+- build: wall time, CPU time and peak memory of the whole `regate build`;
+- activation: from starting `opa run --server` to /health?bundles=true answering 200,
+  and OPA's CPU time until then;
+- decide: the sidecar as the README runs it, an HTTP POST of the request on a
+  kept-alive loopback connection, timed by the client (p50, p99), regate's and
+  the anchor's sidecars asked in turn; the approve, fail and none requests apart;
+- memory: each sidecar's resident set size after its decisions;
+- in process: `opa bench` on the same bundles (p50, and Go allocations per
+  decision, which the machine's load does not move).
 
-Every decision is checked (how many actions applied) before it is timed.  Only
+The ratios the issue's targets name are computed from this one run.  Only
 127.0.0.1 is used; every OPA started here is stopped here.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
-import itertools
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from corpus import REQUESTS, SIZES, Size, write_corpus
-from ideal import PACKAGE, Decision, rule_name, write_ideal
+from anchor import DECISION as ANCHOR_DECISION
+from anchor import disagreements, projected, write_anchor
+from corpus import EXPECTED_ACTIONS, REQUESTS, SHAPES, SIZES, sampled_requests, write_corpus
+from sidecar import STORES, Connection, Sidecar, sidecar
 
 from compiler.opa import find_opa  # the OPA regate itself would use
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
-FLOOR = BENCH / "floor"
 DECISION = "regate/decision"
-FLOOR_QUERY = "bench/noop"
-IDEAL_PATH = f"{PACKAGE}/"
-# How the README runs a sidecar: OPA keeps bundle data as Rego values, instead of
-# converting what a decision reads of data.regate.catalog on every request.
-OPA_STORE = ("--optimize-store-for-read-speed",)
-# How many actions each sample request must find applying (bench/corpus.py).
-EXPECTED_ACTIONS = {"none": 0, "one": 1, "several": 4}
-
-
-def ideal(request: str) -> str:
-    """How the report names the ideal decision of a request (bench/ideal.py)."""
-    return f"{request} (ideal)"
+# Each decider: its query for `opa bench`, its path on a sidecar.
+DECIDERS = {
+    "regate": ("data.regate.decision", DECISION),
+    "anchor": ("data.anchor.decision", ANCHOR_DECISION),
+}
 
 
 @dataclass(frozen=True)
@@ -68,7 +60,6 @@ class Build:
     cpu_s: float  # median user + system time
     peak_mb: float  # the largest peak resident set size
     bundle_bytes: int
-    source_bytes: int
 
 
 @dataclass(frozen=True)
@@ -77,32 +68,41 @@ class Percentiles:
     p99_us: float
 
 
-@dataclass(frozen=True)
-class BenchRun:
-    """`opa bench`'s figures for one query."""
-
-    times: Percentiles
-    # Go heap allocations per evaluation: a measure of OPA's work that, unlike
-    # the times, the machine's load does not move, so runs compare across days.
-    allocations: int
-
-
-@dataclass(frozen=True)
-class SizeResult:
-    size: Size
-    build: Build
-    activation_s: float  # median over the repeats
-    activation_cpu_s: float  # median
-    applying: dict[str, int]  # request → how many actions applied
-    # request, "floor" or ideal(request) → server-side eval time
-    sidecar: dict[str, Percentiles]
-    opa_bench: dict[str, BenchRun]
-
-
-def _percentiles(samples_ns: list[float]) -> Percentiles:
+def percentiles(samples_ns: list[float]) -> Percentiles:
     ordered = sorted(samples_ns)
     p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
     return Percentiles(statistics.median(ordered) / 1000, p99 / 1000)
+
+
+@dataclass(frozen=True)
+class InProcess:
+    """`opa bench`'s figures for one query."""
+
+    p50_us: float
+    allocations: int  # Go heap allocations per decision
+
+
+@dataclass
+class Served:
+    """What one decider's sidecar did with one store."""
+
+    activation_s: float = 0.0  # median
+    activation_cpu_s: float = 0.0  # median
+    resident_mb: float = 0.0
+    sidecar: dict[str, Percentiles] = field(default_factory=dict)  # request → latency
+    in_process: dict[str, InProcess] = field(default_factory=dict)
+
+
+@dataclass
+class CorpusResult:
+    shape: str
+    size: str
+    policies: int
+    actions: int
+    build: Build
+    anchor_bytes: int
+    agreed: int  # sampled requests decided alike
+    served: dict[tuple[str, str], Served] = field(default_factory=dict)  # (decider, store)
 
 
 def _regate() -> str:
@@ -132,178 +132,87 @@ def measure_build(corpus: Path, bundle: Path, repeat: int) -> Build:
             raise SystemExit(f"regate build {corpus} did not build cleanly:\n{errors}")
         cpus.append(usage.ru_utime + usage.ru_stime)
         peaks.append(usage.ru_maxrss / 1024)  # KiB on Linux
-    sources = sum(p.stat().st_size for p in corpus.rglob("*") if p.suffix in (".rg", ".json"))
-    sources -= sum(p.stat().st_size for p in (corpus / "requests").iterdir())
     return Build(
-        statistics.median(walls),
-        statistics.median(cpus),
-        max(peaks),
-        bundle.stat().st_size,
-        sources,
+        statistics.median(walls), statistics.median(cpus), max(peaks), bundle.stat().st_size
     )
 
 
-# --- the sidecar ---
+# --- agreement ---
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@dataclass
-class Sidecar:
-    process: subprocess.Popen[bytes]
-    connection: http.client.HTTPConnection
-    activation_s: float
-    activation_cpu_s: float  # OPA's own CPU time until then, which other load hardly changes
-
-    def post(self, path: str, request: object) -> dict[str, object]:
-        body = json.dumps({"input": request})
-        self.connection.request(
-            "POST", f"/v1/data/{path}?metrics=true", body, {"Content-Type": "application/json"}
-        )
-        response = self.connection.getresponse()
-        answer: dict[str, object] = json.loads(response.read())
-        if response.status != 200 or "result" not in answer:
-            raise SystemExit(f"OPA answered {response.status} to {path}: {answer}")
-        return answer
-
-    def put_policy(self, name: str, module: str) -> None:
-        self.connection.request(
-            "PUT", f"/v1/policies/{name}", module.encode(), {"Content-Type": "text/plain"}
-        )
-        response = self.connection.getresponse()
-        answer = response.read()
-        if response.status != 200:
-            raise SystemExit(f"OPA answered {response.status} to policy {name}: {answer!r}")
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a running process (Linux /proc; NaN elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    # utime and stime are fields 14 and 15 of stat(5); fields[0] here is field 3.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@contextmanager
-def sidecar(*served: Path) -> Iterator[Sidecar]:
-    """A real `opa run --server` on 127.0.0.1 serving regate's bundle (or the router
-    and tenant bundles, bench/split.py) and the floor's."""
-    port = _free_port()
-    bundles = [a for bundle in (*served, FLOOR) for a in ("--bundle", str(bundle))]
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [find_opa(), "run", "--server", *OPA_STORE, "--addr", f"127.0.0.1:{port}", *bundles],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        deadline = started + 120
-        while True:
-            try:
-                connection.request("GET", "/health?bundles=true")
-                response = connection.getresponse()
-                response.read()
-                if response.status == 200:
-                    break
-            except (ConnectionError, http.client.HTTPException):
-                connection.close()
-            if process.poll() is not None or time.perf_counter() > deadline:
-                raise SystemExit(f"OPA did not activate {', '.join(map(str, served))}")
-            time.sleep(0.005)
-        activated = time.perf_counter() - started
-        yield Sidecar(process, connection, activated, _cpu_seconds(process.pid))
-    finally:
-        connection.close()
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _eval_ns(answer: dict[str, object]) -> float:
-    metrics = answer["metrics"]
-    assert isinstance(metrics, dict)
-    return float(metrics["timer_rego_query_eval_ns"])
-
-
-def decide(server: Sidecar, requests: dict[str, object]) -> dict[str, Decision]:
-    """Each sample request's decision, with as many actions applying as the corpus promises."""
-    decisions = {}
-    for name, request in requests.items():
-        decision = server.post(DECISION, request)["result"]
-        assert isinstance(decision, dict)
+def check_agreement(regate: Sidecar, anchor: Sidecar, requests: list[dict[str, object]]) -> None:
+    """Both decide every request alike, and the sample requests as designed."""
+    ours = [regate.decide(DECISION, r) for r in requests]
+    theirs = [anchor.decide(ANCHOR_DECISION, r) for r in requests]
+    found = disagreements(requests, ours, theirs)
+    if found:
+        raise SystemExit("regate and the anchor disagree:\n" + "\n".join(found[:20]))
+    for name, request in REQUESTS.items():
+        decision = regate.decide(DECISION, request)
         applying, wanted = len(decision["actions"]), EXPECTED_ACTIONS[name]
         if applying != wanted:
             raise SystemExit(f"request {name!r}: {applying} actions applied, not {wanted}")
-        decisions[name] = decision
-    return decisions
+        if projected(decision) != anchor.decide(ANCHOR_DECISION, request):
+            raise SystemExit(f"request {name!r}: the anchor decides otherwise")
 
 
-def serve_ideal(
-    server: Sidecar,
-    requests: dict[str, object],
-    decisions: dict[str, Decision],
-    module: Path,
-) -> None:
-    """Serve the ideal module beside regate's bundle, once it gives regate's decisions."""
-    server.put_policy(PACKAGE, module.read_text())
-    for name, request in requests.items():
-        if server.post(IDEAL_PATH + rule_name(name), request)["result"] != decisions[name]:
-            raise SystemExit(f"the ideal decision of {name!r} is not regate's ({module})")
+# --- the sidecars ---
 
 
-def measure_sidecar(
-    server: Sidecar, requests: dict[str, object], samples: int
-) -> dict[str, Percentiles]:
-    """Server-side eval time per request and for the floor, sampled in turn so
-    that load from elsewhere on the machine falls on all of them alike."""
-    queries = {name: (DECISION, request) for name, request in requests.items()}
-    queries["floor"] = (FLOOR_QUERY, requests["none"])
-    queries |= {ideal(name): (IDEAL_PATH + rule_name(name), r) for name, r in requests.items()}
-    times: dict[str, list[float]] = {name: [] for name in queries}
-    for round_ in range(samples + samples // 10):
-        for name, (path, request) in queries.items():
-            eval_ns = _eval_ns(server.post(path, request))
-            if round_ >= samples // 10:  # the first tenth warms up
-                times[name].append(eval_ns)
-    return {name: _percentiles(values) for name, values in times.items()}
+def activation(bundle: Path, store: str, repeat: int) -> tuple[float, float]:
+    walls, cpus = [], []
+    for _ in range(repeat):
+        with sidecar(bundle, store=store) as server:
+            walls.append(server.activation_s)
+            cpus.append(server.activation_cpu_s)
+    return statistics.median(walls), statistics.median(cpus)
 
 
-# --- opa bench ---
+def latencies(servers: dict[str, Sidecar], samples: int) -> dict[str, dict[str, Percentiles]]:
+    """Client-side time of each request to each sidecar, asked in turn so that load
+    from elsewhere on the machine falls on all of them alike; the first tenth warms up."""
+    prepared = {
+        (decider, name): Connection.post_bytes(
+            f"/v1/data/{DECIDERS[decider][1]}", json.dumps({"input": request}).encode()
+        )
+        for decider in servers
+        for name, request in REQUESTS.items()
+    }
+    times: dict[tuple[str, str], list[float]] = {key: [] for key in prepared}
+    warm_up = samples // 10
+    for round_ in range(warm_up + samples):
+        for (decider, name), message in prepared.items():
+            connection = servers[decider].connection
+            started = time.perf_counter_ns()
+            status, _ = connection.send(message)
+            elapsed = time.perf_counter_ns() - started
+            if status != 200:
+                raise SystemExit(f"{decider} answered {status} to {name}")
+            if round_ >= warm_up:
+                times[decider, name].append(elapsed)
+    found: dict[str, dict[str, Percentiles]] = {decider: {} for decider in servers}
+    for (decider, name), values in times.items():
+        found[decider][name] = percentiles(values)
+    return found
 
 
-def measure_opa_bench(
-    bundle: Path, requests: dict[str, Path], ideal_module: Path
-) -> dict[str, BenchRun]:
-    runs = {name: ("data.regate.decision", path) for name, path in requests.items()}
-    runs["floor"] = ("data.bench.noop", requests["none"])
-    runs |= {ideal(name): (f"data.{PACKAGE}.{rule_name(name)}", p) for name, p in requests.items()}
-    found, opa = {}, find_opa()
-    for name, (query, request) in runs.items():
+def in_process(bundle: Path, decider: str, store: str, work: Path) -> dict[str, InProcess]:
+    query = DECIDERS[decider][0]
+    found = {}
+    for name, request in REQUESTS.items():
+        request_file = work / f"request-{name}.json"
+        request_file.write_text(json.dumps(request))
         completed = subprocess.run(
             [
-                opa,
+                find_opa(),
                 "bench",
-                *OPA_STORE,
+                *STORES[store],
                 "--format",
                 "json",
                 "-b",
                 str(bundle),
-                "-b",
-                str(FLOOR),
-                "-d",
-                str(ideal_module),
                 "-i",
-                str(request),
+                str(request_file),
                 query,
             ],
             capture_output=True,
@@ -311,52 +220,58 @@ def measure_opa_bench(
             check=False,
         )
         if completed.returncode != 0:
-            raise SystemExit(f"opa bench {name} failed:\n{completed.stdout}{completed.stderr}")
+            raise SystemExit(f"opa bench {decider} {name} failed:\n{completed.stderr}")
         report = json.loads(completed.stdout)
-        extra = report["Extra"]
-        found[name] = BenchRun(
-            Percentiles(
-                extra["histogram_timer_rego_query_eval_ns_median"] / 1000,
-                extra["histogram_timer_rego_query_eval_ns_99%"] / 1000,
-            ),
+        found[name] = InProcess(
+            report["Extra"]["histogram_timer_rego_query_eval_ns_median"] / 1000,
             report["MemAllocs"] // report["N"],
         )
     return found
 
 
-# --- one size ---
-
-
-def measure_size(size: Size, work: Path, repeat: int, samples: int) -> SizeResult:
-    corpus = work / size.name
-    write_corpus(size, corpus)
-    bundle = work / f"{size.name}.tar.gz"
-    ideal_module = work / f"{size.name}-ideal.rego"
-    print(f"bench: {size.name}: building", file=sys.stderr)
-    build = measure_build(corpus, bundle, repeat)
-    request_files = {name: corpus / "requests" / f"{name}.json" for name in REQUESTS}
-    requests = {name: json.loads(path.read_text()) for name, path in request_files.items()}
-    print(f"bench: {size.name}: sidecar", file=sys.stderr)
-    activations, activation_cpus = [], []
-    for attempt in range(repeat):
-        with sidecar(bundle) as server:
-            activations.append(server.activation_s)
-            activation_cpus.append(server.activation_cpu_s)
-            if attempt == repeat - 1:
-                decisions = decide(server, requests)
-                write_ideal(bundle, decisions, ideal_module)
-                serve_ideal(server, requests, decisions, ideal_module)
-                sidecar_times = measure_sidecar(server, requests, samples)
-    print(f"bench: {size.name}: opa bench", file=sys.stderr)
-    return SizeResult(
+def measure_corpus(
+    shape: str, size: str, work: Path, arguments: argparse.Namespace
+) -> CorpusResult:
+    label = f"{shape} {size}"
+    corpus = work / f"{shape}-{size}"
+    model = write_corpus(SIZES[size], corpus, shape)
+    bundles = {
+        "regate": work / f"{shape}-{size}.tar.gz",
+        "anchor": work / f"{shape}-{size}-anchor.tar.gz",
+    }
+    print(f"bench: {label}: building", file=sys.stderr)
+    build = measure_build(corpus, bundles["regate"], arguments.repeat)
+    write_anchor(model, bundles["anchor"])
+    result = CorpusResult(
+        shape,
         size,
+        SIZES[size].policies,
+        SIZES[size].actions,
         build,
-        statistics.median(activations),
-        statistics.median(activation_cpus),
-        {name: len(decision["actions"]) for name, decision in decisions.items()},
-        sidecar_times,
-        measure_opa_bench(bundle, request_files, ideal_module),
+        bundles["anchor"].stat().st_size,
+        arguments.agreement,
     )
+    print(f"bench: {label}: agreement on {arguments.agreement} requests", file=sys.stderr)
+    with sidecar(bundles["regate"]) as regate, sidecar(bundles["anchor"]) as anchor:
+        check_agreement(regate, anchor, sampled_requests(model, arguments.agreement))
+    for store in arguments.stores.split(","):
+        print(f"bench: {label}: {store} store", file=sys.stderr)
+        served = {decider: Served() for decider in DECIDERS}
+        for decider, bundle in bundles.items():
+            found = activation(bundle, store, arguments.repeat)
+            served[decider].activation_s, served[decider].activation_cpu_s = found
+        with (
+            sidecar(bundles["regate"], store=store) as regate,
+            sidecar(bundles["anchor"], store=store) as anchor,
+        ):
+            servers = {"regate": regate, "anchor": anchor}
+            for decider, times in latencies(servers, arguments.samples).items():
+                served[decider].sidecar = times
+                served[decider].resident_mb = servers[decider].resident_mb()
+        for decider, bundle in bundles.items():
+            served[decider].in_process = in_process(bundle, decider, store, work)
+            result.served[decider, store] = served[decider]
+    return result
 
 
 # --- the report ---
@@ -405,62 +320,106 @@ def _row(*cells: object) -> str:
     return "| " + " | ".join(str(cell) for cell in cells) + " |"
 
 
-def _targets(results: dict[str, SizeResult]) -> list[tuple[str, str, bool]]:
-    """(target, measured, met) for each target of issue 8 this run can judge."""
-    rows: list[tuple[str, str, bool]] = []
-    few, many = results.get("small"), results.get("large")
-    if few and many:
-        # The two sizes are measured minutes apart: how far the floor moved between
-        # them shows how far the machine did.
-        floors = many.sidecar["floor"].p50_us / few.sidecar["floor"].p50_us
-        for name in REQUESTS:
-            ratio = many.sidecar[name].p50_us / few.sidecar[name].p50_us
-            target = f"decision p50 ({name}), {many.size.actions:,} vs {few.size.actions} actions"
-            measured = f"{ratio:.2f}x (floor {floors:.2f}x)"
-            rows.append((f"{target}: <= 1.5x", measured, ratio <= 1.5))
-    if many:
-        floor = many.sidecar["floor"].p50_us
-        for name in REQUESTS:
-            ratio = many.sidecar[name].p50_us / floor
-            ideal_ratio = many.sidecar[ideal(name)].p50_us / floor
-            rows.append(
+def _x(ratio: float) -> str:
+    return f"{ratio:.2f}x"
+
+
+@dataclass(frozen=True)
+class Target:
+    what: str
+    measured: str
+    met: bool
+
+
+def targets(results: list[CorpusResult], stores: list[str]) -> list[Target]:
+    """The issue's targets, each judged on this run's figures."""
+    found: list[Target] = []
+    by = {(r.shape, r.size): r for r in results}
+    sizes = sorted({r.size for r in results}, key=lambda s: SIZES[s].actions)
+    few, many = sizes[0], sizes[-1]
+    for store in stores:
+        # regate's p50 against the anchor's, and p99 against its p99.
+        for measure, limit in (("p50", 1.5), ("p99", 3.0)):
+            ratios = [
                 (
-                    f"decision p50 ({name}, {many.size.name}): <= 10x the floor",
-                    f"{ratio:.1f}x (ideal {ideal_ratio:.1f}x)",
-                    ratio <= 10,
+                    getattr(r.served["regate", store].sidecar[n], f"{measure}_us")
+                    / getattr(r.served["anchor", store].sidecar[n], f"{measure}_us"),
+                    f"{r.shape} {r.size} {n}",
+                )
+                for r in results
+                for n in REQUESTS
+            ]
+            worst, where = max(ratios)
+            found.append(
+                Target(
+                    f"regate {measure} <= {limit}x the anchor's "
+                    f"({store} store, every corpus and request)",
+                    f"{_x(worst)} at worst ({where}); {_x(min(ratios)[0])} at best",
+                    worst <= limit,
                 )
             )
-        worst = max(many.sidecar[name].p99_us for name in REQUESTS)
-        ideal_worst = max(many.sidecar[ideal(name)].p99_us for name in REQUESTS)
-        build, activation = many.build, many.activation_s
-        rows += [
-            (
-                f"decision p99 ({many.size.name}, worst request) < 1 ms",
-                f"{_us(worst)} (ideal {_us(ideal_worst)})",
-                worst < 1000,
-            ),
-            (f"build wall ({many.size.name}) < 5 s", f"{build.wall_s:.2f} s", build.wall_s < 5),
-            (
-                f"build peak ({many.size.name}) < 500 MB",
-                f"{build.peak_mb:.0f} MB",
-                build.peak_mb < 500,
-            ),
-            (f"OPA activation ({many.size.name}) < 2 s", f"{activation:.2f} s", activation < 2),
-            # The same two as CPU time, which a busy shared machine inflates far less.
-            (f"build CPU ({many.size.name}) < 5 s", f"{build.cpu_s:.2f} s", build.cpu_s < 5),
-            (
-                f"OPA CPU until active ({many.size.name}) < 2 s",
-                f"{many.activation_cpu_s:.2f} s",
-                many.activation_cpu_s < 2,
-            ),
-        ]
-    ordered = sorted(results.values(), key=lambda r: r.size.policies)
-    for smaller, larger in itertools.pairwise(ordered):
-        if larger.size.policies == 10 * smaller.size.policies:
-            ratio = larger.build.wall_s / smaller.build.wall_s
-            target = f"build wall, {larger.size.name} vs {smaller.size.name} (10x the sources)"
-            rows.append((f"{target}: <= 11x", f"{ratio:.1f}x", ratio <= 11))
-    return rows
+        if few != many:
+            limit = 1.5 if store == "optimized" else 3.0
+            for shape in SHAPES:
+                if (shape, few) not in by or (shape, many) not in by:
+                    continue
+                ratios = [
+                    (
+                        by[shape, many].served["regate", store].sidecar[n].p50_us
+                        / by[shape, few].served["regate", store].sidecar[n].p50_us,
+                        n,
+                    )
+                    for n in REQUESTS
+                ]
+                worst, where = max(ratios)
+                anchor_scaling = max(
+                    by[shape, many].served["anchor", store].sidecar[n].p50_us
+                    / by[shape, few].served["anchor", store].sidecar[n].p50_us
+                    for n in REQUESTS
+                )
+                found.append(
+                    Target(
+                        f"regate p50 at {SIZES[many].actions:,} actions <= {limit}x at "
+                        f"{SIZES[few].actions} ({shape}, {store} store)",
+                        f"{_x(worst)} at worst ({where}); the anchor {_x(anchor_scaling)}",
+                        worst <= limit,
+                    )
+                )
+        for shape in SHAPES:
+            if (shape, many) not in by:
+                continue
+            r = by[shape, many]
+            regate, anchor = r.served["regate", store], r.served["anchor", store]
+            found.append(
+                Target(
+                    f"activation of the {r.actions:,}-action bundle <= 1 s "
+                    f"({shape}, {store} store)",
+                    f"{regate.activation_s:.2f} s ({regate.activation_cpu_s:.2f} s CPU); "
+                    f"the anchor {anchor.activation_s:.2f} s",
+                    regate.activation_s <= 1.0,
+                )
+            )
+            ratio = regate.resident_mb / anchor.resident_mb
+            found.append(
+                Target(
+                    f"sidecar memory <= 2x the anchor's ({shape} {many}, {store} store)",
+                    f"{_x(ratio)} ({regate.resident_mb:.0f} MB "
+                    f"against {anchor.resident_mb:.0f} MB)",
+                    ratio <= 2.0,
+                )
+            )
+    for shape in SHAPES:
+        if (shape, many) in by:
+            b = by[shape, many].build
+            found.append(
+                Target(
+                    f"build of {SIZES[many].policies:,} policies and {SIZES[many].actions:,} "
+                    f"actions < 5 s and < 500 MB ({shape})",
+                    f"{b.wall_s:.2f} s ({b.cpu_s:.2f} s CPU), {b.peak_mb:.0f} MB",
+                    b.wall_s < 5 and b.peak_mb < 500,
+                )
+            )
+    return found
 
 
 @dataclass(frozen=True)
@@ -470,21 +429,27 @@ class Run:
     command: str
     samples: int
     repeat: int
+    agreement: int
     load_at_start: str
     load_at_end: str
 
 
-def report(results: dict[str, SizeResult], machine: dict[str, str], run: Run) -> str:
+def report(
+    results: list[CorpusResult], stores: list[str], machine: dict[str, str], run: Run
+) -> str:
     lines = [
         "# Performance",
         "",
         "<!-- Written by bench/run.py; edit the script, not this page. -->",
         "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `{run.command}`.",
-        'The corpora come from `bench/corpus.py` (see the README, "Benchmarks"): an NRN tree',
-        "of organisations, accounts, namespaces and applications; approval actions at every",
-        "level, filtered by environment, country and tier; a few policies bound to each action;",
-        "metadata specifications for every path read. Times are medians unless marked p99.",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `{run.command}`: regate's bundle",
+        "against the *anchor* (bench/anchor/anchor.rego), the Rego an experienced OPA engineer",
+        "would write by hand for the same policies, served the same way. Each corpus",
+        "(bench/corpus.py) comes in two shapes: *spread* (actions over two organisations'",
+        "trees, few at any NRN) and *dense* (at one organisation and each of its accounts and",
+        "namespaces, many actions differing by approval action and dimensions). Before timing",
+        f"anything, both deciders decide {run.agreement} sampled requests per corpus, and must",
+        "agree on the result and on each applying action's result.",
         "",
         "## Machine",
         "",
@@ -495,102 +460,102 @@ def report(results: dict[str, SizeResult], machine: dict[str, str], run: Run) ->
         _row("load average at end", run.load_at_end),
         "",
         "The machine is shared: a load average above the core count means other work ran",
-        "alongside, and wall times and tails (p99) suffer first.",
+        "alongside, and wall times and tails (p99) suffer first. Allocations do not move with it.",
         "",
-        "## Compile",
+        "## Targets",
         "",
-        f"The whole `regate build` process, median of {run.repeat}; peak is the largest resident",
-        "set size.",
-        "",
-        _row("size", "policies", "actions", "sources", "wall", "CPU", "peak memory", "bundle"),
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in results.values():
-        b = r.build
-        lines.append(
-            _row(
-                r.size.name,
-                f"{r.size.policies:,}",
-                f"{r.size.actions:,}",
-                f"{b.source_bytes / 1024:,.0f} KiB",
-                f"{b.wall_s:.2f} s",
-                f"{b.cpu_s:.2f} s",
-                f"{b.peak_mb:.0f} MB",
-                f"{b.bundle_bytes / 1024:,.0f} KiB",
-            )
-        )
-    lines += [
-        "",
-        "## Activation",
-        "",
-        "From starting `opa run --server --bundle B` to `/health?bundles=true` answering 200,",
-        f"median of {run.repeat}; and the CPU time OPA spent until then (parsing and compiling",
-        "the bundle), which load from elsewhere on the machine hardly changes.",
-        "",
-        "| size | activation | OPA CPU until active |",
-        "|---|---:|---:|",
-        *(
-            _row(r.size.name, f"{r.activation_s:.2f} s", f"{r.activation_cpu_s:.2f} s")
-            for r in results.values()
-        ),
+        "| target | measured | met |",
+        "|---|---|---|",
+        *(_row(t.what, t.measured, "yes" if t.met else "**no**") for t in targets(results, stores)),
         "",
         "## Decide",
         "",
-        "OPA's own `timer_rego_query_eval_ns`. *Sidecar*: "
-        f"{run.samples:,} `POST /v1/data/regate/decision?metrics=true`",
-        "per request, taken in turn with the floor, after a tenth as many to warm up.",
-        "*opa bench*: `opa bench` on the same bundles. Requests: *none* is a staging deployment",
-        "whose only candidate action wants production; *one* is the production deployment it",
-        "applies to; *several* is a production deployment under actions at its organisation,",
-        "account, namespace and application. The *floor* is `data.bench.noop := true` on the same",
-        "OPA (bench/floor, a bundle of its own). *(ideal)*: the same decision from a policy that",
-        "knows it in advance and only evaluates the applying actions' policies, by static",
-        "reference (bench/ideal.py): the least a decision over these policy rules can cost.",
-        "Both run OPA with",
-        "`--optimize-store-for-read-speed`, as the README runs a sidecar. *Allocations*: Go heap",
-        "allocations per evaluation under `opa bench`, which the machine's load does not move.",
+        f"The sidecar: `opa run --server` as the README runs it, {run.samples:,} HTTP POSTs per",
+        "request on one kept-alive loopback connection, timed by the client, regate's and the",
+        "anchor's sidecars asked in turn, after a tenth as many to warm up. *approve*: a",
+        "production deployment four actions apply to (at its organisation, account, namespace",
+        "and application), all of whose 20 policies pass; *fail*: the same with a build that fails",
+        "some of them (regate explains each failure); *none*: a staging deployment no action",
+        "applies to. *In process*: `opa bench` on the same bundle (p50 of OPA's evaluation, and",
+        "Go heap allocations per decision).",
         "",
         _row(
-            "size",
+            "corpus",
+            "store",
             "request",
-            "actions applying",
-            "sidecar p50",
-            "sidecar p99",
-            "opa bench p50",
-            "opa bench p99",
-            "allocations",
+            "regate p50",
+            "anchor p50",
+            "ratio",
+            "regate p99",
+            "anchor p99",
+            "ratio",
+            "in process regate / anchor",
+            "allocations regate / anchor",
         ),
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in results.values():
-        for name in (*REQUESTS, "floor", *map(ideal, REQUESTS)):
-            s, o = r.sidecar[name], r.opa_bench[name]
-            applying = r.applying.get(name, "-")
+    for r in results:
+        for store in stores:
+            ours, theirs = r.served["regate", store], r.served["anchor", store]
+            for name in REQUESTS:
+                a, b = ours.sidecar[name], theirs.sidecar[name]
+                i, j = ours.in_process[name], theirs.in_process[name]
+                lines.append(
+                    _row(
+                        f"{r.shape} {r.actions:,}",
+                        store,
+                        name,
+                        _us(a.p50_us),
+                        _us(b.p50_us),
+                        _x(a.p50_us / b.p50_us),
+                        _us(a.p99_us),
+                        _us(b.p99_us),
+                        _x(a.p99_us / b.p99_us),
+                        f"{_us(i.p50_us)} / {_us(j.p50_us)}",
+                        f"{i.allocations:,} / {j.allocations:,}",
+                    )
+                )
+    lines += [
+        "",
+        "## Bundles, activation and memory",
+        "",
+        "Build: the whole `regate build` process, median of "
+        f"{run.repeat} (peak: the largest resident set size). Activation: from starting",
+        "`opa run --server` to `/health?bundles=true` answering 200, median of "
+        f"{run.repeat} starts, and",
+        "OPA's CPU time until then. Memory: the sidecar's resident set size after its decisions.",
+        "",
+        _row(
+            "corpus",
+            "policies",
+            "build",
+            "build CPU",
+            "build peak",
+            "bundle regate / anchor",
+            "store",
+            "activation regate / anchor",
+            "OPA CPU until active",
+            "memory regate / anchor",
+        ),
+        "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|",
+    ]
+    for r in results:
+        for store in stores:
+            ours, theirs = r.served["regate", store], r.served["anchor", store]
             lines.append(
                 _row(
-                    r.size.name,
-                    name,
-                    applying,
-                    _us(s.p50_us),
-                    _us(s.p99_us),
-                    _us(o.times.p50_us),
-                    _us(o.times.p99_us),
-                    f"{o.allocations:,}",
+                    f"{r.shape} {r.actions:,}",
+                    f"{r.policies:,}",
+                    f"{r.build.wall_s:.2f} s",
+                    f"{r.build.cpu_s:.2f} s",
+                    f"{r.build.peak_mb:.0f} MB",
+                    f"{r.build.bundle_bytes / 1024:,.0f} / {r.anchor_bytes / 1024:,.0f} KiB",
+                    store,
+                    f"{ours.activation_s:.2f} / {theirs.activation_s:.2f} s",
+                    f"{ours.activation_cpu_s:.2f} / {theirs.activation_cpu_s:.2f} s",
+                    f"{ours.resident_mb:.0f} / {theirs.resident_mb:.0f} MB",
                 )
             )
-    targets = _targets(results)
-    if targets:
-        lines += [
-            "",
-            "## Targets (issue 8)",
-            "",
-            "*(ideal …)*: the same measure of the ideal decisions, which no decision over these",
-            "policy rules can beat.",
-            "",
-            "| target | measured | met |",
-            "|---|---:|---|",
-        ]
-        lines += [_row(t, m, "yes" if ok else "**no**") for t, m, ok in targets]
     return "\n".join(lines) + "\n"
 
 
@@ -607,39 +572,40 @@ def write_report(output: Path, text: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--sizes", default="small,medium,large", help=f"comma-separated, of {', '.join(SIZES)}"
-    )
-    parser.add_argument("--samples", type=int, default=2000, help="sidecar queries per request")
-    parser.add_argument("--repeat", type=int, default=3, help="builds and OPA starts per size")
+    parser.add_argument("--sizes", default="small,large", help=f"of {', '.join(SIZES)}")
+    parser.add_argument("--shapes", default=",".join(SHAPES), help=f"of {', '.join(SHAPES)}")
+    parser.add_argument("--stores", default="optimized,default", help="of optimized, default")
+    parser.add_argument("--samples", type=int, default=2000, help="timed POSTs per request")
+    parser.add_argument("--repeat", type=int, default=3, help="builds and OPA starts")
+    parser.add_argument("--agreement", type=int, default=300, help="sampled requests compared")
     parser.add_argument("--output", default=str(REPO / "docs" / "performance.md"))
-    parser.add_argument(
-        "--work", help="keep corpora and bundles here (default: a temporary directory)"
-    )
+    parser.add_argument("--work", help="keep corpora and bundles here")
     arguments = parser.parse_args()
-    names = arguments.sizes.split(",")
-    unknown = [name for name in names if name not in SIZES]
-    if unknown:
-        parser.error(f"unknown size {', '.join(unknown)}; sizes are {', '.join(SIZES)}")
+    sizes, shapes = arguments.sizes.split(","), arguments.shapes.split(",")
+    stores = arguments.stores.split(",")
+    chosen = ((sizes, SIZES, "size"), (shapes, SHAPES, "shape"), (stores, STORES, "store"))
+    for given, known, what in chosen:
+        unknown = [name for name in given if name not in known]
+        if unknown:
+            parser.error(f"unknown {what} {', '.join(unknown)}; of {', '.join(known)}")
 
     load_at_start = _load()
     with tempfile.TemporaryDirectory(prefix="regate-bench-") as temporary:
         work = Path(arguments.work or temporary)
         work.mkdir(parents=True, exist_ok=True)
-        results = {
-            name: measure_size(SIZES[name], work, arguments.repeat, arguments.samples)
-            for name in names
-        }
+        results = [
+            measure_corpus(shape, size, work, arguments) for shape in shapes for size in sizes
+        ]
     run = Run(
         " ".join(["bench/run.py", *sys.argv[1:]]),
         arguments.samples,
         arguments.repeat,
+        arguments.agreement,
         load_at_start,
         _load(),
     )
-    text = report(results, _machine(), run)
-    output = Path(arguments.output)
-    write_report(output, text)
+    text = report(results, stores, _machine(), run)
+    write_report(Path(arguments.output), text)
     print(text)
 
 

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
 import statistics
 import subprocess
 import sys
@@ -37,18 +35,12 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from corpus import SIZES, Size, _request, write_corpus
-from run import (
-    DECISION,
-    REPO,
-    Percentiles,
-    Sidecar,
-    _eval_ns,
-    _load,
-    _percentiles,
-    _regate,
-    sidecar,
-)
+from corpus import SIZES, Size, write_corpus
+from corpus import request as sample_request
+from run import DECISION, REPO, Percentiles, _load, _regate, percentiles
+from sidecar import Sidecar, resident_mb, sidecar
+
+from compiler import catalog
 
 DEPLOY = REPO / "docs" / "deploy.md"
 BEGIN = "<!-- bench/split.py: begin -->"
@@ -71,17 +63,8 @@ class Served:
 @contextmanager
 def started(served: Served) -> Iterator[Sidecar]:
     """The sidecar, with GOGC set for it alone (OPA reads it from its environment)."""
-    saved = os.environ.get("GOGC")
-    with ExitStack() as stack:
-        try:
-            if served.gogc is not None:
-                os.environ["GOGC"] = str(served.gogc)
-            server = stack.enter_context(sidecar(*served.bundles))
-        finally:
-            if saved is None:
-                os.environ.pop("GOGC", None)
-            else:
-                os.environ["GOGC"] = saved
+    gogc = {"GOGC": str(served.gogc)} if served.gogc is not None else {}
+    with sidecar(*served.bundles, environment=gogc) as server:
         yield server
 
 
@@ -120,8 +103,8 @@ def catalog_actions(bundle: Path) -> list[CatalogAction]:
     with tarfile.open(bundle) as archive:
         for member in archive.getmembers():
             if member.name.endswith("/catalog/data.json"):
-                catalog = json.load(archive.extractfile(member))  # type: ignore[arg-type]
-                for action, by_nrn in catalog["actions"].items():
+                bundled = json.load(archive.extractfile(member))  # type: ignore[arg-type]
+                for action, by_nrn in catalog.actions(bundled).items():
                     for nrn, entries in by_nrn.items():
                         found += [CatalogAction(action, nrn, e["dimensions"]) for e in entries]
     return found
@@ -155,20 +138,13 @@ GO_METRICS = (
 
 
 def metrics(server: Sidecar) -> dict[str, float]:
-    server.connection.request("GET", "/metrics")
-    response = server.connection.getresponse()
+    _, body = server.connection.get("/metrics")
     found = {}
-    for line in response.read().decode().splitlines():
+    for line in body.decode().splitlines():
         name, _, value = line.partition(" ")
         if name in GO_METRICS:
             found[name] = float(value)
     return found
-
-
-def resident_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    match = re.search(r"^VmRSS:\s+(\d+) kB$", status, re.M)
-    return int(match.group(1)) / 1024 if match else float("nan")
 
 
 def activation(served: Served, repeat: int) -> tuple[float, float]:
@@ -191,7 +167,7 @@ def measure(
     with ExitStack() as stack:
         servers = [stack.enter_context(started(served)) for served in sidecars]
         for served, server in zip(sidecars, servers, strict=True):
-            decision = server.post(DECISION, request)["result"]
+            decision = server.decide(DECISION, request)
             if _without_revision(decision) != expected:
                 raise SystemExit(f"{served.label} decides otherwise than the whole bundle")
             if metrics(server)["go_gc_gogc_percent"] != (served.gogc or 100):
@@ -203,7 +179,7 @@ def measure(
             if n == warm_up:
                 before = [metrics(server) for server in servers]
             for found, server in zip(times, servers, strict=True):
-                eval_ns = _eval_ns(server.post(DECISION, request))
+                eval_ns = server.eval_ns(DECISION, request)
                 if n >= warm_up:
                     found.append(eval_ns)
         after = [metrics(server) for server in servers]
@@ -224,8 +200,8 @@ def measure(
                 per_1000("go_gc_cycles_total_gc_cycles_total"),
                 per_1000("go_cpu_classes_gc_total_cpu_seconds_total") * 1000,
                 per_1000("go_cpu_classes_gc_mark_assist_cpu_seconds_total") * 1000,
-                _percentiles(times[i]),
-                len(decision["actions"]),  # type: ignore[index]
+                percentiles(times[i]),
+                len(decision["actions"]),
             )
         )
     return results
@@ -307,7 +283,7 @@ def main() -> None:
             n for n, e in index["organization"].items() if e["nrn"] == organization
         ]
         nrn, _ = busiest_application(whole, account)
-        body = _request(nrn, DIMENSIONS)
+        body = sample_request(nrn, DIMENSIONS)
         sidecars = [
             Served("the whole bundle", (whole,), len(catalog_actions(whole))),
             Served(
@@ -332,7 +308,7 @@ def main() -> None:
             ),
         ]  # fmt: skip
         with sidecar(whole) as server:
-            expected = _without_revision(server.post(DECISION, body)["result"])
+            expected = _without_revision(server.decide(DECISION, body))
         print(f"bench: {len(sidecars)} sidecars", file=sys.stderr)
         results = measure(sidecars, body, expected, arguments.repeat, arguments.samples)
     command = " ".join(["bench/split.py", *sys.argv[1:]])

@@ -17,7 +17,7 @@ import itertools
 import json
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass
 from operator import ge, gt, le, lt
 
@@ -749,17 +749,21 @@ def _decisive_base(
     return found or passing or {p: c[0].value for p, c in others.items()}
 
 
-def boundaries(program: Program) -> tuple[PolicyBoundaries, ...]:
+def boundaries(
+    program: Program, shared: Container[Span] = frozenset()
+) -> tuple[PolicyBoundaries, ...]:
     """Boundary cases for every policy of a checked program, its selector, and every
-    query of its checklists' items, in source order."""
+    query of its checklists' items, in source order.  The conditions of a policy in
+    `shared` are those of an earlier one, whose rule decides both: they are left out."""
     generator = _Generator(program)
     found: list[PolicyBoundaries] = []
     for file in program.files:
         for policy in file.policies:
             title = f'policy "{policy.name}"'
-            found.append(
-                generator.boundaries("policies", title, policy.span, policy, policy.conditions)
-            )
+            if policy.span not in shared:
+                found.append(
+                    generator.boundaries("policies", title, policy.span, policy, policy.conditions)
+                )
             if policy.selector is not None:
                 title = f'the selector of policy "{policy.name}"'
                 found.append(

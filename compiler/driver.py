@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
+from compiler import catalog
 from compiler.ast import Program, Span
 from compiler.bundle import bundle_files
 from compiler.check import MAX_EXCEPTION_DAYS, check
@@ -133,7 +134,7 @@ def compile_sources(
     if result.ok and result.program is not None:
         where = {s.path: s.name for s in result.sources}
         ir = share(lower(result.program, where))
-        result.files = bundle_files(emit(ir), ir.catalog)
+        result.files = bundle_files(emit(ir), catalog.runtime(ir.catalog))
         # Added after the revision is taken: tests and the input schema (for
         # `opa check --schema`) do not change a decision.
         if with_tests:

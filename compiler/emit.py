@@ -40,6 +40,9 @@ def environment() -> jinja2.Environment:
     env.filters["ident"] = rego.identifier
     env.filters["comment"] = rego.comment
     env.filters["fields"] = rego.fields
+    env.filters["member"] = rego.member
+    env.filters["set_of"] = rego.set_of
+    env.filters["tabs"] = rego.tabs
     # Raw JSON text, for comments only (`| json | comment`).
     env.filters["json"] = lambda value: json.dumps(value, sort_keys=True, ensure_ascii=False)
     return env
@@ -67,7 +70,7 @@ def emit(ir: BundleIR) -> dict[str, bytes]:
     # A policy of plain (not negated) shared tests, most of them, is explained by
     # one comprehension over its tests; any other by the interpreter.
     plain = {
-        rule: [{"entry": n["entry"], "test": n["test"], "at": n["at"]} for n in nodes]
+        rule: [{"entry": n["entry"], "n": n["n"], "test": n["test"], "at": n["at"]} for n in nodes]
         for rule, nodes in explained.items()
         if all(n["kind"] == "shared" and not n["negated"] and "pattern" not in n for n in nodes)
     }
@@ -92,7 +95,9 @@ def emit(ir: BundleIR) -> dict[str, bytes]:
     exceptions = isinstance(ir.catalog, dict) and bool(ir.catalog.get("exceptions"))
     files: dict[str, bytes] = {
         "regate/decision.rego": render("decision.rego.j2", exceptions=exceptions).encode(),
-        "regate/request/request.rego": render("request.rego.j2", findings=exceptions).encode(),
+        "regate/request/request.rego": render(
+            "request.rego.j2", checks=ir.request_checks, findings=exceptions
+        ).encode(),
         "regate/request/rules/data.json": _compact(ir.request_rules),
         "regate/mongo.rego": render(
             "mongo.rego.j2",

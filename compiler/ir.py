@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from compiler.ast import JsonValue
+from compiler.request import RequestChecks
 
 
 @dataclass(frozen=True)
@@ -197,8 +198,14 @@ class PolicyRule:
     helpers: tuple[HelperRule, ...]
     # The conditions as data for explanations (templates/explanations.rego.j2): emit
     # writes them to data.regate.explanations.plain or .conditions, see docs/decisions.md.
-    # None for what a failure never reports (a selector, an `applies_when`).
+    # None for what a failure never reports (a selector, an `applies_when`).  Each
+    # node's `n` is the position of its source in the list the catalog holds for
+    # each policy the rule decides (lower._numbered).
     explanation: JsonValue
+    # The other policies whose conditions are the same document, which this rule
+    # decides too (lower.shared_rules): those its comment names, and how many more.
+    also: tuple[str, ...] = ()
+    more: int = 0
 
     @property
     def bodies(self) -> tuple[Body, ...]:
@@ -273,3 +280,4 @@ class BundleIR:
     conditions: Conditions  # the tests of the request's entities, shared by policy rules
     catalog: JsonValue  # data.regate.catalog without its revision
     request_rules: JsonValue = None  # data.regate.request.rules: what a request must be
+    request_checks: RequestChecks | None = None  # the rules' checks written out as Rego

@@ -14,8 +14,9 @@ import json
 import posixpath
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from compiler import request
 from compiler.aggregation import ARITY
@@ -358,8 +359,10 @@ def _clauses(kind: str, condition: Condition, clauses: tuple[Body, ...]) -> Json
 
 
 def rule_names(policies: tuple[Policy, ...]) -> dict[Span, str]:
-    """Policy (by its span: names repeat at different NRNs) → rule name, unique:
-    `Code Coverage` → `code_coverage`, a second one `code_coverage_2`."""
+    """Policy (by its span: names repeat at different NRNs) → its name in the bundle,
+    unique: `Code Coverage` → `code_coverage`, a second one `code_coverage_2`.  The
+    rule of its selector has this name, and so does the rule of its conditions
+    unless an earlier policy has the same ones (`shared_rules`)."""
     names: dict[Span, str] = {}
     taken: set[str] = set()
     for policy in policies:
@@ -371,6 +374,52 @@ def rule_names(policies: tuple[Policy, ...]) -> dict[Span, str]:
         taken.add(rule)
         names[policy.span] = rule
     return names
+
+
+def shared_rules(policies: tuple[Policy, ...], names: Mapping[Span, str]) -> dict[Span, str]:
+    """Policy → the rule of its conditions: policies whose conditions are the same
+    document, as written (the order of its keys included: it orders the failures
+    reported), share the rule of the first of them, named after it.  Thousands of
+    policies hold a few dozen documents, and OPA compiles, holds and evaluates
+    one rule per document."""
+    first: dict[str, str] = {}
+    return {
+        p.span: first.setdefault(json.dumps(p.conditions_value), names[p.span]) for p in policies
+    }
+
+
+def _numbered(rule: PolicyRule) -> tuple[PolicyRule, list[str]]:
+    """The rule with each explanation node's `source` taken out of its entry and
+    replaced by `n`, its position in the list of sources returned (nodes in order,
+    nested ones after the node that holds them): policies that share a rule share
+    its explanation, and each reports its own conditions' sources."""
+    if rule.explanation is None:
+        return rule, []
+    sources: list[str] = []
+
+    def numbered(node: Any) -> Any:
+        entry = {k: v for k, v in node["entry"].items() if k != "source"}
+        found = {**node, "entry": entry, "n": len(sources)}
+        sources.append(node["entry"]["source"])
+        if "clauses" in node:
+            found["clauses"] = [[numbered(n) for n in clause] for clause in node["clauses"]]
+        if "clause" in node:
+            found["clause"] = [numbered(n) for n in node["clause"]]
+        return found
+
+    assert isinstance(rule.explanation, list)
+    return replace(rule, explanation=[numbered(node) for node in rule.explanation]), sources
+
+
+def _described(policy: Policy, where: Mapping[str, str]) -> str:
+    """A policy as a rule's comment names it: `"Name" (file:line), at nrn`."""
+    name = json.dumps(policy.name, ensure_ascii=False)
+    return f"{name} ({_location(policy.span, where)}), at {policy.nrn.text}"
+
+
+# A shared rule's comment names this many of the other policies it decides; the
+# catalog names each.
+NAMED_IN_COMMENT = 5
 
 
 def _module_path(package: str, source: str) -> str:
@@ -432,21 +481,34 @@ def checklist_rules(
 
 def lower(program: Program, where: Mapping[str, str]) -> BundleIR:
     """`where` maps each source path to its name relative to the source root."""
-    rules = rule_names(program.policies)
-    items = checklist_rules(program.checklists, rules.values())
+    names = rule_names(program.policies)
+    rules = shared_rules(program.policies, names)
+    items = checklist_rules(program.checklists, names.values())
     bindings, _ = bind(program)
+    deciding: dict[str, list[Policy]] = defaultdict(list)  # rule → the policies it decides
+    for p in program.policies:
+        deciding[rules[p.span]].append(p)
+    # The sources of each explained query's conditions (a policy's, or a checklist
+    # item's by (checklist, item id)), in its explanation's order.
+    sources: dict[Span | tuple[Span, str], list[str]] = {}
     modules: list[PolicyModule] = []
     for file in program.files:
         source = where.get(file.path, file.path)
-        policies = tuple(
-            _query_rule(
-                rules[p.span], p.name, p.span, p.nrn.text, p.conditions, p.conditions_value, where
+        policies: list[PolicyRule] = []
+        for p in file.policies:
+            rule = rules[p.span]
+            conditions = p.conditions, p.conditions_value
+            lowered, sources[p.span] = _numbered(
+                _query_rule(rule, p.name, p.span, p.nrn.text, *conditions, where)
             )
-            for p in file.policies
-        )
+            if rule == names[p.span]:  # the first policy of its conditions: its rule's module
+                others = deciding[rule][1:]
+                also = tuple(_described(q, where) for q in others[:NAMED_IN_COMMENT])
+                more = len(others) - len(also)
+                policies.append(replace(lowered, also=also, more=more))
         selectors = tuple(
             _query_rule(
-                rules[p.span],
+                names[p.span],
                 p.name,
                 p.span,
                 p.nrn.text,
@@ -458,37 +520,42 @@ def lower(program: Program, where: Mapping[str, str]) -> BundleIR:
             for p in file.policies
             if p.selector is not None
         )
-        checks = tuple(
-            _query_rule(
-                items[checklist.span, key],
-                f"{checklist.name} {item.id}" + (" applies when" if key.endswith("?") else ""),
-                item.span,
-                checklist.nrn.text,
-                query,
-                written,
-                where,
-                explained=not key.endswith("?"),
-            )
-            for checklist in file.checklists
-            for item in checklist.items
-            for key, query, written in (
-                (item.id, item.query, item.query_value),
-                (item.id + "?", item.applies_when, item.applies_when_value),
-            )
-            if query is not None
-        )
-        for package, lowered in (
-            ("policies", policies),
+        items_rules: list[PolicyRule] = []
+        for checklist in file.checklists:
+            for item in checklist.items:
+                for key, query, written in (
+                    (item.id, item.query, item.query_value),
+                    (item.id + "?", item.applies_when, item.applies_when_value),
+                ):
+                    if query is None:
+                        continue
+                    applies = key.endswith("?")
+                    item_rule, sources[checklist.span, key] = _numbered(
+                        _query_rule(
+                            items[checklist.span, key],
+                            f"{checklist.name} {item.id}" + (" applies when" if applies else ""),
+                            item.span,
+                            checklist.nrn.text,
+                            query,
+                            written,
+                            where,
+                            explained=not applies,
+                        )
+                    )
+                    items_rules.append(item_rule)
+        for package, found in (
+            ("policies", tuple(policies)),
             ("selectors", selectors),
-            ("checklists", checks),
+            ("checklists", tuple(items_rules)),
         ):
-            if lowered:
+            if found:
                 path = _module_path(package, source)
-                modules.append(PolicyModule(path, source, lowered, package))
-    catalog = _catalog(program, bindings, rules, items, where)
-    return BundleIR(
-        tuple(modules), Conditions((), ()), catalog, request.rules(program, program_model(program))
-    )
+                modules.append(PolicyModule(path, source, found, package))
+    catalog = _catalog(program, bindings, Names(names, rules, items, sources), where)
+    model = program_model(program)
+    request_rules = request.rules(program, model)
+    checks = request.checks(request_rules, model)
+    return BundleIR(tuple(modules), Conditions((), ()), catalog, request_rules, checks)
 
 
 def _location(span: Span, where: Mapping[str, str]) -> str:
@@ -545,10 +612,20 @@ def _reported(action: Action) -> dict[str, object]:
     }
 
 
+@dataclass(frozen=True)
+class Names:
+    """What the catalog names each policy and checklist item by."""
+
+    keys: Mapping[Span, str]  # a policy's own name in the bundle (its selector's rule)
+    rules: Mapping[Span, str]  # the rule of a policy's conditions (shared_rules)
+    items: Mapping[tuple[Span, str], str]  # a checklist item's query (or applies_when) rule
+    sources: Mapping[Span | tuple[Span, str], list[str]]  # an explained query's conditions'
+
+
 def _checklist_entry(
     action: Action,
     checklist: Checklist,
-    items: Mapping[tuple[Span, str], str],
+    names: Names,
     where: Mapping[str, str],
 ) -> dict[str, object]:
     """A checklist action: its items, which the decision gives states per request
@@ -575,9 +652,16 @@ def _checklist_entry(
                         **({"title": item.title} if item.title else {}),
                         "source": _location(item.span, where),
                     },
-                    **({"rule": items[checklist.span, item.id]} if item.query is not None else {}),
                     **(
-                        {"applies": items[checklist.span, item.id + "?"]}
+                        {
+                            "rule": names.items[checklist.span, item.id],
+                            "sources": names.sources[checklist.span, item.id],
+                        }
+                        if item.query is not None
+                        else {}
+                    ),
+                    **(
+                        {"applies": names.items[checklist.span, item.id + "?"]}
                         if item.applies_when is not None
                         else {}
                     ),
@@ -597,13 +681,12 @@ def _checklist_entry(
 def _catalog(
     program: Program,
     bindings: Bindings,
-    rules: Mapping[Span, str],
-    items: Mapping[tuple[Span, str], str],
+    names: Names,
     where: Mapping[str, str],
 ) -> object:
-    """data.regate.catalog: actions keyed by action name and NRN, waivers by policy rule."""
-    # A failed policy looks for waivers in force only where it has waivers at all.
-    waived = {policy.span for policy in bindings.waivers.values()}
+    """The catalog (compiler/catalog.py): actions keyed by action name and NRN, each
+    policy with its rule, its conditions' sources and the waivers that name it."""
+    waivers = _waivers(program, bindings, where)
     actions: dict[str, dict[str, list[object]]] = defaultdict(lambda: defaultdict(list))
     for action in sorted(program.actions, key=lambda a: id_order(a.id)):
         policies = bindings.policies_of(action)
@@ -612,7 +695,7 @@ def _catalog(
         common = {"id": action.id, "dimensions": dict(action.dimensions)}
         if checklist is not None:
             entry: dict[str, object] = {**common, "reported": reported}
-            entry.update(_checklist_entry(action, checklist, items, where))
+            entry.update(_checklist_entry(action, checklist, names, where))
             actions[action.action][action.nrn.text].append(entry)
             continue
         # nullplatform sends a request for an action with no policies (and no
@@ -625,9 +708,15 @@ def _catalog(
                 "policies": [
                     {
                         **_policy_entry(p, where),
-                        "rule": rules[p.span],
-                        **({"waivable": True} if p.span in waived else {}),
-                        **({"selector": p.selector_value} if p.selector is not None else {}),
+                        "rule": names.rules[p.span],
+                        "sources": names.sources[p.span],
+                        # Only a policy that has waivers looks for those in force.
+                        **({"waivers": waivers[p.span]} if p.span in waivers else {}),
+                        **(
+                            {"selector": p.selector_value, "selects": names.keys[p.span]}
+                            if p.selector is not None
+                            else {}
+                        ),
                     }
                     for p in policies
                 ],
@@ -644,10 +733,20 @@ def _catalog(
                 "failed": _enforced(action.enforcement, action.on_policy_fail),
             }
         )
-    waivers: dict[str, list[object]] = defaultdict(list)
+    return {
+        "actions": {name: dict(by_nrn) for name, by_nrn in actions.items()},
+        **({"exceptions": _exceptions(program, where)} if program.exceptions else {}),
+    }
+
+
+def _waivers(
+    program: Program, bindings: Bindings, where: Mapping[str, str]
+) -> dict[Span, list[object]]:
+    """The waivers of each policy (by its span) that has some, by name."""
+    waivers: dict[Span, list[object]] = defaultdict(list)
     for waiver in sorted(program.waivers, key=lambda w: w.name):
         policy = bindings.waivers[waiver.span]
-        waivers[rules[policy.span]].append(
+        waivers[policy.span].append(
             {
                 "name": waiver.name,
                 "policy": policy.name,
@@ -662,11 +761,7 @@ def _catalog(
                 "source": _location(waiver.span, where),
             }
         )
-    return {
-        "actions": {name: dict(by_nrn) for name, by_nrn in actions.items()},
-        "waivers": dict(waivers),
-        **({"exceptions": _exceptions(program, where)} if program.exceptions else {}),
-    }
+    return dict(waivers)
 
 
 def _exceptions(program: Program, where: Mapping[str, str]) -> dict[str, list[object]]:

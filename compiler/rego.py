@@ -78,6 +78,23 @@ def fields(keys: tuple[str, ...]) -> RegoText:
     return RegoText("".join(f".{key}" for key in keys))
 
 
+def member(key: str) -> RegoText:
+    """A ref's step to `key`, as `opa fmt` writes it: `.key`, or `["a-b"]`."""
+    return RegoText(f".{key}" if is_field_name(key) else f"[{literal(key)}]")
+
+
+def set_of(values: list[JsonValue] | tuple[JsonValue, ...]) -> RegoText:
+    """A Rego set of JSON values: `{"a", "b"}`, or `set()` when empty."""
+    if not values:
+        return RegoText("set()")
+    return RegoText("{" + ", ".join(literal(value) for value in values) + "}")
+
+
+def tabs(depth: int) -> RegoText:
+    """Indentation, as `opa fmt` writes it."""
+    return RegoText("\t" * depth)
+
+
 def comment(text: str) -> RegoText:
     """Text for a `#` comment: one line, every unprintable character a space."""
     cleaned = "".join(

@@ -36,6 +36,7 @@ from compiler.limits import (
     MAX_SHOWN_VALUE,
     NRN_ID,
 )
+from compiler.validation import Checks, compile_schema
 
 # --- The grammar of what a request holds ---
 
@@ -177,23 +178,73 @@ def _as_draft_7(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+@dataclass(frozen=True)
+class RequestChecks:
+    """What templates/request.rego.j2 writes out as Rego (compiler/validation.py): each
+    entity's attributes (the dimensions apart, metadata an object), and each metadata
+    specification's schema that compiles, by the number its `fits` names; and, as JSON
+    text for OPA's validator, each entity whose attributes do not compile (an entity
+    block's attribute with a keyword outside compiler/validation.py's subset)."""
+
+    entities: tuple[tuple[str, Checks], ...]
+    schemas: tuple[tuple[int, Checks], ...]
+    validated: tuple[tuple[str, str], ...] = ()
+
+
+def entity_schema(attributes: dict[str, Any]) -> dict[str, Any]:
+    """An entity's attributes as one schema: the model's, with metadata an object; the
+    dimensions have checks of their own (limits, RQ011/RQ012)."""
+    properties = {name: schema for name, schema in attributes.items() if name != "dimensions"}
+    return {"type": "object", "properties": {**properties, "metadata": {"type": "object"}}}
+
+
+def checks(rules: dict[str, Any], model: EntityModel) -> RequestChecks:
+    """The compiled checks of `rules` (data.regate.request.rules, from `rules`)."""
+    entities = []
+    validated = []
+    for entity, attributes in sorted(model.attributes.items()):
+        schema = entity_schema(attributes)
+        compiled = compile_schema(schema)
+        if compiled is None:
+            validated.append((entity, json.dumps(schema, sort_keys=True)))
+        else:
+            entities.append((entity, compiled))
+    schemas: dict[int, Checks] = {}
+    for specification in rules["specifications"]:
+        if "fits" in specification and specification["fits"] not in schemas:
+            compiled = compile_schema(json.loads(specification["schema"]))
+            assert compiled is not None
+            schemas[specification["fits"]] = compiled
+    return RequestChecks(tuple(entities), tuple(sorted(schemas.items())), tuple(validated))
+
+
 def rules(program: Program, model: EntityModel) -> dict[str, JsonValue]:
     """data.regate.request: the actions a request may name (and the entities each
     needs), the NRN grammar, each entity's attributes, the metadata specifications
-    by entity, key and NRN, and the limits."""
+    (`fits`: the number of its schema's compiled checks, when it compiles) and the
+    position of each in that list by NRN, entity and key, and the limits."""
     attributes = {entity: _attributes(found) for entity, found in sorted(model.attributes.items())}
-    specifications: dict[str, dict[str, dict[str, JsonValue]]] = defaultdict(
-        lambda: defaultdict(dict)
-    )
+    specifications: list[JsonValue] = []
+    at: dict[str, dict[str, dict[str, JsonValue]]] = defaultdict(lambda: defaultdict(dict))
+    compiled: dict[str, int] = {}  # schema text → its number, for those that compile
     for specification in program.specifications:
         if specification.entity in model.attributes:
-            by_nrn = specifications[specification.entity][specification.metadata]
-            by_nrn[specification.nrn.text] = {
-                "name": specification.name,
-                # As JSON text: OPA's json.match_schema reads it without converting
-                # a Rego value on every decision.
-                "schema": json.dumps(_local(specification.schema), sort_keys=True),
-            }
+            local = _local(specification.schema)
+            # As JSON text: OPA's json.match_schema reads it without converting
+            # a Rego value on every decision.
+            text = json.dumps(local, sort_keys=True)
+            if text not in compiled and compile_schema(local) is not None:
+                compiled[text] = len(compiled) + 1
+            nrn = specification.nrn.text
+            at[nrn][specification.entity][specification.metadata] = len(specifications)
+            specifications.append(
+                {
+                    "name": specification.name,
+                    "nrn": nrn,
+                    "schema": text,
+                    **({"fits": compiled[text]} if text in compiled else {}),
+                }
+            )
     return {
         "actions": {
             action: {
@@ -208,9 +259,12 @@ def rules(program: Program, model: EntityModel) -> dict[str, JsonValue]:
         "entity_schemas": {
             entity: schema for entity, (_, schema) in attributes.items() if schema is not None
         },
-        "specifications": {
-            entity: {key: dict(by_nrn) for key, by_nrn in by_key.items()}
-            for entity, by_key in specifications.items()
+        "specifications": specifications,
+        # A position in `specifications`, not the specification: a deeper NRN's
+        # replaces a shallower one's whole when the bundle merges them (object.union_n).
+        "specifications_at": {
+            nrn: {entity: dict(by_key) for entity, by_key in by_entity.items()}
+            for nrn, by_entity in at.items()
         },
         "nrn_keys": list(model.nrn_keys),
         "number_beyond_form": NUMBER_BEYOND_FORM,
@@ -429,7 +483,7 @@ def nrn_fault(nrn: str, model: EntityModel) -> tuple[int, int, str] | None:
 def unmatched_help(
     action: str, nrn: str, dimensions: dict[str, str], catalog: dict[str, Any]
 ) -> str:
-    """Why no approval action of a bundle's catalog (data.regate.catalog.actions)
+    """Why no approval action of a bundle's catalog (by action and NRN, compiler/catalog.py)
     applies to a request, and what does exist nearest to it."""
     by_nrn: dict[str, list[dict[str, Any]]] = catalog.get(action, {})
     if not by_nrn:

@@ -227,6 +227,7 @@ def _explained_by_shared(
             return {
                 "kind": "expr",
                 "entry": node["entry"],
+                "n": node["n"],
                 "test": found.rule,
                 "value": found.value_rule,
                 "references": node["references"],
@@ -243,6 +244,7 @@ def _explained_by_shared(
         return {
             "kind": "shared",
             "entry": node["entry"],
+            "n": node["n"],
             "negated": node["negated"],
             "test": rule,
             "at": path_rules[rule],

@@ -27,8 +27,8 @@ from compiler.check import expr_conditions, field_conditions
 from compiler.diagnostics import Diagnostic, error, has_errors, render, warning
 from compiler.driver import Compilation, compile_sources, max_exception_days_option
 from compiler.explain import error_line
-from compiler.lower import rule_names
-from compiler.opa import DECISION_QUERY, OpaError, eval_bundle, regate_decision, run
+from compiler.lower import rule_names, shared_rules
+from compiler.opa import DECISION_QUERY, OpaError, decide_all, eval_bundle, regate_decision, run
 from compiler.rego import id_order
 from compiler.sources import file_span
 from compiler.tests_gen import AuthoredTest, BoundaryPolicy, BundleTests
@@ -237,22 +237,55 @@ class Coverage:
     marks: tuple[Exercised, ...] = ()  # every policy and condition, for a per-line report
 
 
+def _decided(result: Compilation, directory: str) -> set[str]:
+    """The policies (by source) some written test's decision reports."""
+    assert result.tests is not None
+    requests = {t.rule: t.request for m in result.tests.authored for t in m.tests}
+    decisions = decide_all(directory, requests) if requests else {}
+    return {
+        str(policy.get("source"))
+        for decision in decisions.values()
+        for action in decision.get("actions", [])
+        for policy in action.get("policies", [])
+    }
+
+
 def coverage(result: Compilation, directory: str) -> Coverage:
-    """The policies and conditions the written tests exercise, by `opa test --coverage`."""
+    """The policies and conditions the written tests exercise, by `opa test --coverage`.
+
+    Policies whose conditions are the same document share one rule
+    (lower.shared_rules), whose lines the first of them is commented with: each of
+    them is exercised where the rule is and some written test's decision reports
+    it, and its conditions where the rule's are."""
     assert result.files is not None and result.program is not None
     report = _opa_test(directory, "--coverage", "--run", AUTHORED_TESTS)
-    names = rule_names(result.program.policies)
-    policies = {names[policy.span]: policy for policy in result.program.policies}
+    program = result.program
+    names = rule_names(program.policies)
+    rules = shared_rules(program.policies, names)
+    deciding: dict[str, list[Policy]] = {}
+    for policy in program.policies:
+        deciding.setdefault(rules[policy.span], []).append(policy)
     where = {s.name: s.path for s in result.sources}
+    located = {s.path: s.name for s in result.sources}
+    decided = _decided(result, directory) if any(len(p) > 1 for p in deciding.values()) else None
     gaps: list[Diagnostic] = []
     exercised_policies: list[bool] = []
     exercised_conditions: list[bool] = []
     marks: list[Exercised] = []
     for path in sorted(p for p in result.files if p.startswith("regate/policies/")):
         covered = _covered_rows(report, path)
-        for lines in policy_lines(result.files[path].decode()):
-            policy = policies[lines.rule]
-            exercised = bool(lines.rows & covered)
+        for lines, policy in (
+            (found, policy)
+            for found in policy_lines(result.files[path].decode())
+            for policy in deciding[found.rule]
+        ):
+            first = deciding[lines.rule][0]
+            exercised = bool(lines.rows & covered) and (
+                decided is None
+                or len(deciding[lines.rule]) == 1
+                or f"{located.get(policy.span.file, policy.span.file)}:{policy.span.line}"
+                in decided
+            )
             exercised_policies.append(exercised)
             marks.append(Exercised(policy.span, policy.name, None, exercised))
             if not exercised:
@@ -267,7 +300,7 @@ def coverage(result: Compilation, directory: str) -> Coverage:
             # A condition with several operators has several expressions: any one counts.
             hits: dict[Span, tuple[FieldCondition | Expr, bool]] = {}
             for commented in lines.conditions:
-                condition = _commented(policy, commented, where)
+                condition = _counterpart(_commented(first, commented, where), first, policy)
                 if condition is not None:
                     hit = commented.row in covered or hits.get(condition.span, (None, False))[1]
                     hits[condition.span] = (condition, hit)
@@ -293,6 +326,24 @@ def coverage(result: Compilation, directory: str) -> Coverage:
         (sum(exercised_conditions), len(exercised_conditions)),
         tuple(sorted(marks, key=lambda m: m.span)),
     )
+
+
+def _counterpart(
+    condition: FieldCondition | Expr | None, first: Policy, policy: Policy
+) -> FieldCondition | Expr | None:
+    """The condition of `policy` in the place `condition` has in `first`'s conditions,
+    the same document."""
+    if condition is None or policy is first:
+        return condition
+    conditions: list[FieldCondition | Expr] = [
+        *field_conditions(first.conditions),
+        *expr_conditions(first.conditions),
+    ]
+    theirs: list[FieldCondition | Expr] = [
+        *field_conditions(policy.conditions),
+        *expr_conditions(policy.conditions),
+    ]
+    return theirs[conditions.index(condition)]
 
 
 def _commented(

@@ -22,7 +22,7 @@ from compiler.check import Specifications
 from compiler.diagnostics import Diagnostic, did_you_mean, error
 from compiler.emit import render
 from compiler.entities import EntityModel, program_model
-from compiler.lower import checklist_rules, epoch_ns, rule_names
+from compiler.lower import checklist_rules, epoch_ns, rule_names, shared_rules
 from compiler.parse import nrn_problem
 from compiler.rego import id_order, slug
 from compiler.schema import Unresolved, resolve
@@ -314,15 +314,18 @@ def bundle_tests(program: Program, where: Mapping[str, str]) -> BundleTests:
             source = where.get(file.path, file.path)
             path = _test_path("regate/tests", source)
             authored.append(RegoTestModule(path, source, tuple(tests)))
-    rules = rule_names(program.policies)
-    items = checklist_rules(program.checklists, rules.values())
-    taken = {*rules.values(), *items.values()}
+    keys = rule_names(program.policies)
+    rules = shared_rules(program.policies, keys)
+    items = checklist_rules(program.checklists, keys.values())
+    taken = {*keys.values(), *items.values()}
     by_file: dict[str, list[BoundaryPolicy]] = defaultdict(list)
-    for found in boundaries(program):
+    # A policy whose conditions are an earlier one's shares its rule: one set of cases.
+    shared = {p.span for p in program.policies if rules[p.span] != keys[p.span]}
+    for found in boundaries(program, shared):
         if found.package == "checklists":
             rule = key = items[found.owner.span, str(found.item)]
         else:
-            rule = key = rules[found.owner.span]
+            rule = key = keys[found.owner.span]
         if found.package == "selectors":  # beside its policy's cases, under another key
             base, n = f"{rule}_selector", 1
             key = base

@@ -18,6 +18,7 @@ from typing import Any
 
 from compiler.bundle import write_directory
 from compiler.driver import compile_sources
+from compiler.lower import rule_names
 
 ROOT = "build.metadata.doc"
 LOGICAL = ("$and", "$or", "$nor")
@@ -26,7 +27,7 @@ LOGICAL = ("$and", "$or", "$nor")
 @dataclass(frozen=True)
 class Verdict:
     matched: bool
-    failures: list[Any]  # data.regate.explanations.failures.case_<i>: what the decision explains
+    failures: list[Any]  # explanations.failures(rule, sources): what the decision explains
 
 
 def rooted(condition: dict[str, Any]) -> dict[str, Any]:
@@ -89,16 +90,24 @@ def policy_verdicts(
     one `opa eval` for them all."""
     result = compile_sources([str(s) for s in source_files])
     assert result.files is not None, [f"{d} {d.message}" for d in result.diagnostics]
+    assert result.program is not None
     bundle = directory / "bundle"
     write_directory(str(bundle), result.files)
+    # Each policy's rule (shared by policies with the same conditions) and its
+    # conditions' sources, as the catalog names them.
+    keys = rule_names(result.program.policies)
+    names = {keys[p.span]: p.name for p in result.program.policies}
+    catalog = json.loads(result.files["regate/catalog/data.json"])
+    named = {p["name"]: p for e in catalog["entries"] for p in e.get("policies", [])}
     rules = "\n".join(
         f"results[{i}] := [verdict, failures] if {{\n"
         # A policy rule is true or undefined: the comprehension holds its value or nothing.
-        f"\tverdict := [v | v := data.regate.policies.{rule}] == [true]"
-        f" with input as {json.dumps(request)}\n"
-        f"\tfailures := data.regate.explanations.failures.{rule}"
+        f"\tverdict := [v | v := data.regate.policies[{json.dumps(named[names[key]]['rule'])}]]"
+        f" == [true] with input as {json.dumps(request)}\n"
+        f"\tfailures := data.regate.explanations.failures("
+        f"{json.dumps(named[names[key]]['rule'])}, {json.dumps(named[names[key]]['sources'])})"
         f" with input as {json.dumps(request)}\n}}"
-        for i, (rule, request) in enumerate(cases)
+        for i, (key, request) in enumerate(cases)
     )
     verdict_module = directory / "conformance.rego"  # outside the bundle's roots
     verdict_module.write_text(f"package conformance\n\n{rules}\n")

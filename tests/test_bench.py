@@ -1,5 +1,6 @@
-"""The benchmark scripts at a tiny size, so they cannot rot.  No timing is asserted:
-the machine is shared; docs/performance.md holds the figures of a real run."""
+"""The benchmark at a tiny size, so it cannot rot, and the anchor's agreement with
+regate on small corpora of both shapes.  No timing is asserted: the machine is
+shared; docs/performance.md holds the figures of a real run."""
 
 from __future__ import annotations
 
@@ -8,22 +9,25 @@ import json
 import re
 import subprocess
 import sys
+from collections import Counter
 
 import pytest
 
 from compiler.driver import compile_sources
-from compiler.opa import eval_bundle, run
 from tests.conftest import REPO, build
 
 sys.path.insert(0, str(REPO / "bench"))
-from corpus import REQUESTS, SIZES, write_corpus
-from ideal import rule_name, write_ideal
-from run import measure_build
+from anchor import DECISION as ANCHOR_DECISION
+from anchor import disagreements, projected, write_anchor
+from corpus import EXPECTED_ACTIONS, REQUESTS, SHAPES, SIZES, model, sampled_requests, write_corpus
+from run import DECISION, measure_build
+from sidecar import sidecar
 
 
-def test_the_corpus_is_the_same_every_time_and_compiles_without_a_diagnostic(tmp_path):
-    write_corpus(SIZES["small"], tmp_path / "a")
-    write_corpus(SIZES["small"], tmp_path / "b")
+@pytest.mark.parametrize("shape", SHAPES)
+def test_the_corpus_is_the_same_every_time_and_compiles_without_a_diagnostic(tmp_path, shape):
+    write_corpus(SIZES["small"], tmp_path / "a", shape)
+    write_corpus(SIZES["small"], tmp_path / "b", shape)
     same = filecmp.dircmp(tmp_path / "a", tmp_path / "b")
     assert not same.diff_files and not same.left_only and not same.right_only
     result = compile_sources([str(tmp_path / "a")])
@@ -31,6 +35,21 @@ def test_the_corpus_is_the_same_every_time_and_compiles_without_a_diagnostic(tmp
     assert result.files is not None
     policy_files = sorted(p.name for p in (tmp_path / "a" / "policies").iterdir())
     assert policy_files == ["team-001.rg"]
+
+
+def test_the_dense_corpus_puts_many_actions_at_the_nrns_of_its_requests():
+    dense = model(SIZES["large"], "dense")
+    spread = model(SIZES["large"], "spread")
+    ancestors = {
+        "organization=3",
+        "organization=3:account=1",
+        "organization=3:account=1:namespace=1",
+    }
+    at = Counter(a.nrn for a in dense.actions if a.nrn in ancestors)
+    assert min(at.values()) > 50, at
+    assert sum(a.nrn in ancestors for a in spread.actions) == 3  # the pinned ones alone
+    combinations = {tuple(sorted(a.dimensions.items())) for a in dense.actions}
+    assert len(combinations) > 50
 
 
 def test_a_corpus_too_small_for_its_sample_requests_is_refused(tmp_path):
@@ -47,74 +66,68 @@ def test_a_corpus_that_does_not_build_cleanly_stops_the_benchmark_with_its_diagn
 
 
 @pytest.mark.opa
+@pytest.mark.parametrize("shape", SHAPES)
+def test_the_anchor_decides_as_regate_on_sampled_requests(tmp_path, shape):
+    corpus = write_corpus(SIZES["small"], tmp_path / "corpus", shape)
+    bundle = build([tmp_path / "corpus"], tmp_path)
+    write_anchor(corpus, tmp_path / "anchor.tar.gz")
+    requests = sampled_requests(corpus, 300)
+    with sidecar(bundle) as regate, sidecar(tmp_path / "anchor.tar.gz") as anchor:
+        ours = [regate.decide(DECISION, r) for r in requests]
+        theirs = [anchor.decide(ANCHOR_DECISION, r) for r in requests]
+        samples = {name: regate.decide(DECISION, r) for name, r in REQUESTS.items()}
+        anchored = {name: anchor.decide(ANCHOR_DECISION, r) for name, r in REQUESTS.items()}
+    assert disagreements(requests, ours, theirs) == []
+    # The sample covers every result, and actions applying and not.
+    assert {d["result"] for d in ours} == {"approve", "manual", "deny"}
+    assert sum(bool(d["actions"]) for d in ours) > 30
+    assert {name: len(d["actions"]) for name, d in samples.items()} == EXPECTED_ACTIONS
+    assert {name: projected(d) for name, d in samples.items()} == anchored
+    assert samples["fail"]["result"] == "deny"
+    failed = [p for a in samples["fail"]["actions"] for p in a["policies"] if not p["passed"]]
+    assert len(failed) == 8 and all(p["failures"] for p in failed)
+
+    # A decision that differs, or a request regate finds invalid, is reported.
+    flipped = [dict(d) for d in theirs]
+    flipped[0] = {**flipped[0], "result": "deny" if flipped[0]["result"] != "deny" else "manual"}
+    invalid = [dict(d) for d in ours]
+    invalid[1] = {**invalid[1], "errors": [{"code": "RQ004"}]}
+    found = disagreements(requests, invalid, flipped)
+    assert [line.split(" ", 2)[1] for line in found] == ["0", "1"]
+
+
+@pytest.mark.opa
 def test_the_benchmark_runs_end_to_end_and_writes_its_report(tmp_path):
     report = tmp_path / "performance.md"
     notes = "<!-- Notes below are written by hand; bench/run.py keeps them. -->\nWhy p99 moved.\n"
     report.write_text("# An old run\n\n" + notes)
-    tiny_run = ["--sizes", "tiny", "--samples", "20", "--repeat", "1", "--output", str(report)]
+    tiny_run = ["--sizes", "tiny", "--samples", "20", "--repeat", "1", "--agreement", "20"]
     run = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "run.py"), *tiny_run],
+        [sys.executable, str(REPO / "bench" / "run.py"), *tiny_run, "--output", str(report)],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
     )
     assert run.returncode == 0, run.stderr
     text = report.read_text()
     assert text.startswith("# Performance\n")
     assert "An old run" not in text and text.endswith("\n\n" + notes)
     assert "| OPA | 1.22.2 |" in text
-    assert re.search(
-        r"^\| tiny \| 12 \| 6 \| [\d,]+ KiB \| [\d.]+ s \| [\d.]+ s \| \d+ MB \|", text, re.M
+    # Each request on each corpus and store: both sidecars' figures and their ratios.
+    decide = (
+        r"^\| (spread|dense) 6 \| (optimized|default) \| (none|approve|fail) "
+        r"(\| [\d,.]+ µs ){2}\| [\d.]+x (\| [\d,.]+ µs ){2}\| [\d.]+x "
+        r"\| [\d,.]+ µs / [\d,.]+ µs \| [1-9][\d,]* / [1-9][\d,]* \|$"
     )
-    assert re.search(r"^\| tiny \| [\d.]+ s \| [\d.]+ s \|$", text, re.M)  # activation
-    # Each sample request was decided by the real OPA, and applied as many actions as designed.
-    applying = dict(re.findall(r"^\| tiny \| (none|one|several|floor) \| (\S+) \|", text, re.M))
-    assert applying == {"none": "0", "one": "1", "several": "4", "floor": "-"}
-    decide = r"^\| tiny \| \w+( \(ideal\))? \| \S+ (\| [\d,.]+ µs ){4}\| [1-9][\d,]* \|$"
-    assert len(re.findall(decide, text, re.M)) == 7  # the requests, the floor, their ideals
+    assert len(re.findall(decide, text, re.M)) == 2 * 2 * 3
+    served = r"^\| (spread|dense) 6 \| 12 \| [\d.]+ s .* \| [\d.]+ / [\d.]+ MB \|$"
+    assert len(re.findall(served, text, re.M)) == 2 * 2
+    assert re.search(r"^\| regate p50 <= 1.5x the anchor's \(optimized store", text, re.M)
+    assert re.search(r"^\| build of 12 policies and 6 actions < 5 s and < 500 MB", text, re.M)
 
 
-def _ideal_decisions(module, bundle, requests):
-    """What the ideal module's rules give (None: undefined), evaluated by the real OPA."""
-    answers = {}
-    for name, request in requests.items():
-        query = f"data.ideal.{rule_name(name)}"
-        arguments = ["eval", "-b", str(bundle), "-d", str(module), "--stdin-input", query]
-        done = run([*arguments, "--format", "json"], stdin=json.dumps(request))
-        assert done.returncode == 0, done.stderr
-        results = json.loads(done.stdout).get("result", [])
-        answers[name] = results[0]["expressions"][0]["value"] if results else None
-    return answers
-
-
-@pytest.mark.opa
-def test_the_ideal_gives_regates_decisions_by_evaluating_the_policies(tmp_path):
-    write_corpus(SIZES["small"], tmp_path / "corpus")
-    bundle = build([tmp_path / "corpus"], tmp_path)
-    requests = {
-        name: json.loads((tmp_path / "corpus" / "requests" / f"{name}.json").read_text())
-        for name in REQUESTS
-    }
-    decisions = {name: eval_bundle(str(bundle), request) for name, request in requests.items()}
-    failed = [p for a in decisions["several"]["actions"] for p in a["policies"] if not p["passed"]]
-    assert failed and all(p["failures"] for p in failed)
-    module = tmp_path / "ideal.rego"
-    write_ideal(bundle, decisions, module)
-    assert _ideal_decisions(module, bundle, requests) == decisions
-
-    # Its failures are OPA's explanations, not the decision's copy of them.
-    unexplained = json.loads(json.dumps(decisions))
-    for action in unexplained["several"]["actions"]:
-        action["policies"] = [
-            {**p, "failures": []} if "failures" in p else p for p in action["policies"]
-        ]
-    write_ideal(bundle, unexplained, module)
-    assert _ideal_decisions(module, bundle, requests)["several"] == decisions["several"]
-
-    # Written from a decision whose policies all passed, the ideal has no answer:
-    # it evaluates the policies, and OPA finds some fail.
-    flattered = json.loads(json.dumps(decisions))
-    for action in flattered["several"]["actions"]:
-        action["policies"] = [{**p, "passed": True} for p in action["policies"]]
-    write_ideal(bundle, flattered, module)
-    assert _ideal_decisions(module, bundle, requests)["several"] is None
+def test_a_request_the_decision_names_is_json(tmp_path):
+    # The sample requests are written as the corpus's request files.
+    write_corpus(SIZES["tiny"], tmp_path, "dense")
+    for name, request in REQUESTS.items():
+        assert json.loads((tmp_path / "requests" / f"{name}.json").read_text()) == request

@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 
 import click
 
-from compiler import __version__, explain
+from compiler import __version__, catalog, explain
 from compiler.ast import Span
 from compiler.bundle import (
     STANDARD_OUTPUT,
@@ -606,8 +606,8 @@ def gate_command(
         click.echo(f"regate: error: {exc}", err=True)
         sys.exit(1)
     if not decision.get("actions") and not decision.get("errors") and not allow_unmatched:
-        catalog = catalog_actions(bundle, opa_url)
-        help = unmatched_help(action, nrn, scope, catalog) if catalog is not None else None
+        known = catalog_actions(bundle, opa_url)
+        help = unmatched_help(action, nrn, scope, known) if known is not None else None
         where = f"{action} at {nrn}" + "".join(f", {k}={v}" for k, v in sorted(scope.items()))
         message = f"no approval action of the bundle applies to {where}: the gate would open"
         _fail_with(error("RG104", Span("<command line>", 1, 1, 1, 1), message, help), {})
@@ -752,11 +752,20 @@ def _check_arguments(action: str, nrn: str, actions: dict[str, Any]) -> None:
 
 
 def catalog_actions(bundle: str | None, opa_url: str | None) -> dict[str, Any] | None:
-    """The bundle's approval actions (data.regate.catalog.actions), for suggestions;
-    None when they cannot be had (the refusal stands without them)."""
-    catalog = _bundle_data(bundle, opa_url, "regate/catalog")
-    actions = catalog.get("actions") if isinstance(catalog, dict) else None
-    return actions if isinstance(actions, dict) else None
+    """The bundle's approval actions by action and NRN (from data.regate.catalog), for
+    suggestions; None when they cannot be had (the refusal stands without them)."""
+    try:
+        if bundle is not None:
+            with tarfile.open(bundle) as archive:
+                member = archive.extractfile("/regate/catalog/data.json")
+                found = json.load(member) if member is not None else {}
+        else:
+            found = ask_data(str(opa_url), "regate/catalog")
+        return catalog.actions(found)
+    except (OSError, tarfile.TarError, KeyError, ValueError, OpaError):
+        return None
+    except (TypeError, AttributeError, IndexError):  # a catalog of another shape
+        return None
 
 
 def _fail_with(diagnostic: Diagnostic, texts: dict[str, str]) -> NoReturn:

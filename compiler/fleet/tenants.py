@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from compiler import catalog
 from compiler.bundle import bundle_files, json_bytes, tar_gz, write_atomically
 from compiler.emit import emit, render
 from compiler.ir import BundleIR
@@ -95,17 +96,17 @@ def tenants(ir: BundleIR, split_by: str) -> list[Tenant]:
 
 
 def _actions(ir: BundleIR) -> dict[str, dict[str, list[Any]]]:
-    catalog = ir.catalog
-    assert isinstance(catalog, dict)
-    actions: dict[str, dict[str, list[Any]]] = catalog["actions"]
+    lowered = ir.catalog
+    assert isinstance(lowered, dict)
+    actions: dict[str, dict[str, list[Any]]] = lowered["actions"]
     return actions
 
 
 def tenant_ir(ir: BundleIR, tenant: Tenant, keys: tuple[str, ...]) -> BundleIR:
     """The lowered program as one tenant's sidecar needs it: the actions at the
-    tenant's NRN or below, and above it; the rules their catalog entries name
-    (policies, selectors, checklist items) and those policies' waivers.  The rest
-    of the catalog is kept as it is."""
+    tenant's NRN or below, and above it, and the rules their catalog entries name
+    (policies, selectors, checklist items).  The rest of the catalog (the finding
+    exceptions) is kept as it is."""
 
     def applies(nrn: str) -> bool:
         owner = tenant_prefix(nrn, keys)
@@ -120,15 +121,14 @@ def tenant_ir(ir: BundleIR, tenant: Tenant, keys: tuple[str, ...]) -> BundleIR:
     # a checklist item's `applies`, ...): keep every rule the entries name.
     named = set(_strings(actions))
     rules = {p.rule for m in ir.modules for p in m.policies} & named
-    catalog = ir.catalog
-    assert isinstance(catalog, dict)
-    waivers = {rule: w for rule, w in catalog.get("waivers", {}).items() if rule in rules}
     modules = tuple(
         replace(module, policies=bound)
         for module in ir.modules
         if (bound := tuple(p for p in module.policies if p.rule in rules))
     )
-    return replace(ir, modules=modules, catalog={**catalog, "actions": actions, "waivers": waivers})
+    lowered = ir.catalog
+    assert isinstance(lowered, dict)
+    return replace(ir, modules=modules, catalog={**lowered, "actions": actions})
 
 
 def _strings(value: object) -> Iterator[str]:
@@ -200,10 +200,11 @@ def split_bundles(ir: BundleIR, split_by: str, extra: Mapping[str, bytes]) -> li
             by_nrn = {t.nrn: t.id for t in found if t.id != COMMON}
             files["regate/router.rego"] = render("router.rego.j2", split_by=split_by).encode()
             files["regate/tenants/data.json"] = json_bytes({"by_nrn": by_nrn, "split_by": split_by})
-            bundle = bundle_files(files, owned.catalog, tenant.root, other_roots=(ROUTER,))
+            data = catalog.runtime(owned.catalog)
+            bundle = bundle_files(files, data, tenant.root, other_roots=(ROUTER,))
             bundles.append(SplitBundle(ROUTER, "", {**bundle, **extra}, actions))
         else:
-            bundle = bundle_files(files, owned.catalog, tenant.root)
+            bundle = bundle_files(files, catalog.runtime(owned.catalog), tenant.root)
             bundles.append(SplitBundle(tenant.id, tenant.nrn, {**bundle, **extra}, actions))
     return bundles
 

@@ -22,7 +22,8 @@ from tests.conftest import QUALITY_GATES, REPO, load_request, run_cli
 from tests.fleet.conftest import revision_of, wait_for
 
 sys.path.insert(0, str(REPO / "bench"))
-from corpus import SIZES, _request, write_corpus
+from corpus import SIZES, write_corpus
+from corpus import request as sample_request
 
 pytestmark = pytest.mark.opa
 
@@ -49,7 +50,7 @@ def requests() -> dict[str, Any]:
     for nrn in nrns:
         for action in ACTIONS:
             for n, dimensions in enumerate(DIMENSIONS):
-                request: dict[str, Any] = _request("x", dimensions)  # type: ignore[assignment]
+                request = sample_request("x", dimensions)
                 found[f"{nrn} {action} {n}"] = {**request, "action": action, "nrn": nrn}
     found["not an object"] = "deploy"
     found["no nrn"] = {"action": "deployment:create", "entities": {}}
