@@ -103,6 +103,7 @@ class CorpusResult:
     anchor_bytes: int
     agreed: int  # sampled requests decided alike
     served: dict[tuple[str, str], Served] = field(default_factory=dict)  # (decider, store)
+    parts: dict[str, dict[str, InProcess]] = field(default_factory=dict)  # part → request
 
 
 def _regate() -> str:
@@ -197,36 +198,46 @@ def latencies(servers: dict[str, Sidecar], samples: int) -> dict[str, dict[str, 
 
 
 def in_process(bundle: Path, decider: str, store: str, work: Path) -> dict[str, InProcess]:
-    query = DECIDERS[decider][0]
-    found = {}
-    for name, request in REQUESTS.items():
-        request_file = work / f"request-{name}.json"
-        request_file.write_text(json.dumps(request))
-        completed = subprocess.run(
-            [
-                find_opa(),
-                "bench",
-                *STORES[store],
-                "--format",
-                "json",
-                "-b",
-                str(bundle),
-                "-i",
-                str(request_file),
-                query,
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if completed.returncode != 0:
-            raise SystemExit(f"opa bench {decider} {name} failed:\n{completed.stderr}")
-        report = json.loads(completed.stdout)
-        found[name] = InProcess(
-            report["Extra"]["histogram_timer_rego_query_eval_ns_median"] / 1000,
-            report["MemAllocs"] // report["N"],
-        )
-    return found
+    return {name: opa_bench(bundle, DECIDERS[decider][0], store, work, name) for name in REQUESTS}
+
+
+# regate's decision in parts, each a query `opa bench` times alone: what a
+# request costs before any action is looked up, the lookup, and the applying
+# actions' entries (with a failed policy's explanation).
+PARTS = {
+    "validation": "data.regate.request.valid",
+    "lookup": "data.regate._applying",
+    "actions": "data.regate.actions",
+    "decision": "data.regate.decision",
+}
+
+
+def parts(bundle: Path, work: Path) -> dict[str, dict[str, InProcess]]:
+    """Each part of regate's decision, for each request, with the optimized store."""
+    return {
+        part: {name: opa_bench(bundle, query, "optimized", work, name) for name in REQUESTS}
+        for part, query in PARTS.items()
+    }
+
+
+def opa_bench(bundle: Path, query: str, store: str, work: Path, name: str) -> InProcess:
+    """`opa bench` of one query on one of the sample requests."""
+    request_file = work / f"request-{name}.json"
+    request_file.write_text(json.dumps(REQUESTS[name]))
+    command = [find_opa(), "bench", *STORES[store], "--format", "json", "-b", str(bundle)]
+    completed = subprocess.run(
+        [*command, "-i", str(request_file), query],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise SystemExit(f"opa bench {query} ({name}) failed:\n{completed.stderr}")
+    report = json.loads(completed.stdout)
+    return InProcess(
+        report["Extra"]["histogram_timer_rego_query_eval_ns_median"] / 1000,
+        report["MemAllocs"] // report["N"],
+    )
 
 
 def measure_corpus(
@@ -271,6 +282,7 @@ def measure_corpus(
         for decider, bundle in bundles.items():
             served[decider].in_process = in_process(bundle, decider, store, work)
             result.served[decider, store] = served[decider]
+    result.parts = parts(bundles["regate"], work)
     return result
 
 
@@ -517,6 +529,39 @@ def report(
                 )
     lines += [
         "",
+        "## Where regate's time goes",
+        "",
+        "`opa bench` (optimized store) of each part of regate's decision alone, p50 and Go heap",
+        "allocations per evaluation: *validation* is `data.regate.request.valid` (every",
+        "request pays it: regate fails closed, the anchor reads the request as given);",
+        "*lookup* is `data.regate._applying` (the applying actions' catalog positions);",
+        "*actions* is `data.regate.actions` (their entries, with a failed policy's",
+        "explanation: the conditions that failed, where they are written and the values",
+        "found); *decision* is the whole of it. The parts overlap (OPA caches a rule once per",
+        "query), so they do not add up to the decision.",
+        "",
+        _row("corpus", "request", *PARTS, "anchor decision"),
+        "|---|---|" + "---:|" * (len(PARTS) + 1),
+    ]
+    for r in results:
+        anchor = r.served.get(("anchor", "optimized"))
+        for name in REQUESTS:
+            lines.append(
+                _row(
+                    f"{r.shape} {r.actions:,}",
+                    name,
+                    *(
+                        f"{_us(r.parts[part][name].p50_us)}, {r.parts[part][name].allocations:,}"
+                        for part in PARTS
+                    ),
+                    f"{_us(anchor.in_process[name].p50_us)}, "
+                    f"{anchor.in_process[name].allocations:,}"
+                    if anchor
+                    else "",
+                )
+            )
+    lines += [
+        "",
         "## Bundles, activation and memory",
         "",
         "Build: the whole `regate build` process, median of "
@@ -556,6 +601,20 @@ def report(
                     f"{ours.resident_mb:.0f} / {theirs.resident_mb:.0f} MB",
                 )
             )
+    lines += [
+        "",
+        "## Reproduce",
+        "",
+        "```sh",
+        "bash scripts/bootstrap.sh   # .venv and OPA in .tools/bin, as for the tests",
+        f".venv/bin/python {run.command}",
+        "```",
+        "",
+        "It builds every corpus, checks the agreement, starts and stops its own sidecars on",
+        "127.0.0.1 and rewrites this page, keeping the notes below. `--work DIR` keeps the",
+        "corpora, the bundles and the sample requests (`request-*.json`) for `opa eval",
+        "--profile`. CI runs the agreement check on small corpora (tests/test_bench.py).",
+    ]
     return "\n".join(lines) + "\n"
 
 
