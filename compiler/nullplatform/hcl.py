@@ -483,12 +483,9 @@ class _Evaluator:
 
     def interpolated(self, tree: Tree[Token] | Token) -> str:
         value = self.value(tree)
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, int | float):
-            return _number_text(value)
-        if isinstance(value, str):
-            return value
+        text = _scalar_text(value)
+        if text is not None:
+            return text
         raise Unknown(
             self.span(tree),
             f"`{self.text(tree)}` is {json.dumps(value)}, which a string cannot hold",
@@ -512,13 +509,9 @@ class _Evaluator:
             return str(inner.children[0])
         if isinstance(inner, Tree) and inner.data == "literal_value":
             return str(inner.children[0])
-        value = self.value(inner)
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, int | float):
-            return _number_text(value)
-        if isinstance(value, str):
-            return value
+        text = _scalar_text(self.value(inner))
+        if text is not None:
+            return text
         raise self.unsupported(tree, "an object key that is not a string")
 
     def call(self, tree: Tree[Token]) -> JsonValue:
@@ -661,6 +654,17 @@ class _Evaluator:
             scope._evaluating.discard(name)
         scope._locals[name] = value
         return value
+
+
+def _scalar_text(value: JsonValue) -> str | None:
+    """A bool, number or string as Terraform writes it into a string; None otherwise."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return _number_text(value)
+    if isinstance(value, str):
+        return value
+    return None
 
 
 def _number_text(value: int | float) -> str:
