@@ -12,6 +12,8 @@ import pytest
 
 from compiler.bundle import write_directory
 from compiler.driver import compile_sources
+from compiler.emit import render
+from compiler.limits import MAX_COMPARE_DEPTH, MAX_PATH_SEGMENTS
 from tests.conftest import write_sources
 
 SPECIFICATION = (
@@ -207,6 +209,15 @@ def conditions(path: str, test: object) -> object:
     return {path: test}
 
 
+# The library functions and helpers templates/mongo.rego.j2 can write (compiler/emit.py's uses).
+LIBRARY = [
+    *("values_at", "equals", "not_equals", "greater", "greater_or_equal", "less"),
+    *("less_or_equal", "compare", "_is_container", "_class", "_sign", "is_in", "not_in"),
+    *("exists", "not_exists", "has_type", "_has_type", "matches", "mod", "_truncate", "size"),
+    *("elements", "documents", "actual", "any_failed", "all_failed"),
+]
+
+
 @pytest.mark.opa
 def test_written_out_tests_decide_like_the_library_calls(tmp_path, opa):
     files = compiled(
@@ -230,6 +241,17 @@ def test_written_out_tests_decide_like_the_library_calls(tmp_path, opa):
             at = f"mongo.values_at(input.entities, {json.dumps(path.split('.'))})"
             probe += f"\nlibrary_p{i} if {call.replace('AT', at)}\n"
     files["regate/probe.rego"] = probe
+    # The bundle carries only the library functions its rules call, none here.
+    files["regate/mongo.rego"] = render(
+        "mongo.rego.j2",
+        uses=set(LIBRARY),
+        walk_depth=MAX_PATH_SEGMENTS,
+        compare_depth=MAX_COMPARE_DEPTH,
+        containers=True,
+        exprs=False,
+        expr_depth=0,
+        dynamic_patterns=False,
+    )
     bundle = tmp_path / "bundle"
     write_directory(str(bundle), {k: v.encode() for k, v in files.items()})
     formatted = subprocess.run(
