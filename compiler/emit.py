@@ -7,6 +7,7 @@ that prints a raw value fails to render instead of emitting unescaped text.
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Iterator, Sequence
 from functools import cache
 from typing import Any
@@ -51,7 +52,38 @@ def environment() -> jinja2.Environment:
 
 
 def render(template: str, **context: object) -> str:
-    return environment().get_template(template).render(**context).rstrip("\n") + "\n"
+    text = environment().get_template(template).render(**context).rstrip("\n") + "\n"
+    return _wrap_comments(text) if template.endswith(".rego.j2") else text
+
+
+# Regal's line-length default (docs/rego-style.md): a comment longer than this, a
+# policy's conditions or a boundary case's description, goes on as many lines.
+LINE_LENGTH = 120
+
+
+def _wrap_comments(rego: str) -> str:
+    """The module with each long comment line wrapped at LINE_LENGTH, on spaces
+    (a word too long to break stays whole, as Regal allows); METADATA blocks,
+    which are YAML, are left as written."""
+    lines: list[str] = []
+    metadata = False
+    for line in rego.split("\n"):
+        comment = line.lstrip("\t")
+        metadata = comment.startswith("#") and (metadata or comment == "# METADATA")
+        if len(line) <= LINE_LENGTH or metadata or not comment.startswith("# "):
+            lines.append(line)
+            continue
+        indent = line[: len(line) - len(comment)]
+        parts = textwrap.wrap(
+            comment[2:],
+            LINE_LENGTH - len(indent) - 4,
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+        # Continuation lines are indented (`#   `): compiler/testing.py reads the
+        # comments of policies and conditions as one line each.
+        lines.extend(f"{indent}{'#   ' if n else '# '}{part}" for n, part in enumerate(parts))
+    return "\n".join(lines)
 
 
 def _imports(module: PolicyModule) -> list[str]:
@@ -86,8 +118,11 @@ def emit(ir: BundleIR) -> dict[str, bytes]:
         "regate/request/request.rego": render(
             "request.rego.j2", checks=ir.request_checks, findings=exceptions
         ).encode(),
+        "regate/request/errors.rego": render(
+            "request_errors.rego.j2", findings=exceptions
+        ).encode(),
         "regate/request/rules/data.json": _compact(ir.request_rules),
-        "regate/mongo.rego": render("mongo.rego.j2", **library).encode(),
+        "regate/mongo/mongo.rego": render("mongo.rego.j2", **library).encode(),
         "regate/explanations/explanations.rego": render(
             "explanations.rego.j2",
             levels=max(map(_levels, interpreted.values()), default=1),
@@ -97,10 +132,10 @@ def emit(ir: BundleIR) -> dict[str, bytes]:
         "regate/explanations/conditions/data.json": _compact(interpreted),
     }
     if exceptions:
-        files["regate/exceptions.rego"] = render("exceptions.rego.j2").encode()
+        files["regate/exceptions/exceptions.rego"] = render("exceptions.rego.j2").encode()
     if ir.conditions.tests or ir.conditions.exprs:
         shared = render("conditions.rego.j2", conditions=ir.conditions)
-        files["regate/conditions.rego"] = shared.encode()
+        files["regate/conditions/conditions.rego"] = shared.encode()
     declared: set[str] = set()
     for module in ir.modules:
         files[module.path] = render(

@@ -44,7 +44,7 @@ def parse(opa: str, files: dict[str, bytes]) -> list[Module]:
             source = Path(directory) / "module.rego"
             source.write_bytes(content)
             parsed = subprocess.run(
-                [opa, "parse", "--format", "json", str(source)],
+                [opa, "parse", "--format", "json", "--json-include", "locations", str(source)],
                 capture_output=True,
                 check=True,
             )
@@ -66,20 +66,20 @@ def _static(ref: list[dict[str, Any]]) -> RulePath:
     return tuple(parts)
 
 
-def _terms(node: object) -> Iterator[dict[str, Any]]:
+def terms(node: object) -> Iterator[dict[str, Any]]:
     if isinstance(node, dict):
         if node.get("type") == "ref":
             # Its head is part of it, not a variable read on its own.
             yield node
-            yield from _terms(node["value"][1:])
+            yield from terms(node["value"][1:])
             return
         if "type" in node and "value" in node:
             yield node
         for value in node.values():
-            yield from _terms(value)
+            yield from terms(value)
     elif isinstance(node, list):
         for value in node:
-            yield from _terms(value)
+            yield from terms(value)
 
 
 def references(module: Module, rule: dict[str, Any]) -> set[RulePath]:
@@ -92,7 +92,7 @@ def references(module: Module, rule: dict[str, Any]) -> set[RulePath]:
         imports[imported.get("alias") or path[-1]] = path
     local = {_static(r["head"]["ref"])[0] for r in module.ast.get("rules", ())}
     paths = set()
-    for term in _terms(rule):
+    for term in terms(rule):
         # A bare name is a var term; `name.field` and `f(x)` are refs.
         ref = [term] if term["type"] == "var" else term["value"] if term["type"] == "ref" else []
         if not ref or ref[0]["type"] != "var":

@@ -85,8 +85,10 @@ def test_every_rule_of_a_bundle_of_all_conditions_is_reachable(opa, tmp_path):
 def test_an_unused_helper_is_found(opa, tmp_path):
     """The check can fail: a library function no condition calls is unreachable."""
     files = emitted([write_sources(tmp_path, {"cases.rg": sources([{"a": {"$size": 2}}])})])
-    files["regate/mongo.rego"] += b"\n_spare(at) if at.reached != []\n"
-    assert unreachable(parse(opa, files), DECISION) == ["regate/mongo.rego: regate.mongo._spare"]
+    files["regate/mongo/mongo.rego"] += b"\n_spare(at) if at.reached != []\n"
+    assert unreachable(parse(opa, files), DECISION) == [
+        "regate/mongo/mongo.rego: regate.mongo._spare"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -97,7 +99,7 @@ def test_the_path_walk_is_unrolled_to_the_longest_path(tmp_path, condition, leve
     """values_at walks a path with a function per segment: as many as the bundle's
     longest path (under build.metadata.doc: 3 more), not the 32 a path may have."""
     source = write_sources(tmp_path, {"cases.rg": sources([condition])})
-    library = emitted([source])["regate/mongo.rego"].decode()
+    library = emitted([source])["regate/mongo/mongo.rego"].decode()
     walked = re.findall(r"^_reach_(\d+)\(", library, re.MULTILINE)
     assert walked == [str(n) for n in range(1, levels + 4)]
 
@@ -111,6 +113,6 @@ def test_containers_compare_as_deep_as_the_operands_nest(tmp_path, operand, dept
     each): as deep as the operand nests, an object's fields a level deeper (they
     compare as [class, key, value] entries); a scalar compares none."""
     source = write_sources(tmp_path, {"cases.rg": sources([{"a": {"$gt": operand}}])})
-    library = emitted([source])["regate/mongo.rego"].decode()
+    library = emitted([source])["regate/mongo/mongo.rego"].decode()
     compared = re.findall(r"^_compare_(\d+)\(", library, re.MULTILINE)
     assert compared == [str(n) for n in range(1, depth + 1)]
