@@ -7,6 +7,8 @@ that prints a raw value fails to render instead of emitting unescaped text.
 from __future__ import annotations
 
 import json
+import textwrap
+from collections.abc import Iterator, Sequence
 from functools import cache
 from typing import Any
 
@@ -14,8 +16,9 @@ import jinja2
 from markupsafe import Markup
 
 from compiler import rego
-from compiler.ir import BundleIR, ExprValue, PolicyModule, Test
-from compiler.limits import MAX_COMPARE_DEPTH, MAX_PATH_SEGMENTS
+from compiler.ast import JsonValue
+from compiler.ir import BundleIR, Each, ExprValue, PolicyModule, Test
+from compiler.limits import MAX_COMPARE_DEPTH
 from compiler.resources import resource_dir
 
 
@@ -49,7 +52,38 @@ def environment() -> jinja2.Environment:
 
 
 def render(template: str, **context: object) -> str:
-    return environment().get_template(template).render(**context).rstrip("\n") + "\n"
+    text = environment().get_template(template).render(**context).rstrip("\n") + "\n"
+    return _wrap_comments(text) if template.endswith(".rego.j2") else text
+
+
+# Regal's line-length default (docs/rego-style.md): a comment longer than this, a
+# policy's conditions or a boundary case's description, goes on as many lines.
+LINE_LENGTH = 120
+
+
+def _wrap_comments(rego: str) -> str:
+    """The module with each long comment line wrapped at LINE_LENGTH, on spaces
+    (a word too long to break stays whole, as Regal allows); METADATA blocks,
+    which are YAML, are left as written."""
+    lines: list[str] = []
+    metadata = False
+    for line in rego.split("\n"):
+        comment = line.lstrip("\t")
+        metadata = comment.startswith("#") and (metadata or comment == "# METADATA")
+        if len(line) <= LINE_LENGTH or metadata or not comment.startswith("# "):
+            lines.append(line)
+            continue
+        indent = line[: len(line) - len(comment)]
+        parts = textwrap.wrap(
+            comment[2:],
+            LINE_LENGTH - len(indent) - 4,
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+        # Continuation lines are indented (`#   `): compiler/testing.py reads the
+        # comments of policies and conditions as one line each.
+        lines.extend(f"{indent}{'#   ' if n else '# '}{part}" for n, part in enumerate(parts))
+    return "\n".join(lines)
 
 
 def _imports(module: PolicyModule) -> list[str]:
@@ -75,21 +109,7 @@ def emit(ir: BundleIR) -> dict[str, bytes]:
         if all(n["kind"] == "shared" and not n["negated"] and "pattern" not in n for n in nodes)
     }
     interpreted = {rule: nodes for rule, nodes in explained.items() if rule not in plain}
-    # The library's $expr and $dynamicPattern parts are written only for a bundle
-    # that uses them: each costs OPA compile time on every activation.
-    functions = {
-        e.function
-        for m in ir.modules
-        for p in m.policies
-        for b in p.bodies
-        for e in b
-        if isinstance(e, Test)
-    } | {test.function for test in ir.conditions.tests}
-    library = {
-        "exprs": bool(ir.conditions.exprs),
-        "expr_depth": max((_depth(shared.expression) for shared in ir.conditions.exprs), default=0),
-        "dynamic_patterns": "dynamic_pattern" in functions,
-    }
+    library = _library(ir, interpreted)
     # Finding exceptions: their module, and the lines that use it, only in a bundle
     # whose sources declare some; any other bundle is as it was without them.
     exceptions = isinstance(ir.catalog, dict) and bool(ir.catalog.get("exceptions"))
@@ -98,13 +118,11 @@ def emit(ir: BundleIR) -> dict[str, bytes]:
         "regate/request/request.rego": render(
             "request.rego.j2", checks=ir.request_checks, findings=exceptions
         ).encode(),
-        "regate/request/rules/data.json": _compact(ir.request_rules),
-        "regate/mongo.rego": render(
-            "mongo.rego.j2",
-            max_segments=MAX_PATH_SEGMENTS,
-            max_compare_depth=MAX_COMPARE_DEPTH,
-            **library,
+        "regate/request/errors.rego": render(
+            "request_errors.rego.j2", findings=exceptions
         ).encode(),
+        "regate/request/rules/data.json": _compact(ir.request_rules),
+        "regate/mongo/mongo.rego": render("mongo.rego.j2", **library).encode(),
         "regate/explanations/explanations.rego": render(
             "explanations.rego.j2",
             levels=max(map(_levels, interpreted.values()), default=1),
@@ -114,10 +132,10 @@ def emit(ir: BundleIR) -> dict[str, bytes]:
         "regate/explanations/conditions/data.json": _compact(interpreted),
     }
     if exceptions:
-        files["regate/exceptions.rego"] = render("exceptions.rego.j2").encode()
+        files["regate/exceptions/exceptions.rego"] = render("exceptions.rego.j2").encode()
     if ir.conditions.tests or ir.conditions.exprs:
         shared = render("conditions.rego.j2", conditions=ir.conditions)
-        files["regate/conditions.rego"] = shared.encode()
+        files["regate/conditions/conditions.rego"] = shared.encode()
     declared: set[str] = set()
     for module in ir.modules:
         files[module.path] = render(
@@ -128,6 +146,144 @@ def emit(ir: BundleIR) -> dict[str, bytes]:
         ).encode()
         declared.add(module.package)
     return files
+
+
+# What a library function needs of the others, for `_library`'s closure.
+_NEEDS = {
+    "not_equals": {"equals"},
+    "not_in": {"is_in"},
+    "not_exists": {"exists"},
+    "has_type": {"_has_type"},
+    "mod": {"_truncate"},
+    "documents": {"elements", "_is_container"},
+    "compare": {"_is_container", "_class", "_sign"},
+    "dynamic_pattern": {"values_at"},
+    # $expr: expr_true decides each; expr_shown explains one.
+    "expr_true": {"_expr_error", "_expr_falsy"},
+    "expr_shown": {"_expr_error"},
+    "_expr_falsy": {"_expr_nullish"},
+    "_expr_fails": {"_expr_error"},
+    "_expr_failed": {"_expr_error"},
+    "_expr_truth": {"_expr_falsy"},
+    **{
+        ordering: {"_expr_scalars", "_expr_compared"}
+        for ordering in ("expr_eq", "expr_ne", "expr_gt", "expr_gte", "expr_lt", "expr_lte")
+    },
+    "expr_cmp": {"_expr_failed", "_expr_fails", "_expr_compare"},
+    "_expr_compared": {"_expr_failed", "_expr_fails", "_expr_compare"},
+    "_expr_compare": {"_sign", "_expr_class", "compare"},
+    "_expr_class": {"_class"},
+    "expr_and": {"_expr_decided"},
+    "expr_or": {"_expr_decided"},
+    "_expr_decided": {"_expr_stop", "_expr_stops"},
+    "_expr_stops": {"_expr_error", "_expr_truth"},
+    "_expr_stop": {"_expr_error"},
+    "expr_not": {"_expr_error", "_expr_truth"},
+    "expr_add": {"_expr_not_number"},
+    "expr_multiply": {"_expr_not_number"},
+    "_expr_not_number": {"_expr_error", "_expr_nullish", "_expr_type"},
+    "expr_subtract": {"_expr_binary", "_expr_arithmetic_subtract"},
+    "expr_divide": {"_expr_binary", "_expr_arithmetic_divide"},
+    "expr_mod": {"_expr_binary", "_expr_arithmetic_mod"},
+    "_expr_arithmetic_mod": {"_truncate"},
+    "_expr_binary": {"_expr_failed", "_expr_fails", "_expr_nullish", "_expr_type_error"},
+    "_expr_type_error": {"_expr_type"},
+    "expr_abs": {"_expr_error", "_expr_nullish", "_expr_type"},
+}
+_ORDERINGS = {"greater", "greater_or_equal", "less", "less_or_equal"}
+
+
+def _library(ir: BundleIR, interpreted: dict[str, Any]) -> dict[str, object]:
+    """What of the library (templates/mongo.rego.j2) and of the explanation
+    interpreter (templates/explanations.rego.j2) this bundle uses, so that every
+    rule a bundle holds is one some decision or test can reach
+    (tests/test_reachable.py): each rule also costs OPA compile time on every
+    activation.  `uses` names library functions and helpers; the depths say how
+    far the unrolled chains go (Rego has no recursion)."""
+    nodes = [node for tree in interpreted.values() for node in _nodes(tree)]
+    uses = {"actual"}
+    paths: list[Sequence[str]] = [path.path for path in ir.conditions.paths]
+    operands: list[tuple[str, JsonValue]] = []
+    for test in ir.conditions.tests:
+        operands.append((test.function, test.operand))
+        if test.inline is None:
+            uses.add(test.function)
+    for e in (e for m in ir.modules for p in m.policies for b in p.bodies for e in b):
+        if isinstance(e, (Test, Each)):
+            uses.add(e.function)
+            paths.append(e.path)
+        if isinstance(e, Test):
+            operands.append((e.function, e.operand))
+    for node in nodes:
+        if node["kind"] in ("test", "elemMatch"):
+            paths.append(node["segments"])
+            uses.add(node["function"] if node["kind"] == "test" else node["form"])
+        if node["kind"] == "test":
+            operands.append((node["function"], node["operand"]))
+    kinds = {node["kind"] for node in nodes}
+    uses |= {"any_failed"} if "and" in kinds else set()
+    uses |= {"all_failed"} if kinds & {"or", "elemMatch"} else set()
+    for function, operand in operands:
+        if function == "dynamic_pattern" and isinstance(operand, dict):
+            paths.extend(field["segments"] for field in operand["fields"])
+    # A container operand of an ordering compares as deep as it nests (a level per
+    # array, two per object: _compare reads an object as [class, key, value] entries).
+    compare_depth = max(
+        (_nesting(operand) for function, operand in operands if function in _ORDERINGS),
+        default=0,
+    )
+    exprs = bool(ir.conditions.exprs)
+    if exprs:
+        uses.add("expr_true")
+        uses.update(f for e in ir.conditions.exprs for f in _expr_functions(e.expression))
+    if "expr" in kinds:
+        uses.add("expr_shown")
+    if compare_depth:
+        uses.add("compare")
+    if paths or "dynamic_pattern" in uses:
+        uses.add("values_at")
+    while missing := {n for u in uses for n in _NEEDS.get(u, ())} - uses:
+        uses |= missing
+    containers = compare_depth > 0
+    if "_expr_compare" in uses:
+        compare_depth = MAX_COMPARE_DEPTH  # $expr compares values of the request
+    return {
+        "uses": uses,
+        "walk_depth": max((len(path) for path in paths), default=1) if "values_at" in uses else 0,
+        "compare_depth": min(compare_depth, MAX_COMPARE_DEPTH),
+        "containers": containers,  # some ordering has an array or object operand
+        "exprs": exprs,
+        "expr_depth": max((_depth(shared.expression) for shared in ir.conditions.exprs), default=0),
+        "dynamic_patterns": "dynamic_pattern" in uses,
+        "kinds": kinds,
+        "holds": {node["function"] for node in nodes if node["kind"] == "test"},
+        "forms": sorted(uses & {"elements", "documents"} if "elemMatch" in kinds else set()),
+    }
+
+
+def _nodes(tree: list[Any]) -> Iterator[dict[str, Any]]:
+    """The explanation nodes of a list, and of every list nested in them."""
+    for node in tree:
+        yield node
+        for clause in node.get("clauses", ()):
+            yield from _nodes(clause)
+        if "clause" in node:
+            yield from _nodes(node["clause"])
+
+
+def _expr_functions(value: ExprValue) -> Iterator[str]:
+    if value.kind == "call":
+        yield value.function
+    for argument in value.args:
+        yield from _expr_functions(argument)
+
+
+def _nesting(value: JsonValue) -> int:
+    if isinstance(value, list):
+        return 1 + max(map(_nesting, value), default=0)
+    if isinstance(value, dict):
+        return 2 + max(map(_nesting, value.values()), default=0)
+    return 0
 
 
 def _compact(value: object) -> bytes:

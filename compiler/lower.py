@@ -423,8 +423,14 @@ NAMED_IN_COMMENT = 5
 
 
 def _module_path(package: str, source: str) -> str:
-    stem = posixpath.splitext(source)[0]
-    return f"regate/{package}/{stem}.rego"
+    return f"regate/{package}/{module_stem(source)}.rego"
+
+
+def module_stem(source: str) -> str:
+    """A module's file name, without extension, for a source (relative to the source
+    root): its path with `.` for `/`, as a module's directory names its package
+    (Regal's directory-package-mismatch): `teams/a.rg` → `teams.a`."""
+    return posixpath.splitext(source)[0].replace("/", ".")
 
 
 def _query_rule(

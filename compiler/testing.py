@@ -31,10 +31,10 @@ from compiler.lower import rule_names, shared_rules
 from compiler.opa import DECISION_QUERY, OpaError, decide_all, eval_bundle, regate_decision, run
 from compiler.rego import id_order
 from compiler.sources import file_span
-from compiler.tests_gen import AuthoredTest, BoundaryPolicy, BundleTests
+from compiler.tests_gen import AUTHORED_PACKAGE, AuthoredTest, BoundaryPolicy, BundleTests
 
 # Written tests only: `--coverage` reports what the authors' tests exercise.
-AUTHORED_TESTS = r"^data\.regate\.tests\.test_"
+AUTHORED_TESTS = "^" + re.escape(AUTHORED_PACKAGE) + r"\.test_"
 
 
 @dataclass(frozen=True)
@@ -154,6 +154,7 @@ def run_tests(result: Compilation, directory: str) -> OpaTestRun:
 
 _CONDITION_COMMENT = re.compile(r"^\t# (?P<text>.*) \((?P<source>[^()]*):(?P<line>[0-9]+)\)$")
 _POLICY_COMMENT = re.compile(r"^# Policy .*\), at .*:$")
+_CONTINUED_COMMENT = re.compile(r"^\t*#   \S")
 _RULE_HEAD = re.compile(r"^(?P<rule>[a-z][a-z0-9_]*) if \{$")
 
 
@@ -190,8 +191,14 @@ def policy_lines(rego: str) -> list[PolicyLines]:
         if rule is not None:
             found.append(PolicyLines(rule, frozenset(rows), tuple(conditions)))
 
-    lines = rego.splitlines()
-    for row, line in enumerate(lines, start=1):
+    # A long comment goes on continuation lines (`#   `, compiler/emit.py): one comment.
+    lines: list[tuple[int, str]] = []
+    for row, line in enumerate(rego.splitlines(), start=1):
+        if lines and _CONTINUED_COMMENT.match(line):
+            lines[-1] = (row, f"{lines[-1][1]} {line.lstrip().removeprefix('#').strip()}")
+        else:
+            lines.append((row, line))
+    for row, line in lines:
         if _POLICY_COMMENT.match(line):
             close()
             rule, rows, conditions = None, set(), []

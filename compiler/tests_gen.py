@@ -1,16 +1,16 @@
 """Policy tests in the bundle: `test` blocks and generated boundary cases → `_test.rego`.
 
-Authored tests go to package `regate.tests` (regate/tests/<source>_test.rego),
-one rule per `test` block; boundary cases (compiler/boundaries.py) go to
-package `regate.tests.boundaries` with their requests as data under
-data.regate.boundaries, which data.regate.decision never reads.  Test files
-are left out of the bundle's revision: it names the decision logic.
+Authored tests go to package `regate.tests_test` (regate/tests/<source>_test.rego),
+one rule per `test` block, its request and expectations in data.regate.tests.cases;
+boundary cases (compiler/boundaries.py) go to package `regate.tests.boundaries_test`
+with their requests as data under data.regate.boundaries, which data.regate.decision
+never reads.  Test files are left out of the bundle's revision: it names the
+decision logic.
 """
 
 from __future__ import annotations
 
 import json
-import posixpath
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -22,14 +22,17 @@ from compiler.check import Specifications
 from compiler.diagnostics import Diagnostic, did_you_mean, error
 from compiler.emit import render
 from compiler.entities import EntityModel, program_model
-from compiler.lower import checklist_rules, epoch_ns, rule_names, shared_rules
+from compiler.lower import checklist_rules, epoch_ns, module_stem, rule_names, shared_rules
 from compiler.parse import nrn_problem
 from compiler.rego import id_order, slug
 from compiler.schema import Unresolved, resolve
 
-AUTHORED_PACKAGE = "data.regate.tests"
-BOUNDARY_PACKAGE = "data.regate.tests.boundaries"
+# Test packages end in _test, as Regal's test-outside-test-package asks.
+AUTHORED_PACKAGE = "data.regate.tests_test"
+BOUNDARY_PACKAGE = "data.regate.tests.boundaries_test"
 BOUNDARY_DATA = "regate/boundaries/data.json"
+# Each test block's request and expected policies and actions, by its rule.
+AUTHORED_DATA = "regate/tests/cases/data.json"
 
 
 @dataclass(frozen=True)
@@ -274,7 +277,7 @@ def _request_path_problem(
 
 
 def _test_path(directory: str, source: str) -> str:
-    return f"{directory}/{posixpath.splitext(source)[0]}_test.rego"
+    return f"{directory}/{module_stem(source)}_test.rego"
 
 
 def bundle_tests(program: Program, where: Mapping[str, str]) -> BundleTests:
@@ -350,8 +353,17 @@ def bundle_tests(program: Program, where: Mapping[str, str]) -> BundleTests:
 def emit_tests(suite: BundleTests) -> dict[str, bytes]:
     """Bundle path → content of the test modules and the boundary data."""
     files: dict[str, bytes] = {}
+    cases: dict[str, dict[str, JsonValue]] = {}
     for module in suite.authored:
         files[module.path] = render("tests_test.rego.j2", module=module).encode()
+        for test in module.tests:
+            cases[test.rule] = {"request": test.request}
+            if test.failing is not None:
+                cases[test.rule]["failing"] = list(test.failing)
+            if test.applying is not None:
+                cases[test.rule]["applying"] = list(test.applying)
+    if cases:
+        files[AUTHORED_DATA] = json_bytes(cases)
     data: dict[str, JsonValue] = {}
     for module in suite.generated:
         files[module.path] = render("boundaries_test.rego.j2", module=module).encode()

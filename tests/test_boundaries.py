@@ -299,13 +299,13 @@ def test_opa_test_on_the_built_bundle_alone_passes_the_boundary_tests(example, o
 def test_a_compiled_policy_that_disagrees_fails_its_boundary_test(tmp_path):
     result = compile_sources([str(QUALITY_GATES)], with_tests=True)
     assert result.files is not None
-    conditions = result.files["regate/conditions.rego"].decode()
+    conditions = result.files["regate/conditions/conditions.rego"].decode()
     # The compiled gate drifts from the source: 81 instead of 80, in the test over
     # the field's ref (SharedTest.plain_path) and over what the path rule reached alike.
     for test in ("coverage.code.coverage >= 80\n", "candidate >= 80\n"):
         assert conditions.count(test) == 1, test
         conditions = conditions.replace(test, test.replace("80", "81"))
-    result.files["regate/conditions.rego"] = conditions.encode()
+    result.files["regate/conditions/conditions.rego"] = conditions.encode()
     write_directory(str(tmp_path), result.files)
     run = run_tests(result, str(tmp_path))
     assert run.passed == 24
@@ -329,6 +329,7 @@ def test_test_data_changes_neither_the_revision_nor_what_decisions_read(tmp_path
     assert added == {
         "regate/boundaries/data.json",
         "regate/tests/boundaries/policies_test.rego",
+        "regate/tests/cases/data.json",
         "regate/tests/tests_test.rego",
     }
     assert not any(
@@ -353,7 +354,7 @@ def test_boundary_module_paths_follow_the_sources(tmp_path):
     assert result.files is not None
     assert sorted(p for p in result.files if "tests" in p or "boundaries" in p) == [
         "regate/boundaries/data.json",
-        "regate/tests/boundaries/teams/a_test.rego",
+        "regate/tests/boundaries/teams.a_test.rego",
     ]
 
 

@@ -350,12 +350,12 @@ def test_boundary_tests_cover_selectors_and_checklist_items_and_catch_a_drift(tm
     assert run_tests(result, str(directory)).failures == ()
     # The compiled selector drifts from the source: staging instead of production, in
     # the test it shares (regate.conditions).
-    shared = result.files["regate/conditions.rego"].decode()
+    shared = result.files["regate/conditions/conditions.rego"].decode()
     drifted = shared.replace('== "production"', '== "staging"').replace(
         '"production" in', '"staging" in'
     )
     assert drifted != shared
-    result.files["regate/conditions.rego"] = drifted.encode()
+    result.files["regate/conditions/conditions.rego"] = drifted.encode()
     write_directory(str(tmp_path / "drifted"), result.files)
     failures = run_tests(result, str(tmp_path / "drifted")).failures
     assert {f.code for f in failures} == {"RG083"}

@@ -74,7 +74,7 @@ def test_the_bundle_is_opa_fmt_and_strict_check_clean(opa, tmp_path):
     result = compile_sources([str(BUNDLE)], with_tests=True)
     assert result.files is not None
     write_directory(str(tmp_path), result.files)
-    assert "regate/exceptions.rego" in result.files
+    assert "regate/exceptions/exceptions.rego" in result.files
     formatted = subprocess.run(
         [opa, "fmt", "--list", str(tmp_path)], capture_output=True, text=True
     )

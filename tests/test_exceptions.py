@@ -330,7 +330,7 @@ def test_a_bundle_without_exceptions_is_unchanged(tmp_path):
     without = SOURCES.split('exception "log4shell')[0]
     result = compile_sources([str(write_sources(tmp_path, {"gate.rg": without}))])
     assert result.files is not None
-    assert "regate/exceptions.rego" not in result.files
+    assert "regate/exceptions/exceptions.rego" not in result.files
     assert b"exceptions" not in result.files["regate/decision.rego"]
     assert b"findings" not in result.files["regate/request/request.rego"]
     assert "exceptions" not in json.loads(result.files["regate/catalog/data.json"])

@@ -508,7 +508,7 @@ def test_each_test_of_the_request_names_its_shared_rules(tmp_path):
     assert (set(plain), set(interpreted)) == ({"case_0"}, {"case_1", "case_2"})
     shared_rules = {
         line.split(" ")[0]
-        for line in result.files["regate/conditions.rego"].decode().splitlines()
+        for line in result.files["regate/conditions/conditions.rego"].decode().splitlines()
         if line[:1].isalpha() and not line.startswith(("package", "import"))
     }
     [negated] = interpreted["case_1"]

@@ -12,6 +12,8 @@ import pytest
 
 from compiler.bundle import write_directory
 from compiler.driver import compile_sources
+from compiler.emit import render
+from compiler.limits import MAX_COMPARE_DEPTH, MAX_PATH_SEGMENTS
 from tests.conftest import write_sources
 
 SPECIFICATION = (
@@ -51,7 +53,7 @@ def test_a_test_many_policies_make_is_one_rule(tmp_path):
         ("B", {"build.metadata.doc.coverage": {"$gte": 80}, "build.metadata.doc.critical": 0}),
         ("C", {"build.metadata.doc.coverage": {"$not": {"$gte": 80}}}),
     )
-    assert rules(files["regate/conditions.rego"]) == [
+    assert rules(files["regate/conditions/conditions.rego"]) == [
         "at_build_metadata_doc_coverage",
         "at_build_metadata_doc_critical",
         "build_metadata_doc_coverage_gte_80",
@@ -74,8 +76,8 @@ def test_names_depend_on_the_tests_not_on_policy_order(tmp_path):
         ("B", {"build.metadata.doc.a": {"$exists": False}}),
         ("A", {"build.metadata.doc.b": {"$in": [1, 2]}}),
     )
-    assert first["regate/conditions.rego"] == second["regate/conditions.rego"]
-    assert rules(first["regate/conditions.rego"])[2:] == [
+    assert first["regate/conditions/conditions.rego"] == second["regate/conditions/conditions.rego"]
+    assert rules(first["regate/conditions/conditions.rego"])[2:] == [
         "build_metadata_doc_a_exists_false",
         "build_metadata_doc_b_in_1_2",
     ]
@@ -89,7 +91,7 @@ def test_colliding_and_unnameable_tests_get_distinct_valid_names(tmp_path):
         ("B", {"build.metadata.doc.x": {"$in": ["a-b"]}}),
         ("C", {"build.metadata.doc.x": {"$regex": "^(release|hotfix)/[0-9]+[.][0-9]+$"}}),
     )
-    assert rules(files["regate/conditions.rego"])[1:] == [
+    assert rules(files["regate/conditions/conditions.rego"])[1:] == [
         "build_metadata_doc_x_in_a_b",
         "build_metadata_doc_x_in_a_b_2",
         "build_metadata_doc_x_regex",
@@ -101,7 +103,7 @@ def test_element_tests_stay_in_their_policy(tmp_path):
         tmp_path,
         ("A", {"build.metadata.doc.items": {"$elemMatch": {"name": "x", "size": {"$gt": 1}}}}),
     )
-    assert "regate/conditions.rego" not in files
+    assert "regate/conditions/conditions.rego" not in files
     policies = files["regate/policies/policies.rego"]
     assert "import data.regate.mongo" in policies
     assert "import data.regate.conditions" not in policies
@@ -207,13 +209,22 @@ def conditions(path: str, test: object) -> object:
     return {path: test}
 
 
+# The library functions and helpers templates/mongo.rego.j2 can write (compiler/emit.py's uses).
+LIBRARY = [
+    *("values_at", "equals", "not_equals", "greater", "greater_or_equal", "less"),
+    *("less_or_equal", "compare", "_is_container", "_class", "_sign", "is_in", "not_in"),
+    *("exists", "not_exists", "has_type", "_has_type", "matches", "mod", "_truncate", "size"),
+    *("elements", "documents", "actual", "any_failed", "all_failed"),
+]
+
+
 @pytest.mark.opa
 def test_written_out_tests_decide_like_the_library_calls(tmp_path, opa):
     files = compiled(
         tmp_path,
         *((f"P{i}", conditions(path, test)) for i, (path, test, _) in enumerate(INLINED)),
     )
-    conditions_module = files["regate/conditions.rego"]
+    conditions_module = files["regate/conditions/conditions.rego"]
     # Every test is written out; the keyword path is walked by the library alone.
     assert " if mongo." not in conditions_module
     walked = [line for line in conditions_module.splitlines() if line.startswith("at_")]
@@ -230,10 +241,21 @@ def test_written_out_tests_decide_like_the_library_calls(tmp_path, opa):
             at = f"mongo.values_at(input.entities, {json.dumps(path.split('.'))})"
             probe += f"\nlibrary_p{i} if {call.replace('AT', at)}\n"
     files["regate/probe.rego"] = probe
+    # The bundle carries only the library functions its rules call, none here.
+    files["regate/mongo/mongo.rego"] = render(
+        "mongo.rego.j2",
+        uses=set(LIBRARY),
+        walk_depth=MAX_PATH_SEGMENTS,
+        compare_depth=MAX_COMPARE_DEPTH,
+        containers=True,
+        exprs=False,
+        expr_depth=0,
+        dynamic_patterns=False,
+    )
     bundle = tmp_path / "bundle"
     write_directory(str(bundle), {k: v.encode() for k, v in files.items()})
     formatted = subprocess.run(
-        [opa, "fmt", "--list", str(bundle / "regate" / "conditions.rego")],
+        [opa, "fmt", "--list", str(bundle / "regate" / "conditions" / "conditions.rego")],
         capture_output=True,
         text=True,
     )
