@@ -276,18 +276,24 @@ def _render(decision: dict[str, Any]) -> str:
 
 def _exception_lines(decision: dict[str, Any]) -> list[str]:
     """The finding exceptions the decision used, and the expired ones that would have
-    applied (docs/decisions.md, "Finding exceptions")."""
+    applied (docs/decisions.md, "Finding exceptions").  A decision from elsewhere may
+    hold entries of another shape: each is shown as it is, never dropped."""
     lines = []
     for key, verb in (("exceptions", "excepted"), ("expired_exceptions", "would have excepted")):
-        for exception in decision.get(key, []):
-            named = exception["rule"] + "".join(
+        entries = decision.get(key, [])
+        for exception in entries if isinstance(entries, list) else [entries]:
+            if not isinstance(exception, dict):
+                lines.append(f"  {key} entry regate cannot read: {_value(exception)}")
+                continue
+            named = str(exception.get("rule", "?")) + "".join(
                 f" in {exception[field]}" for field in ("package", "target") if field in exception
             )
             state = "expired" if key == "expired_exceptions" else "expires"
-            findings = exception["findings"]
+            findings = exception.get("findings", "?")
             lines.append(
-                f'  exception "{exception["name"]}" ({exception.get("source", "?")}) {verb} '
-                f"{findings} finding{'s' if findings != 1 else ''} of {named} (owner "
-                f"{exception['owner']}, {state} {exception['expires']}): {exception['reason']}"
+                f'  exception "{exception.get("name", "?")}" ({exception.get("source", "?")}) '
+                f"{verb} {findings} finding{'s' if findings != 1 else ''} of {named} (owner "
+                f"{exception.get('owner', '?')}, {state} {exception.get('expires', '?')}): "
+                f"{exception.get('reason', '?')}"
             )
     return lines

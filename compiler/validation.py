@@ -13,7 +13,9 @@ Supported: `type` (one type, or several with no keyword that depends on the type
 `enum` (of strings, booleans, null and integers within ±2^53), `minimum`,
 `maximum`, `minLength`, `maxLength`, `minItems`, `maxItems`, `minProperties`,
 `maxProperties`, `properties`, `required`, `additionalProperties` (a boolean or a
-schema) and `items` (one schema); annotations are ignored.  A keyword that only
+schema), `items` (one schema) and `$ref` to the schema's own `$defs` or
+`definitions` (written out in place, alone beside annotations, as draft 7 reads it;
+never recursive); annotations are ignored.  A keyword that only
 applies to one type (`minimum` to numbers) needs `type` to be that type alone, so
 that the check never has to ask which type a value is.
 
@@ -52,6 +54,10 @@ TYPED = {
 }
 SUPPORTED = frozenset({"type", "enum", *TYPED}) | ANNOTATIONS
 MAX_EXACT = 2**53
+# `$ref`s written out in place: how deep they may nest, how many in all (a schema
+# that references a definition many times at many levels would multiply).
+MAX_REF_DEPTH = 8
+MAX_REFS = 1_000
 
 
 @dataclass(frozen=True)
@@ -127,9 +133,49 @@ class _Variables:
 def compile_schema(schema: Any) -> Checks | None:
     """The checks of a whole schema, on the variable `value`; None outside the subset."""
     try:
-        return _checks(schema, "value", _Variables())
+        return _checks(_without_refs(schema), "value", _Variables())
     except NotCompiled:
         return None
+
+
+def _without_refs(schema: Any) -> Any:
+    """The schema with each `$ref` to its own definitions written out in place, and
+    the definitions dropped (they validate nothing by themselves).  Compiling Rego
+    for it keeps a bundle off `json.match_schema` (which rego-cpp lacks:
+    docs/portability.md) for the common shared-definition schemas."""
+    if not isinstance(schema, dict):
+        return schema
+    definitions = {
+        f"#/{key}/{name}": target
+        for key in ("$defs", "definitions")
+        if isinstance(schema.get(key), dict)
+        for name, target in schema[key].items()
+    }
+    written = [0]
+
+    def inline(node: Any, depth: int) -> Any:
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node:
+            target = definitions.get(node["$ref"]) if isinstance(node["$ref"], str) else None
+            written[0] += 1
+            if (
+                target is None
+                or set(node) - {"$ref"} - ANNOTATIONS
+                or depth >= MAX_REF_DEPTH
+                or written[0] > MAX_REFS
+            ):
+                raise NotCompiled
+            return inline(target, depth + 1)
+        inlined = dict(node)
+        if isinstance(node.get("properties"), dict):
+            inlined["properties"] = {k: inline(v, depth) for k, v in node["properties"].items()}
+        for keyword in ("additionalProperties", "items"):
+            if isinstance(node.get(keyword), dict):
+                inlined[keyword] = inline(node[keyword], depth)
+        return inlined
+
+    return inline({k: v for k, v in schema.items() if k not in ("$defs", "definitions")}, 0)
 
 
 def _enum_member(value: Any) -> bool:

@@ -34,3 +34,22 @@ def test_explain_a_malformed_request(bundle):
         '    input.nrn: error[RQ005]: is missing; it must be a string such as "organization=1:account=2"',
     ]
     assert result.stdout.startswith("denied (bundle revision ")
+
+
+def test_exception_entries_of_another_shape_are_shown_as_they_are():
+    from compiler import explain
+
+    decision = {
+        "result": "approve",
+        "actions": [],
+        "revision": "r1",
+        "exceptions": [{"name": "log4shell", "findings": 2}, "not an object"],
+        "expired_exceptions": {"name": "a lone object"},
+    }
+    lines = explain.render(decision).splitlines()
+    assert lines[2:] == [
+        '  exception "log4shell" (?) excepted 2 findings of ? (owner ?, expires ?): ?',
+        '  exceptions entry regate cannot read: "not an object"',
+        '  exception "a lone object" (?) would have excepted ? findings of ? (owner ?, '
+        "expired ?): ?",
+    ]

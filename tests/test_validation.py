@@ -159,7 +159,9 @@ def _near(schema: dict[str, Any]) -> Any:
     [
         {"type": "string", "pattern": "^a"},  # keywords outside the subset
         {"type": "string", "format": "date-time"},
-        {"$ref": "#/definitions/x", "definitions": {"x": {}}},
+        {"$ref": "https://example.com/x.json"},  # a reference to another document
+        {"$ref": "#/definitions/x", "definitions": {"x": {"$ref": "#/definitions/x"}}},  # a cycle
+        {"$ref": "#/$defs/x", "minimum": 1, "$defs": {"x": {}}},  # a keyword beside it
         {"minimum": 1},  # a typed keyword without its type
         {"type": ["integer", "null"]},
         {"type": "number", "minimum": True},
@@ -186,3 +188,29 @@ def test_the_entity_model_compiles_and_decides_as_opas_validator(opa, tmp_path):
     results = opa_results(opa, tmp_path, pairs)
     assert [r[1] for r in results] == [r[2] for r in results]
     assert {r[1] for r in results} == {True, False}
+
+
+@pytest.mark.opa
+def test_a_reference_to_the_schemas_own_definitions_is_written_out_as_opas_validator_reads_it(
+    opa, tmp_path
+):
+    counts = {"type": "object", "properties": {"total": {"type": "integer", "minimum": 0}},
+              "required": ["total"], "additionalProperties": False}  # fmt: skip
+    schema = {
+        "$defs": {"counts": counts},
+        "definitions": {"name": {"type": "string", "maxLength": 3}},
+        "type": "object",
+        "properties": {
+            "secrets": {"$ref": "#/$defs/counts", "description": "annotations may stand beside"},
+            "findings": {"$ref": "#/$defs/counts"},
+            "owner": {"$ref": "#/definitions/name"},
+        },
+        "required": ["secrets"],
+    }
+    documents = [{"secrets": {"total": 0}}, {"secrets": {"total": -1}}, {"secrets": {}},
+                 {"secrets": {"total": 1, "more": 2}}, {"findings": {"total": 1}},
+                 {"secrets": {"total": 1}, "findings": {"total": 1.5}},
+                 {"secrets": {"total": 1}, "owner": "abcd"}, {"secrets": {"total": 1}, "owner": "ab"}]  # fmt: skip
+    results = opa_results(opa, tmp_path, [(schema, document) for document in documents])
+    assert [compiled for _, compiled, _ in results] == [matched for _, _, matched in results]
+    assert [n for n, _, matched in results if matched] == [1, 8]
