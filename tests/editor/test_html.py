@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
-from compiler.editor.html import condition_rows, decision_page, decision_view
+from compiler.editor.html import condition_rows, decision_page, decision_view, render_page
 
 DECISION = {
     "result": "manual",
@@ -236,12 +236,14 @@ def test_finding_exceptions_of_any_shape_are_shown_escaped_never_dropped() -> No
     text, tags = text_of(decision_page(decision))
     assert "i" not in tags
     assert (
-        "<i>log4shell</i> organization=1 CVE-2021-44228 in log4j-core 2 appsec@example.com "
+        "<i>log4shell</i> at organization=1 CVE-2021-44228 in log4j-core 2 appsec@example.com "
         "2027-01-31T00:00:00Z not reachable More about <i>log4shell</i>"
     ) in text
     assert '"compensating_controls": "one WAF rule"' in text and '"ticket": "SEC-42"' in text
-    assert '"not an exception" ? ? ? ? ?' in text
+    assert '"not an exception" at ? ? ? ? ?' in text
     assert "2 finding exceptions used" in text
     # A list of exceptions of a shape not known here stays among the decision's fields.
     assert '"expired_exceptions": { "not": "a list" }' in text
     assert "Expired finding exceptions" not in text
+    fragment, _ = text_of(render_page("decision_fragment.html.j2", decision=view))  # playground
+    assert "Finding exceptions the decision used" in fragment and "SEC-42" in fragment
