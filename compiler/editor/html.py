@@ -315,6 +315,10 @@ def _exception(exception: Any) -> ExceptionView:
         f" in {exception[key]}" for key in ("package", "target") if key in exception
     )
     controls = exception.get("compensating_controls")
+    # Controls of a shape not known here stay among the exception's other fields.
+    shown = (
+        EXCEPTION_KEYS if isinstance(controls, list) else EXCEPTION_KEYS - {"compensating_controls"}
+    )
     return ExceptionView(
         str(exception.get("name", "?")),
         rule,
@@ -326,10 +330,7 @@ def _exception(exception: Any) -> ExceptionView:
         "; ".join(str(c) for c in controls) if isinstance(controls, list) else "",
         str(exception.get("review_trigger", "")),
         str(exception.get("source", "")),
-        _more(
-            exception,
-            EXCEPTION_KEYS - (set() if isinstance(controls, list) else {"compensating_controls"}),
-        ),
+        _more(exception, shown),
     )
 
 
