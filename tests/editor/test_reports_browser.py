@@ -7,12 +7,14 @@ import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.conftest import QUALITY_GATES, REQUESTS, build, run_cli, write_sources
 from tests.editor.conftest import Visit
+from tests.fleet.test_audit import audit, excepted  # noqa: F401 (a fixture: a sidecar's log)
 from tests.test_exceptions import LOG4SHELL, URI, sources_by_the_clock
 from tests.test_exceptions import request as exceptions_request
 
@@ -247,5 +249,32 @@ def test_explain_shows_the_finding_exceptions_used_and_the_expired_ones(
     expect(page.get_by_role("heading", name="More in the decision")).to_have_count(0)
     for table in page.get_by_role("table").all():  # long package names wrap in the page
         assert table.evaluate("(t) => t.scrollWidth <= t.parentElement.clientWidth")
+    assert_self_contained(visit, path)
+    assert_readable(page)
+
+
+def test_audit_shows_the_finding_exceptions_used_and_the_expired_ones(
+    visit: Visit,
+    excepted: tuple[Path, list[Any]],  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    """`regate audit --format html` over a real sidecar's log (tests/fleet/test_audit.py)."""
+    log, _ = excepted
+    path = tmp_path / "audit.html"
+    assert audit(str(log), "--format", "html", "-o", str(path)).exit_code == 0
+    page = visit.page
+    page.goto(path.as_uri())
+    used = page.locator("h2:text('Finding exceptions used') + table")
+    expect(used.get_by_role("row").nth(1).get_by_role("cell")).to_have_text(
+        ["log4shell in legacy batch", "organization=1:account=2",
+         "CVE-2021-44228 in org.apache.logging.log4j:log4j-core", "appsec@example.com",
+         re.compile(r"^\d{4}-\d\d-\d\dT"), "2", "3"]
+    )  # fmt: skip
+    expired = page.locator("h2:text('Expired finding exceptions still hit') ~ table").first
+    expect(expired.get_by_role("row").nth(0)).to_contain_text("findings it would have excepted")
+    expect(expired.get_by_role("row").nth(1).get_by_role("cell")).to_have_text(
+        ["uri ReDoS", "organization=1", "CVE-2023-28755 in gem", "team-ruby",
+         re.compile(r"^\d{4}-\d\d-\d\dT"), "2", "2"]
+    )  # fmt: skip
     assert_self_contained(visit, path)
     assert_readable(page)

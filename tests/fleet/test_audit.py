@@ -4,7 +4,6 @@ output), and on logs with lines that cannot be read: every line is accounted for
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
 import urllib.request
@@ -14,11 +13,9 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from playwright.sync_api import expect
 
 from compiler.cli import main
 from tests.conftest import QUALITY_GATES, REQUESTS, free_port, run_cli, stop_process
-from tests.editor.conftest import browser, visit  # noqa: F401 (fixtures: a real Chromium)
 from tests.fleet.conftest import revision_of, wait_for
 from tests.test_exceptions import LOG4SHELL, URI, request, sources_by_the_clock
 
@@ -368,26 +365,6 @@ def test_a_log_without_finding_exceptions_lists_none(logged):
     report = audit(str(log)).stdout
     assert "finding exceptions" not in report
     assert "Finding exceptions" not in audit(str(log), "--format", "html").stdout
-
-
-def test_the_html_report_shows_the_finding_exceptions(excepted, visit, tmp_path):  # noqa: F811
-    log, _ = excepted
-    path = tmp_path / "audit.html"
-    assert audit(str(log), "--format", "html", "-o", str(path)).exit_code == 0
-    visit.page.goto(path.as_uri())
-    used = visit.page.locator("h2:text('Finding exceptions used') + table")
-    expect(used.get_by_role("row").nth(1).get_by_role("cell")).to_have_text(
-        ["log4shell in legacy batch", "organization=1:account=2",
-         "CVE-2021-44228 in org.apache.logging.log4j:log4j-core", "appsec@example.com",
-         re.compile(r"^\d{4}-\d\d-\d\dT"), "2", "3"]
-    )  # fmt: skip
-    expired = visit.page.locator("h2:text('Expired finding exceptions still hit') ~ table").first
-    expect(expired.get_by_role("row").nth(0)).to_contain_text("findings it would have excepted")
-    expect(expired.get_by_role("row").nth(1).get_by_role("cell")).to_have_text(
-        ["uri ReDoS", "organization=1", "CVE-2023-28755 in gem", "team-ruby",
-         re.compile(r"^\d{4}-\d\d-\d\dT"), "2", "2"]
-    )  # fmt: skip
-    assert visit.requests == [path.as_uri()]
 
 
 @pytest.mark.parametrize(
