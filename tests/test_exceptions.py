@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,19 @@ exception "uri ReDoS" {
   expires = "2026-12-20"
 }
 """
+
+
+def sources_by_the_clock() -> str:
+    """SOURCES for a real OPA deciding by its own clock, whatever day the suite runs:
+    the log4shell exception in force (30 days left), the uri one expired yesterday."""
+
+    def moment(days: int) -> str:
+        return (datetime.now(UTC) + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    return SOURCES.replace("2027-01-31T00:00:00Z", moment(30)).replace(
+        '"2026-12-20"', f'"{moment(-1)}"'
+    )
+
 
 BEFORE = "2026-12-10T00:00:00Z"  # both in force
 BETWEEN = "2027-01-01T00:00:00Z"  # the uri exception has expired

@@ -32,6 +32,25 @@ from compiler.resources import resource_dir
 # The keys of a decision, an action and a policy that the pages show in their own places;
 # any other key is listed under "more" as JSON.
 DECISION_KEYS = frozenset({"result", "actions", "revision", "errors"})
+# A decision's finding exceptions in force and expired (docs/decisions.md, "Finding
+# exceptions"), and the keys of one that the pages show in their own places.
+EXCEPTION_LISTS = ("exceptions", "expired_exceptions")
+EXCEPTION_KEYS = frozenset(
+    {
+        "name",
+        "nrn",
+        "rule",
+        "package",
+        "target",
+        "owner",
+        "reason",
+        "compensating_controls",
+        "expires",
+        "review_trigger",
+        "source",
+        "findings",
+    }
+)
 ACTION_KEYS = frozenset(
     {
         "id",
@@ -125,6 +144,24 @@ class ErrorView:
 
 
 @dataclass(frozen=True)
+class ExceptionView:
+    """A finding exception a decision lists: in force (it excepted findings of the
+    request) or expired (it would have)."""
+
+    name: str
+    rule: str  # `CVE-2021-44228 in org.apache.logging.log4j:log4j-core`
+    nrn: str
+    findings: str
+    owner: str
+    expires: str
+    reason: str
+    controls: str
+    review_trigger: str
+    source: str
+    more: str
+
+
+@dataclass(frozen=True)
 class DecisionView:
     result: str
     headline: str
@@ -134,6 +171,8 @@ class DecisionView:
     actions: tuple[ActionView, ...]
     more: str
     counts: dict[str, int] = field(default_factory=dict)
+    exceptions: tuple[ExceptionView, ...] = ()
+    expired_exceptions: tuple[ExceptionView, ...] = ()
 
 
 def _actual(failure: Mapping[str, Any]) -> str:
@@ -269,6 +308,37 @@ def _item(item: Any) -> ItemView:
     )
 
 
+def _exception(exception: Any) -> ExceptionView:
+    if not isinstance(exception, Mapping):
+        return ExceptionView(_json(exception), "?", "?", "?", "?", "?", "", "", "", "", "")
+    rule = str(exception.get("rule", "?")) + "".join(
+        f" in {exception[key]}" for key in ("package", "target") if key in exception
+    )
+    controls = exception.get("compensating_controls")
+    # Controls of a shape not known here stay among the exception's other fields.
+    shown = (
+        EXCEPTION_KEYS if isinstance(controls, list) else EXCEPTION_KEYS - {"compensating_controls"}
+    )
+    return ExceptionView(
+        str(exception.get("name", "?")),
+        rule,
+        str(exception.get("nrn", "?")),
+        str(exception.get("findings", "?")),
+        str(exception.get("owner", "?")),
+        str(exception.get("expires", "?")),
+        str(exception.get("reason", "")),
+        "; ".join(str(c) for c in controls) if isinstance(controls, list) else "",
+        str(exception.get("review_trigger", "")),
+        str(exception.get("source", "")),
+        _more(exception, shown),
+    )
+
+
+def _exceptions(decision: Mapping[str, Any], key: str) -> tuple[ExceptionView, ...]:
+    listed = decision.get(key)
+    return tuple(_exception(e) for e in listed) if isinstance(listed, list) else ()
+
+
 def _error(reason: Any) -> ErrorView:
     if isinstance(reason, Mapping):
         return ErrorView(
@@ -295,8 +365,14 @@ def decision_view(decision: Any) -> DecisionView:
         str(decision.get("revision", "?")),
         tuple(_error(e) for e in decision.get("errors", [])),
         actions,
-        _more(decision, DECISION_KEYS),
+        # A list of exceptions of a shape not known here stays among the other fields.
+        _more(
+            decision,
+            DECISION_KEYS | {k for k in EXCEPTION_LISTS if isinstance(decision.get(k), list)},
+        ),
         counts,
+        _exceptions(decision, "exceptions"),
+        _exceptions(decision, "expired_exceptions"),
     )
 
 

@@ -8,11 +8,12 @@ own log, or a line that cannot be read, reported with its file and line number
 (never skipped silently).
 
 The summary counts decisions per requested action and result and per approval
-action, the policies and the conditions that fail most, the waivers used, audit
-actions that would have blocked, malformed requests, and the decisions made with
-a bundle revision other than the newest.  It never shows what a request held:
-only its action and NRN, so fields the sidecar masked stay masked, and the
-pointers OPA erased or masked are counted.
+action, the policies and the conditions that fail most, the waivers used, the
+finding exceptions used and the expired ones that would have applied (their
+findings count again: they block now), audit actions that would have blocked,
+malformed requests, and the decisions made with a bundle revision other than the
+newest.  It never shows what a request held: only its action and NRN, so fields
+the sidecar masked stay masked, and the pointers OPA erased or masked are counted.
 """
 
 from __future__ import annotations
@@ -36,6 +37,24 @@ from compiler.sources import open_readable
 LINE_LIMIT = 16 << 20  # longer lines are reported, not read: memory stays bounded
 DECISION_PATH = "regate/decision"
 LISTED = 50  # stale decisions listed in text and HTML (JSON lists them all)
+# A decision's finding exceptions (docs/decisions.md, "Finding exceptions"): in force, and
+# expired ones that would have applied.
+EXCEPTION_LISTS = ("exceptions", "expired_exceptions")
+EXCEPTION_TEXTS = ("name", "nrn", "rule", "owner", "expires")
+EXCEPTION_OPTIONAL = ("package", "target")
+
+
+@dataclass(frozen=True)
+class ExceptionSeen:
+    """A finding exception as the audit counts it: its identity and what it was at the time."""
+
+    name: str
+    nrn: str
+    rule: str
+    package: str | None
+    target: str | None
+    owner: str
+    expires: str
 
 
 @dataclass(frozen=True)
@@ -92,6 +111,14 @@ class Audit:
     policies: Counter[tuple[str, str]] = field(default_factory=Counter)  # failed (name, source)
     conditions: Counter[tuple[str, str, str, str, str]] = field(default_factory=Counter)
     waivers: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
+    # Per list (EXCEPTION_LISTS): the decisions that listed an exception, and the
+    # findings it excepted (or would have) in them.
+    exception_decisions: dict[str, Counter[ExceptionSeen]] = field(
+        default_factory=lambda: {key: Counter() for key in EXCEPTION_LISTS}
+    )
+    exception_findings: dict[str, Counter[ExceptionSeen]] = field(
+        default_factory=lambda: {key: Counter() for key in EXCEPTION_LISTS}
+    )
     would_block: Counter[tuple[str, str]] = field(default_factory=Counter)
     malformed: Counter[str] = field(default_factory=Counter)
     revisions: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -138,8 +165,7 @@ class Audit:
             if not isinstance(event, dict):
                 self.unreadable.append(Unreadable(where, "not a JSON object"))
             elif "decision_id" in event and "path" in event:
-                problem = self.add_decision(where, event)
-                if problem:
+                for problem in self.add_decision(where, event):
                     self.unreadable.append(Unreadable(where, problem))
             elif "msg" in event and "level" in event:
                 self.opa_lines += 1
@@ -148,14 +174,14 @@ class Audit:
                     Unreadable(where, "neither a decision log event nor a line of OPA's log")
                 )
 
-    def add_decision(self, where: Where, event: dict[str, Any]) -> str | None:
+    def add_decision(self, where: Where, event: dict[str, Any]) -> list[str]:
         """Count one decision log event; what is wrong with it, if anything."""
         path = event.get("path")
         if not isinstance(path, str):
-            return "a decision log event whose path is not a string"
+            return ["a decision log event whose path is not a string"]
         if path.strip("/") != DECISION_PATH:
             self.other_paths[path.strip("/")] += 1
-            return None
+            return []
         for pointer in [*_strings(event.get("erased")), *_strings(event.get("masked"))]:
             self.masked[re.sub(r"/\d+(?=/|$)", "/*", pointer)] += 1
         request = event.get("input")
@@ -181,7 +207,7 @@ class Audit:
         decision = event.get("result")
         if not isinstance(decision, dict) or not isinstance(decision.get("result"), str):
             self.undefined += 1
-            return None if decision is None else "a decision log event whose result is not regate's"
+            return [] if decision is None else ["a decision log event whose result is not regate's"]
         result = decision["result"]
         self.results[result] += 1
         self.by_action.setdefault(action, Counter())[result] += 1
@@ -191,7 +217,28 @@ class Audit:
         for entry in decision.get("actions") or []:
             if isinstance(entry, dict):
                 self.add_action(entry)
-        return None
+        return self.add_exceptions(decision)
+
+    def add_exceptions(self, decision: dict[str, Any]) -> list[str]:
+        """Count the finding exceptions a decision lists; an entry that is not one is
+        reported (the line is unreadable), never counted as something it may not be."""
+        problems = []
+        for key in EXCEPTION_LISTS:
+            entries = decision.get(key, [])
+            if not isinstance(entries, list):
+                problems.append(f"the decision's {key} is not a list")
+                continue
+            for number, entry in enumerate(entries):
+                seen = _exception(entry)
+                if isinstance(seen, str):
+                    problems.append(
+                        f"the decision's {key}[{number}] is not a finding exception: {seen}"
+                    )
+                    continue
+                exception, findings = seen
+                self.exception_decisions[key][exception] += 1
+                self.exception_findings[key][exception] += findings
+        return problems
 
     def add_action(self, entry: dict[str, Any]) -> None:
         action_id = str(entry.get("id"))
@@ -290,6 +337,26 @@ class Audit:
                 {"waiver": waiver, "policy": policy, "owner": owner, "expires": expires, "used": n}
                 for (waiver, policy, owner, expires), n in _most(self.waivers)
             ],
+            **{
+                key: [
+                    {
+                        "exception": e.name,
+                        "nrn": e.nrn,
+                        "rule": e.rule,
+                        **{
+                            k: v
+                            for k, v in (("package", e.package), ("target", e.target))
+                            if v is not None
+                        },
+                        "owner": e.owner,
+                        "expires": e.expires,
+                        "decisions": n,
+                        "findings": self.exception_findings[key][e],
+                    }
+                    for e, n in _most(self.exception_decisions[key])
+                ]
+                for key in EXCEPTION_LISTS
+            },
             "audit_would_block": [
                 {"action": action, "would_be": would_be, "decisions": n}
                 for (action, would_be), n in _most(self.would_block)
@@ -343,6 +410,24 @@ def _lines(handle: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
             yield number, None
             continue
         yield number, line
+
+
+def _exception(entry: Any) -> tuple[ExceptionSeen, int] | str:
+    """A finding exception of a decision and the findings it named; what is wrong otherwise."""
+    if not isinstance(entry, dict):
+        return "not a JSON object"
+    for key in EXCEPTION_TEXTS:
+        if not isinstance(entry.get(key), str):
+            return f"its {key} is {'missing' if key not in entry else 'not a string'}"
+    for key in EXCEPTION_OPTIONAL:
+        if key in entry and not isinstance(entry[key], str):
+            return f"its {key} is not a string"
+    findings = entry.get("findings")
+    if not isinstance(findings, int) or isinstance(findings, bool) or findings < 0:
+        return "its findings is not a count"
+    name, nrn, rule, owner, expires = (entry[key] for key in EXCEPTION_TEXTS)
+    package, target = (entry.get(key) for key in EXCEPTION_OPTIONAL)
+    return ExceptionSeen(name, nrn, rule, package, target, owner, expires), findings
 
 
 def _strings(value: Any) -> list[str]:

@@ -63,6 +63,14 @@ def text(summary: dict[str, Any]) -> str:
         ],
     )
     section(
+        "finding exceptions used:",
+        [_exception_row(e, expired=False) for e in summary["exceptions"]],
+    )
+    section(
+        "expired finding exceptions still hit (their findings count again):",
+        [_exception_row(e, expired=True) for e in summary["expired_exceptions"]],
+    )
+    section(
         "audit actions that would have blocked:",
         [
             f"{a['decisions']:>6}  {a['action']} would be {a['would_be']}"
@@ -110,6 +118,21 @@ def text(summary: dict[str, Any]) -> str:
         ],
     )
     return "\n".join(out) + "\n"
+
+
+def _exception_row(exception: dict[str, Any], expired: bool) -> str:
+    """One finding exception of the summary, in the words of `regate explain`."""
+    named = exception["rule"] + "".join(
+        f" in {exception[key]}" for key in ("package", "target") if key in exception
+    )
+    findings, decisions = exception["findings"], exception["decisions"]
+    verb, state = ("would have excepted", "expired") if expired else ("excepted", "expires")
+    return (
+        f'{decisions:>6}  "{exception["exception"]}" at {exception["nrn"]} {verb} {findings} '
+        f"finding{'s' if findings != 1 else ''} of {named} in {decisions} "
+        f"decision{'s' if decisions != 1 else ''} (owner {exception['owner']}, "
+        f"{state} {exception['expires']})"
+    )
 
 
 @cache

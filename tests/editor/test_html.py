@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
-from compiler.editor.html import condition_rows, decision_page, decision_view
+from compiler.editor.html import condition_rows, decision_page, decision_view, render_page
 
 DECISION = {
     "result": "manual",
@@ -206,3 +206,44 @@ def test_checklist_items_and_selected_out_policies_have_their_own_rows() -> None
     assert "scope.capabilities.auto_scaling false needs = true org.rg:9" in text
     assert "PCI \u2013 not selected org.rg:20" in text
     assert "Policy “PCI” failed" not in text
+
+
+def test_finding_exceptions_of_any_shape_are_shown_escaped_never_dropped() -> None:
+    decision = {
+        "result": "deny",
+        "revision": "abc",
+        "actions": [],
+        "exceptions": [
+            {
+                "name": "<i>log4shell</i>",
+                "nrn": "organization=1",
+                "rule": "CVE-2021-44228",
+                "package": "log4j-core",
+                "owner": "appsec@example.com",
+                "reason": "not reachable",
+                "compensating_controls": "one WAF rule",  # not a list: shown as JSON
+                "expires": "2027-01-31T00:00:00Z",
+                "findings": 2,
+                "ticket": "SEC-42",
+            },
+            "not an exception",
+        ],
+        "expired_exceptions": {"not": "a list"},
+    }
+    view = decision_view(decision)
+    assert [e.name for e in view.exceptions] == ["<i>log4shell</i>", '"not an exception"']
+    assert view.expired_exceptions == ()
+    text, tags = text_of(decision_page(decision))
+    assert "i" not in tags
+    assert (
+        "<i>log4shell</i> at organization=1 CVE-2021-44228 in log4j-core 2 appsec@example.com "
+        "2027-01-31T00:00:00Z not reachable More about <i>log4shell</i>"
+    ) in text
+    assert '"compensating_controls": "one WAF rule"' in text and '"ticket": "SEC-42"' in text
+    assert '"not an exception" at ? ? ? ? ?' in text
+    assert "2 finding exceptions used" in text
+    # A list of exceptions of a shape not known here stays among the decision's fields.
+    assert '"expired_exceptions": { "not": "a list" }' in text
+    assert "Expired finding exceptions" not in text
+    fragment, _ = text_of(render_page("decision_fragment.html.j2", decision=view))  # playground
+    assert "Finding exceptions the decision used" in fragment and "SEC-42" in fragment

@@ -3,14 +3,20 @@ the reasons in tables, no request leaving the file, colours a person can read.""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.conftest import QUALITY_GATES, REQUESTS, build, run_cli, write_sources
 from tests.editor.conftest import Visit
+from tests.fleet.test_audit import audit, excepted  # noqa: F401 (a fixture: a sidecar's log)
+from tests.test_exceptions import LOG4SHELL, URI, sources_by_the_clock
+from tests.test_exceptions import request as exceptions_request
 
 pytestmark = pytest.mark.opa
 
@@ -184,5 +190,91 @@ def test_coverage_marks_each_source_line(visit: Visit, tmp_path: Path) -> None:
     expect(listing.get_by_role("row").nth(6)).to_contain_text('6✗ not exercisedpolicy "Tier" {')
     failures = page.get_by_role("table", name="What regate test found")
     expect(failures).to_contain_text('no test exercises policy "Tier"')
+    assert_self_contained(visit, path)
+    assert_readable(page)
+
+
+def test_explain_shows_the_finding_exceptions_used_and_the_expired_ones(
+    visit: Visit, tmp_path: Path
+) -> None:
+    """A real OPA decides by its clock: log4shell's exception in force, the uri one expired."""
+    bundle = build([write_sources(tmp_path / "src", {"gate.rg": sources_by_the_clock()})], tmp_path)
+    given = tmp_path / "request.json"
+    given.write_text(json.dumps(exceptions_request([LOG4SHELL, URI])))
+    result = run_cli("explain", "--bundle", str(bundle), "--input", str(given), "--format", "html")
+    assert result.exit_code == 0, result.stderr
+    path = tmp_path / "decision.html"
+    page = open_report(visit, result.stdout, path)
+    expect(page.get_by_role("heading", level=1)).to_have_text("✗ Denied")
+    summary = page.get_by_role("list", name="summary")
+    expect(summary).to_contain_text("1 finding exception used")
+    expect(summary).to_contain_text("1 expired exception that would have applied")
+    used = page.get_by_role("table", name="Finding exceptions the decision used")
+    row = used.get_by_role("row").nth(1)
+    expect(row.get_by_role("rowheader")).to_have_text(
+        "log4shell in legacy batch at organization=1:account=2", use_inner_text=True
+    )
+    expect(row.get_by_role("cell")).to_have_text(
+        [
+            "CVE-2021-44228 in org.apache.logging.log4j:log4j-core",
+            "1",
+            "appsec@example.com",
+            re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"),
+            "not reachable: JNDI lookups disabledCompensating controls: WAF rule 932100"
+            "Review when: a fixed version is published",
+            "gate.rg:25",
+        ]
+    )
+    expired = page.get_by_role("table", name="Expired finding exceptions that would have applied")
+    expect(expired.get_by_role("columnheader")).to_contain_text(
+        ["Findings it would have excepted", "Expired"]
+    )
+    row = expired.get_by_role("row").nth(1)
+    expect(row.get_by_role("rowheader")).to_have_text(
+        "uri ReDoS at organization=1", use_inner_text=True
+    )
+    expect(row.get_by_role("cell")).to_have_text(
+        [
+            "CVE-2023-28755 in gem",
+            "1",
+            "team-ruby",
+            re.compile(r"^\d{4}-"),
+            "no untrusted URIs are parsed",
+            "gate.rg:36",
+        ]
+    )
+    expect(
+        page.get_by_text("Expired: the findings these exceptions named count again.")
+    ).to_be_visible()
+    expect(page.get_by_role("heading", name="More in the decision")).to_have_count(0)
+    for table in page.get_by_role("table").all():  # long package names wrap in the page
+        assert table.evaluate("(t) => t.scrollWidth <= t.parentElement.clientWidth")
+    assert_self_contained(visit, path)
+    assert_readable(page)
+
+
+def test_audit_shows_the_finding_exceptions_used_and_the_expired_ones(
+    visit: Visit,
+    excepted: tuple[Path, list[Any]],  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    """`regate audit --format html` over a real sidecar's log (tests/fleet/test_audit.py)."""
+    log, _ = excepted
+    path = tmp_path / "audit.html"
+    assert audit(str(log), "--format", "html", "-o", str(path)).exit_code == 0
+    page = visit.page
+    page.goto(path.as_uri())
+    used = page.locator("h2:text('Finding exceptions used') + table")
+    expect(used.get_by_role("row").nth(1).get_by_role("cell")).to_have_text(
+        ["log4shell in legacy batch", "organization=1:account=2",
+         "CVE-2021-44228 in org.apache.logging.log4j:log4j-core", "appsec@example.com",
+         re.compile(r"^\d{4}-\d\d-\d\dT"), "2", "3"]
+    )  # fmt: skip
+    expired = page.locator("h2:text('Expired finding exceptions still hit') ~ table").first
+    expect(expired.get_by_role("row").nth(0)).to_contain_text("findings it would have excepted")
+    expect(expired.get_by_role("row").nth(1).get_by_role("cell")).to_have_text(
+        ["uri ReDoS", "organization=1", "CVE-2023-28755 in gem", "team-ruby",
+         re.compile(r"^\d{4}-\d\d-\d\dT"), "2", "2"]
+    )  # fmt: skip
     assert_self_contained(visit, path)
     assert_readable(page)

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from compiler.cli import main
 from tests.conftest import QUALITY_GATES, REQUESTS, free_port, run_cli, stop_process
 from tests.fleet.conftest import revision_of, wait_for
+from tests.test_exceptions import LOG4SHELL, URI, request, sources_by_the_clock
 
 pytestmark = pytest.mark.opa
 
@@ -40,12 +41,34 @@ action "watch-staging-secrets" {
 }
 """
 MALFORMED = {"action": 7, "nrn": "organization=1", "entities": {}}
+EXCEPTION = {"name": "log4shell in legacy batch", "nrn": "organization=1:account=2",
+             "rule": "CVE-2021-44228", "owner": "appsec@example.com",
+             "expires": "2027-01-31T00:00:00Z", "findings": 1}  # fmt: skip
 
 
 def ask(url: str, path: str, body: object | None = None) -> Any:
     data = None if body is None else json.dumps({"input": body}).encode()
     with urllib.request.urlopen(url + path, data, 5) as answer:
         return json.load(answer).get("result")
+
+
+def decide_logged(opa: str, bundle: Path, log: Path, requests: list[Any]) -> list[Any]:
+    """A real sidecar with `bundle`, its console (decision logs included) written to
+    `log`, decides `requests` (and answers a query at another path); its answers."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [opa, "run", "--server", "--addr", f"127.0.0.1:{port}", "--bundle", str(bundle),
+         "--set", "decision_logs.console=true", "--set", "labels.region=eu"],
+        stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        wait_for("the sidecar", lambda: bool(urllib.request.urlopen(f"{url}/health?bundles=true")))
+        answers = [ask(url, "/v1/data/regate/decision", r) for r in requests]
+        ask(url, "/v1/data/regate/catalog/revision")
+    finally:
+        stop_process(process)
+    return answers
 
 
 @pytest.fixture(scope="module")
@@ -60,21 +83,30 @@ def logged(opa: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pa
     built = run_cli("build", str(sources), "-o", str(bundle))
     assert built.exit_code == 0, built.output
     log = directory / "opa.log"
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [opa, "run", "--server", "--addr", f"127.0.0.1:{port}", "--bundle", str(bundle),
-         "--set", "decision_logs.console=true", "--set", "labels.region=eu"],
-        stdout=log.open("wb"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        wait_for("the sidecar", lambda: bool(urllib.request.urlopen(f"{url}/health?bundles=true")))
-        requests = [json.loads(p.read_text()) for p in sorted(REQUESTS.glob("*.json"))]
-        answers = [ask(url, "/v1/data/regate/decision", r) for r in [*requests, MALFORMED]]
-        ask(url, "/v1/data/regate/catalog/revision")
-    finally:
-        stop_process(process)
-    return bundle, log, answers
+    requests = [json.loads(p.read_text()) for p in sorted(REQUESTS.glob("*.json"))]
+    return bundle, log, decide_logged(opa, bundle, log, [*requests, MALFORMED])
+
+
+@pytest.fixture(scope="module")
+def excepted(opa: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Any]]:
+    """The console log of a real sidecar deciding with finding exceptions by its own
+    clock: log4shell's in force (30 days left), the uri one expired yesterday; and
+    its answers."""
+    directory = tmp_path_factory.mktemp("excepted")
+    (directory / "gate.rg").write_text(sources_by_the_clock())
+    bundle = directory / "bundle.tar.gz"
+    built = run_cli("build", str(directory / "gate.rg"), "-o", str(bundle))
+    assert built.exit_code == 0, built.output
+    assert "warning[RG145]" in built.stderr  # the uri exception has expired
+    other_account = "organization=1:account=3"
+    requests = [
+        request([LOG4SHELL, URI]),  # one excepted, one no longer: denied
+        request([LOG4SHELL, LOG4SHELL]),  # both excepted: approved
+        request([URI], nrn=other_account),  # the uri exception is the organisation's
+        request([LOG4SHELL], nrn=other_account),  # no exception there: denied
+    ]
+    log = directory / "opa.log"
+    return log, decide_logged(opa, bundle, log, requests)
 
 
 def audit(*arguments: str, input: str | None = None):  # type: ignore[no-untyped-def]
@@ -290,3 +322,89 @@ def test_the_newest_revision_read_from_the_registry(logged, registry, tmp_path):
         f"{registry.host} has no {registry.host}/policies/none:production "
         "(the registry says: manifest unknown)\n"
     )
+
+
+def test_audit_counts_the_finding_exceptions_used_and_the_expired_ones_still_hit(excepted):
+    log, answers = excepted
+    assert [a["result"] for a in answers] == ["deny", "approve", "deny", "deny"]
+    result = audit(str(log), "--format", "json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    log4shell = next(e for a in answers for e in a.get("exceptions", []))
+    uri = next(e for a in answers for e in a.get("expired_exceptions", []))
+    assert summary["exceptions"] == [
+        {"exception": "log4shell in legacy batch", "nrn": "organization=1:account=2",
+         "rule": "CVE-2021-44228", "package": "org.apache.logging.log4j:log4j-core",
+         "owner": "appsec@example.com", "expires": log4shell["expires"], "decisions": 2,
+         "findings": 3},
+    ]  # fmt: skip
+    assert summary["expired_exceptions"] == [
+        {"exception": "uri ReDoS", "nrn": "organization=1", "rule": "CVE-2023-28755",
+         "target": "gem", "owner": "team-ruby", "expires": uri["expires"], "decisions": 2,
+         "findings": 2},
+    ]  # fmt: skip
+
+    lines = audit(str(log)).stdout.splitlines()
+    used = lines.index("finding exceptions used:")
+    assert lines[used + 1] == (
+        '       2  "log4shell in legacy batch" at organization=1:account=2 excepted 3 findings '
+        "of CVE-2021-44228 in org.apache.logging.log4j:log4j-core in 2 decisions (owner "
+        f"appsec@example.com, expires {log4shell['expires']})"
+    )
+    expired = lines.index("expired finding exceptions still hit (their findings count again):")
+    assert lines[expired + 1] == (
+        '       2  "uri ReDoS" at organization=1 would have excepted 2 findings of '
+        f"CVE-2023-28755 in gem in 2 decisions (owner team-ruby, expired {uri['expires']})"
+    )
+
+
+def test_a_log_without_finding_exceptions_lists_none(logged):
+    _, log, _ = logged
+    summary = json.loads(audit(str(log), "--format", "json").stdout)
+    assert summary["exceptions"] == summary["expired_exceptions"] == []
+    report = audit(str(log)).stdout
+    assert "finding exceptions" not in report
+    assert "Finding exceptions" not in audit(str(log), "--format", "html").stdout
+
+
+@pytest.mark.parametrize(
+    ("exceptions", "reason"),
+    [
+        ("not a list", "the decision's exceptions is not a list"),
+        ([7], "the decision's exceptions[0] is not a finding exception: not a JSON object"),
+        ([{"nrn": "organization=1"}],
+         "the decision's exceptions[0] is not a finding exception: its name is missing"),
+        ([{**EXCEPTION, "owner": ["a", "b"]}],
+         "the decision's exceptions[0] is not a finding exception: its owner is not a string"),
+        ([{**EXCEPTION, "package": None}],
+         "the decision's exceptions[0] is not a finding exception: its package is not a string"),
+        ([EXCEPTION, {**EXCEPTION, "findings": "3"}],
+         "the decision's exceptions[1] is not a finding exception: its findings is not a count"),
+        ([{**EXCEPTION, "findings": True}],
+         "the decision's exceptions[0] is not a finding exception: its findings is not a count"),
+        ([{**EXCEPTION, "findings": -1}],
+         "the decision's exceptions[0] is not a finding exception: its findings is not a count"),
+    ],
+    ids=["not-a-list", "not-an-object", "no-name", "owner-a-list", "null-package",
+         "findings-a-string", "findings-a-boolean", "findings-negative"],
+)  # fmt: skip
+def test_a_finding_exception_audit_cannot_read_is_reported_with_its_line(
+    excepted, tmp_path, exceptions, reason
+):
+    """The decision is counted, the entry is not (it may be anything), and the line is
+    reported as unreadable: exit 1, never a traceback."""
+    log, _ = excepted
+    event = json.loads(next(x for x in log.read_text().splitlines() if '"Decision Log"' in x))
+    event["result"]["exceptions"] = exceptions
+    damaged = tmp_path / "damaged.log"
+    damaged.write_text(json.dumps(event) + "\n")
+    result = audit(str(damaged), "--format", "json")
+    assert result.exit_code == 1
+    summary = json.loads(result.stdout)
+    assert summary["decisions"] == 1
+    assert summary["unreadable"] == [{"file": str(damaged), "line": 1, "reason": reason}]
+    counted = [e["exception"] for e in summary["exceptions"]]
+    assert counted == (["log4shell in legacy batch"] if exceptions[0] is EXCEPTION else [])
+    assert result.stderr.splitlines()[0] == f"{damaged}:1:1: error[RG123]: {reason}"
+    for fmt in ("text", "html"):
+        assert audit(str(damaged), "--format", fmt).exit_code == 1
