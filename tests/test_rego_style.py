@@ -122,13 +122,6 @@ def test_library_and_policy_modules_fit_the_line_length(modules):
     assert [line for m in modules if FITTING.search(m.file) for line in long_lines(m)] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="left (issue 22, item 5): generated lines still exceed 120 characters: a "
-    "shared test's operand or $expr written on one line (conditions.rego), an entity "
-    "name set and json.match_schema's schema in request.rego's checks, two error "
-    "messages in errors.rego, a test block rule's long name in tests_test.rego",
-)
 def test_line_length(modules):
     assert [line for m in modules for line in long_lines(m)] == []
 
