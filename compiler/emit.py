@@ -115,8 +115,11 @@ def emit(ir: BundleIR) -> dict[str, bytes]:
     exceptions = isinstance(ir.catalog, dict) and bool(ir.catalog.get("exceptions"))
     files: dict[str, bytes] = {
         "regate/decision.rego": render("decision.rego.j2", exceptions=exceptions).encode(),
-        "regate/request/request.rego": render(
-            "request.rego.j2", checks=ir.request_checks, findings=exceptions
+        "regate/request/request.rego": render("request.rego.j2", findings=exceptions).encode(),
+        # Its generated checks, which grow with the entity model and the
+        # specifications, in a file of their own (Regal's file-length).
+        "regate/request/checks.rego": render(
+            "request_checks.rego.j2", checks=ir.request_checks
         ).encode(),
         "regate/request/errors.rego": render(
             "request_errors.rego.j2", findings=exceptions

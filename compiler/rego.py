@@ -54,9 +54,35 @@ class RegoText(Markup):
     macros built from it as final; compiler/emit.py refuses every other value."""
 
 
-def literal(value: JsonValue) -> RegoText:
-    """A JSON value as a Rego term: strings escaped, non-ASCII as \\u escapes."""
-    return RegoText(json.dumps(value, ensure_ascii=True, sort_keys=True, allow_nan=False))
+# Regal's style/line-length allows 120 characters; a composite literal longer than
+# this on one line is written over several when its indentation is known, one element
+# or member per line with trailing commas (`opa fmt` keeps them so).
+INLINE_WIDTH = 60
+
+
+def literal(value: JsonValue, depth: int | None = None) -> RegoText:
+    """A JSON value as a Rego term: strings escaped, non-ASCII as \\u escapes; at
+    indentation `depth`, an array or object too long for a line over several."""
+    one_line = _one_line(value)
+    if depth is None or len(one_line) <= INLINE_WIDTH or not value:
+        return RegoText(one_line)
+    if isinstance(value, list):
+        return _lines("[", [literal(item, depth + 1) for item in value], "]", depth)
+    if isinstance(value, dict):
+        members = [f"{_one_line(key)}: {literal(value[key], depth + 1)}" for key in sorted(value)]
+        return _lines("{", members, "}", depth)
+    return RegoText(one_line)
+
+
+def _one_line(value: JsonValue) -> str:
+    return json.dumps(value, ensure_ascii=True, sort_keys=True, allow_nan=False)
+
+
+def _lines(opening: str, items: list[str], closing: str, depth: int) -> RegoText:
+    inner = "\t" * (depth + 1)
+    return RegoText(
+        "\n".join([opening, *(f"{inner}{item}," for item in items), "\t" * depth + closing])
+    )
 
 
 def identifier(name: str) -> RegoText:
@@ -83,11 +109,15 @@ def member(key: str) -> RegoText:
     return RegoText(f".{key}" if is_field_name(key) else f"[{literal(key)}]")
 
 
-def set_of(values: list[JsonValue] | tuple[JsonValue, ...]) -> RegoText:
-    """A Rego set of JSON values: `{"a", "b"}`, or `set()` when empty."""
+def set_of(values: list[JsonValue] | tuple[JsonValue, ...], depth: int | None = None) -> RegoText:
+    """A Rego set of JSON values: `{"a", "b"}`, or `set()` when empty; at indentation
+    `depth`, one value per line when too long for one."""
     if not values:
         return RegoText("set()")
-    return RegoText("{" + ", ".join(literal(value) for value in values) + "}")
+    one_line = "{" + ", ".join(literal(value) for value in values) + "}"
+    if depth is None or len(one_line) <= INLINE_WIDTH:
+        return RegoText(one_line)
+    return _lines("{", [literal(value, depth + 1) for value in values], "}", depth)
 
 
 def tabs(depth: int) -> RegoText:

@@ -203,10 +203,9 @@ def checks(rules: dict[str, Any], model: EntityModel) -> RequestChecks:
     entities = []
     validated = []
     for entity, attributes in sorted(model.attributes.items()):
-        schema = entity_schema(attributes)
-        compiled = compile_schema(schema)
+        compiled = compile_schema(entity_schema(attributes))
         if compiled is None:
-            validated.append((entity, json.dumps(schema, sort_keys=True)))
+            validated.append((entity, rules["validated_entities"][entity]))
         else:
             entities.append((entity, compiled))
     schemas: dict[int, Checks] = {}
@@ -258,6 +257,13 @@ def rules(program: Program, model: EntityModel) -> dict[str, JsonValue]:
         # The entities some of whose attributes only a JSON Schema can check.
         "entity_schemas": {
             entity: schema for entity, (_, schema) in attributes.items() if schema is not None
+        },
+        # The entities whose attributes the checks cannot write out, as JSON text for
+        # OPA's validator: data, not a literal of request.rego's `_entity_fits`.
+        "validated_entities": {
+            entity: json.dumps(schema, sort_keys=True)
+            for entity, found in sorted(model.attributes.items())
+            if compile_schema(schema := entity_schema(found)) is None
         },
         "specifications": specifications,
         # A position in `specifications`, not the specification: a deeper NRN's

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from compiler.ast import Array, JsonValue, Nrn, Object, ObjectId, Program, Span
 from compiler.boundaries import Case, PolicyBoundaries, boundaries
@@ -33,6 +33,8 @@ BOUNDARY_PACKAGE = "data.regate.tests.boundaries_test"
 BOUNDARY_DATA = "regate/boundaries/data.json"
 # Each test block's request and expected policies and actions, by its rule.
 AUTHORED_DATA = "regate/tests/cases/data.json"
+# Regal's style/file-length: a module of at most 500 lines.
+MAX_MODULE_LINES = 500
 
 
 @dataclass(frozen=True)
@@ -366,7 +368,8 @@ def emit_tests(suite: BundleTests) -> dict[str, bytes]:
         files[AUTHORED_DATA] = json_bytes(cases)
     data: dict[str, JsonValue] = {}
     for module in suite.generated:
-        files[module.path] = render("boundaries_test.rego.j2", module=module).encode()
+        for part in _boundary_parts(module):
+            files[part.path] = render("boundaries_test.rego.j2", module=part).encode()
         for policy in module.policies:
             data[policy.key] = [
                 {"description": c.description, "input": c.input, "expected": c.expected}
@@ -375,3 +378,27 @@ def emit_tests(suite: BundleTests) -> dict[str, bytes]:
     if data:
         files[BOUNDARY_DATA] = json_bytes(data)
     return files
+
+
+def _boundary_parts(module: RegoTestModule) -> Iterator[RegoTestModule]:
+    """A source's boundary tests as modules of at most MAX_MODULE_LINES lines (its
+    policies' cases grow with them), each policy's cases whole in one: the first at
+    the module's path, the next numbered (`a_test.rego`, `a.part2_test.rego`, …)."""
+    header = _lines(replace(module, policies=()))
+    parts: list[list[BoundaryPolicy]] = [[]]
+    lines = header
+    for policy in module.policies:
+        size = _lines(replace(module, policies=(policy,))) - header
+        if parts[-1] and lines + size > MAX_MODULE_LINES:
+            parts.append([])
+            lines = header
+        parts[-1].append(policy)
+        lines += size
+    stem = module.path.removesuffix("_test.rego")
+    for n, policies in enumerate(parts, 1):
+        path = module.path if n == 1 else f"{stem}.part{n}_test.rego"
+        yield replace(module, path=path, policies=tuple(policies))
+
+
+def _lines(module: RegoTestModule) -> int:
+    return len(render("boundaries_test.rego.j2", module=module).splitlines())

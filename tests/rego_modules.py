@@ -82,15 +82,15 @@ def terms(node: object) -> Iterator[dict[str, Any]]:
             yield from terms(value)
 
 
-def references(module: Module, rule: dict[str, Any]) -> set[RulePath]:
+def references(module: Module, rule: dict[str, Any], local: set[str]) -> set[RulePath]:
     """The data paths a rule reads: through `data.…`, an import, or a rule of its
-    own package named by its bare name (a local variable of the same name counts
-    too, which can only make more rules reachable, never fewer)."""
+    own package (`local`: their first names, in any file of the package) named by
+    its bare name (a local variable of the same name counts too, which can only
+    make more rules reachable, never fewer)."""
     imports = {}
     for imported in module.ast.get("imports", ()):
         path = _static(imported["path"]["value"])
         imports[imported.get("alias") or path[-1]] = path
-    local = {_static(r["head"]["ref"])[0] for r in module.ast.get("rules", ())}
     paths = set()
     for term in terms(rule):
         # A bare name is a var term; `name.field` and `f(x)` are refs.
@@ -111,6 +111,9 @@ def unreachable(modules: list[Module], entrypoints: list[RulePath]) -> list[str]
     """The rules (`file: path`) that nothing reachable from the entrypoints, or
     from a test rule (`test_…`), reads."""
     rules = [(path, module, rule) for module in modules for path, rule in module.rules()]
+    local: dict[RulePath, set[str]] = {}
+    for path, module, _ in rules:
+        local.setdefault(module.package, set()).add(path[len(module.package)])
     reached: set[int] = set()
     frontier = list(entrypoints) + [path for path, _, _ in rules if path[-1].startswith("test_")]
     while frontier:
@@ -122,7 +125,7 @@ def unreachable(modules: list[Module], entrypoints: list[RulePath]) -> list[str]
                 path[: len(wanted)] == wanted or wanted[: len(path)] == path
             ):
                 reached.add(index)
-                frontier.extend(references(module, rule))
+                frontier.extend(references(module, rule, local[module.package]))
     return sorted(
         {
             f"{module.file}: {'.'.join(path)}"

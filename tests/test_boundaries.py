@@ -415,6 +415,14 @@ def test_every_operator_form_passes_its_boundary_tests_in_opa(opa, tmp_path):
     assert [p.skipped for p in policies_found] == [None] * len(OPERATOR_FORMS)
     for policy in policies_found:  # every policy has cases on both sides of its boundaries
         assert {c.expected for c in policy.cases} == {True, False}, policy.title
+    # Over 500 lines in one module (Regal's file-length): numbered parts, every case run.
+    modules = sorted(p for p in result.files if p.startswith("regate/tests/boundaries/"))
+    assert modules[-1] == "regate/tests/boundaries/p_test.rego"
+    assert modules[:-1] == [
+        f"regate/tests/boundaries/p.part{n}_test.rego" for n in range(2, len(modules) + 1)
+    ]
+    assert len(modules) > 1
+    assert all(len(result.files[m].splitlines()) <= 500 for m in modules)
     write_directory(str(tmp_path / "bundle"), result.files)
     run = run_tests(result, str(tmp_path / "bundle"))
     assert run.failures == ()

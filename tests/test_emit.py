@@ -14,7 +14,7 @@ from compiler.bundle import write_directory
 from compiler.driver import compile_sources
 from compiler.emit import environment
 from compiler.limits import MAX_QUERY_DEPTH
-from compiler.rego import RegoText, identifier, literal, slug
+from compiler.rego import RegoText, identifier, literal, set_of, slug
 from tests.conftest import QUALITY_GATES, write_sources
 from tests.mongo_harness import sources, verdicts
 
@@ -37,6 +37,7 @@ def test_bundle_layout(files):
         "regate/explanations/plain/data.json",
         "regate/mongo/mongo.rego",
         "regate/policies/policies.rego",
+        "regate/request/checks.rego",
         "regate/request/errors.rego",
         "regate/request/request.rego",
         "regate/request/rules/data.json",
@@ -59,6 +60,7 @@ def test_bundle_layout(files):
         "regate/policies/policies.rego",
         "regate/decision.rego",
         "regate/request/request.rego",
+        "regate/request/checks.rego",
         "regate/request/errors.rego",
         "regate/explanations/explanations.rego",
     ],
@@ -258,6 +260,26 @@ def test_literals_and_identifiers_are_escaped():
     assert slug("80 percent") == "policy_80_percent"
     with pytest.raises(ValueError, match="not a safe Rego identifier"):
         identifier("a-b")
+
+
+def test_long_literals_are_written_over_lines_opa_fmt_keeps(opa, tmp_path):
+    value = {"fields": [{"name": "application", "path": "application.slug"}], "gaps": [0]}
+    assert literal(value) == json.dumps(value, sort_keys=True)  # no indentation: one line
+    wrapped = literal(value, 1)
+    names = set_of([f"entity_{n}" for n in range(8)], 1)
+    assert set_of(["a", "b"], 1) == '{"a", "b"}'  # short: one line
+    module = tmp_path / "wrapped.rego"
+    module.write_text(f'package wrapped\n\nvalue := {{\n\t"a": {wrapped},\n\t"b": {names},\n}}\n')
+    assert max(len(line) for line in module.read_text().splitlines()) <= 80
+    formatted = subprocess.run([opa, "fmt", "--diff", str(module)], capture_output=True, text=True)
+    assert (formatted.returncode, formatted.stdout) == (0, "")
+    evaluated = subprocess.run(
+        [opa, "eval", "-f", "json", "-d", str(module), "data.wrapped.value.a"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(evaluated.stdout)["result"][0]["expressions"][0]["value"] == value
 
 
 def test_policy_names_that_collide_get_distinct_rules(tmp_path):

@@ -122,13 +122,6 @@ def test_library_and_policy_modules_fit_the_line_length(modules):
     assert [line for m in modules if FITTING.search(m.file) for line in long_lines(m)] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="left (issue 22, item 5): generated lines still exceed 120 characters: a "
-    "shared test's operand or $expr written on one line (conditions.rego), an entity "
-    "name set and json.match_schema's schema in request.rego's checks, two error "
-    "messages in errors.rego, a test block rule's long name in tests_test.rego",
-)
 def test_line_length(modules):
     assert [line for m in modules for line in long_lines(m)] == []
 
@@ -137,9 +130,8 @@ def test_line_length(modules):
 # Default: level error, max-file-length 500 lines.
 @pytest.mark.xfail(
     strict=True,
-    reason="left (issue 22, item 5): request.rego with a large entity model (devsecops: "
-    "626 lines), conditions.rego and a source's boundary tests grow with the policies "
-    "(one module per package or per source file)",
+    reason="left (issue 22, item 5): a source's policies module grows with its policies "
+    "(corpus: 550 lines), mongo.rego of a bundle using every operator has 848 lines",
 )
 def test_file_length(modules):
     assert [m.file for m in modules if len(m.text.splitlines()) > 500] == []
@@ -147,23 +139,57 @@ def test_file_length(modules):
 
 # https://www.openpolicyagent.org/projects/regal/rules/style/rule-length
 # Default: level error, max-rule-length 30 lines and 60 for test_ rules, comments
-# not counted, a rule without a body (an assignment of a long value) exempt.
-@pytest.mark.xfail(
-    strict=True,
-    reason="left (issue 22, item 5): request.rego's generated checks of an entity "
-    "(_entity_fits, 33 lines) and of a metadata schema (_fits_schema, up to 113) are one "
-    "rule body each",
-)
+# not counted, a rule without a body (an assignment of a long value) exempt; and a
+# rule right below Regal's inline directive `# regal ignore:rule-length`
+# (https://www.openpolicyagent.org/projects/regal/configuration/ignore-rules), which
+# regate writes only above the generated checks of a request (docs/rego-style.md).
+IGNORE_RULE_LENGTH = "# regal ignore:rule-length"
+
+
 def test_rule_length(modules):
-    long = []
-    for m in modules:
-        for path, rule in m.rules():
-            text = _text(rule)
-            lines = [line for line in text.splitlines() if not line.strip().startswith("#")]
-            limit = 60 if path[-1].startswith("test_") else 30
-            if len(lines) > limit and "body" in rule and not _empty_body(rule):
-                long.append(f"{m.file}:{_line(rule)}: {'.'.join(path)}, {len(lines)} lines")
+    long = [
+        f"{m.file}:{_line(rule)}: {'.'.join(path)}, {_rule_lines(rule)} lines"
+        for m in modules
+        for path, rule in m.rules()
+        if _too_long(path, rule) and not _ignores_rule_length(m, rule)
+    ]
     assert long == []
+
+
+def test_rule_length_is_ignored_only_where_exceeded_on_the_hot_path(modules):
+    """The directive stands only above a generated check of a request that is too long."""
+    ignored = {
+        f"{m.file}:{_line(rule)}: {'.'.join(path)}"
+        for m in modules
+        for path, rule in m.rules()
+        if _ignores_rule_length(m, rule)
+    }
+    directives = sum(m.text.count(IGNORE_RULE_LENGTH) for m in modules)
+    assert len(ignored) == directives > 0
+    assert {entry.split(": ")[1] for entry in ignored} == {
+        "regate.request._entity_fits",
+        "regate.request._fits_schema",
+    }
+    assert all(
+        _too_long(path, rule)
+        for m in modules
+        for path, rule in m.rules()
+        if _ignores_rule_length(m, rule)
+    )
+
+
+def _rule_lines(rule: dict[str, Any]) -> int:
+    return sum(1 for line in _text(rule).splitlines() if not line.strip().startswith("#"))
+
+
+def _too_long(path: tuple[str, ...], rule: dict[str, Any]) -> bool:
+    limit = 60 if path[-1].startswith("test_") else 30
+    return _rule_lines(rule) > limit and "body" in rule and not _empty_body(rule)
+
+
+def _ignores_rule_length(module: Module, rule: dict[str, Any]) -> bool:
+    row = _line(rule)
+    return row > 1 and module.text.splitlines()[row - 2].strip() == IGNORE_RULE_LENGTH
 
 
 def _text(node: dict[str, Any]) -> str:
