@@ -27,6 +27,7 @@ from compiler.explain import (
     LOGICAL_HEADLINES,
     _needs,
 )
+from compiler.parse import EXCEPTION_FIELDS
 from compiler.resources import resource_dir
 
 # The keys of a decision, an action and a policy that the pages show in their own places;
@@ -35,22 +36,9 @@ DECISION_KEYS = frozenset({"result", "actions", "revision", "errors"})
 # A decision's finding exceptions in force and expired (docs/decisions.md, "Finding
 # exceptions"), and the keys of one that the pages show in their own places.
 EXCEPTION_LISTS = ("exceptions", "expired_exceptions")
-EXCEPTION_KEYS = frozenset(
-    {
-        "name",
-        "nrn",
-        "rule",
-        "package",
-        "target",
-        "owner",
-        "reason",
-        "compensating_controls",
-        "expires",
-        "review_trigger",
-        "source",
-        "findings",
-    }
-)
+# (An exception block's fields, as the bundle lists the exception, with what the
+# decision adds: its name, source and the findings it named.)
+EXCEPTION_KEYS = frozenset({"name", *EXCEPTION_FIELDS, "source", "findings"})
 ACTION_KEYS = frozenset(
     {
         "id",
