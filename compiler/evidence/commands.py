@@ -754,17 +754,10 @@ def _check_arguments(action: str, nrn: str, actions: dict[str, Any]) -> None:
 def catalog_actions(bundle: str | None, opa_url: str | None) -> dict[str, Any] | None:
     """The bundle's approval actions by action and NRN (from data.regate.catalog), for
     suggestions; None when they cannot be had (the refusal stands without them)."""
+    found = _bundle_data(bundle, opa_url, "regate/catalog")
     try:
-        if bundle is not None:
-            with tarfile.open(bundle) as archive:
-                member = archive.extractfile("/regate/catalog/data.json")
-                found = json.load(member) if member is not None else {}
-        else:
-            found = ask_data(str(opa_url), "regate/catalog")
-        return catalog.actions(found)
-    except (OSError, tarfile.TarError, KeyError, ValueError, OpaError):
-        return None
-    except (TypeError, AttributeError, IndexError):  # a catalog of another shape
+        return catalog.actions(found) if isinstance(found, dict) else None
+    except (TypeError, AttributeError, IndexError, KeyError):  # a catalog of another shape
         return None
 
 
