@@ -40,8 +40,6 @@ from compiler.validation import Checks, compile_schema
 
 # --- The grammar of what a request holds ---
 
-# An id as nullplatform writes it: a positive integer without leading zeros.
-
 assert MAX_NUMBER_EXPONENT == 199, "the exponent patterns below are written for 199"
 # A number as a request may write it: at most MAX_NUMBER_DIGITS digits before and
 # after the point, an exponent within ±199 (at most three digits).
