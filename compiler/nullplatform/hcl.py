@@ -119,6 +119,10 @@ def syntax_error(path: str, text: str, exc: UnexpectedInput) -> Diagnostic:
     return error("RG002", span, f"Terraform syntax error: unexpected {found}")
 
 
+def _too_deep(path: str) -> Diagnostic:
+    return error("RG023", Span(path, 1, 1, 1, 2), f"{path} nests deeper than regate reads")
+
+
 def read_blocks(path: str, name: str, text: str) -> tuple[list[Block], list[Diagnostic]]:
     """The top-level blocks of a `.tf` or `.tfvars` file (a `.tfvars` file has
     attributes only: they come back as one block of type "")."""
@@ -126,6 +130,8 @@ def read_blocks(path: str, name: str, text: str) -> tuple[list[Block], list[Diag
         tree = hcl2.parses_to_tree(text)
     except UnexpectedInput as exc:
         return [], [syntax_error(path, text, exc)]
+    except RecursionError:
+        return [], [_too_deep(path)]
     diagnostics: list[Diagnostic] = []
     body = cast(Tree[Token], tree.children[0])
     try:
@@ -133,6 +139,10 @@ def read_blocks(path: str, name: str, text: str) -> tuple[list[Block], list[Diag
     except UnicodeDecodeError:
         span = Span(path, 1, 1, 1, 2)
         return [], [error("RG002", span, "a label holds half of a UTF-16 surrogate pair")]
+    except ValueError as exc:
+        return [], [error("RG002", Span(path, 1, 1, 1, 2), f"a label holds {exc}")]
+    except RecursionError:
+        return [], [_too_deep(path)]
     found = list(top.blocks)
     if top.attributes:
         found.insert(0, Block("", (), top.attributes, (), top.span, name))
@@ -268,8 +278,13 @@ def _string_chars(token: Token) -> str:
     def decode(found: re.Match[str]) -> str:
         escape = found.group(1)
         if escape[0] in "uU" and len(escape) > 1:
-            return chr(int(escape[1:], 16))
-        return _ESCAPES.get(escape, escape)
+            code = int(escape[1:], 16)
+            if code > 0x10FFFF:
+                raise ValueError(f"\\{escape} is beyond Unicode")
+            return chr(code)
+        if escape not in _ESCAPES:  # Terraform refuses it rather than reading the letter
+            raise ValueError(f"\\{escape} is not an escape Terraform knows")
+        return _ESCAPES[escape]
 
     decoded = _ESCAPE.sub(decode, text)
     # \uD83D\uDE00 is one character; half a pair is none (ValueError).
@@ -335,7 +350,12 @@ def number(token: Token) -> int | float:
 
 def evaluate(expression: Expression, scope: Scope) -> JsonValue:
     """The expression's value, or Unknown."""
-    return _Evaluator(expression, scope).value(expression.tree)
+    try:
+        return _Evaluator(expression, scope).value(expression.tree)
+    except RecursionError:
+        raise Unknown(
+            expression.span, "the expression nests deeper than regate reads", "nest it less"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -475,6 +495,8 @@ class _Evaluator:
                     pieces.append(_string_chars(inner))
                 except UnicodeDecodeError as exc:
                     raise self.unsupported(inner, "half of a UTF-16 surrogate pair") from exc
+                except ValueError as exc:
+                    raise self.unsupported(inner, str(exc)) from exc
             elif inner.data == "interpolation":
                 pieces.append(self.interpolated(_children(inner)[1]))
             else:
@@ -498,7 +520,15 @@ class _Evaluator:
             if not (isinstance(element, Tree) and element.data == "object_elem"):
                 continue
             key_tree, _separator, value_tree = _children(element)
-            result[self.key(cast(Tree[Token], key_tree))] = self.value(value_tree)
+            key = self.key(cast(Tree[Token], key_tree))
+            if key in result:
+                # Terraform refuses it; keeping the last would loosen a condition silently.
+                raise Unknown(
+                    self.span(cast(Tree[Token], key_tree)),
+                    f"the key {json.dumps(key)} is given twice in one object",
+                    "give each key once",
+                )
+            result[key] = self.value(value_tree)
         return result
 
     def key(self, tree: Tree[Token]) -> str:

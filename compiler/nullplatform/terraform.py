@@ -519,13 +519,32 @@ class _Resource:
             if decoded is not None and not (attribute == "selector" and decoded == {}):
                 item.values[cast(str, role.to)] = decoded
         elif role.read == "dimensions":
-            if isinstance(value, dict) and value:
-                item.values["dimensions"] = {str(k): _text_of(v) for k, v in value.items()}
+            dimensions = self.dimensions(attribute, value)
+            if dimensions:
+                item.values["dimensions"] = dimensions
         elif role.read == "checklist":  # read from the state only: the API links it
             item.checklist = Ref(self.span, id=str(value))
             item.checklist_overrides_policies = True
         elif role.to is not None:
             item.values[role.to] = value
+
+    def dimensions(self, attribute: str, value: JsonValue) -> dict[str, str] | None:
+        """`dimensions`, a map(string) as the provider types it: a value Terraform would
+        refuse (a list, an object, null, or no map at all) is refused here too, never
+        written as text no request carries (an action that could never apply)."""
+        if isinstance(value, dict) and all(
+            isinstance(v, str | int | float | bool) for v in value.values()
+        ):
+            return {str(k): _text_of(v) for k, v in value.items()}
+        self.owner.fail(
+            error(
+                "RG091",
+                self.attribute_span(attribute),
+                f"`{attribute}` is {_shown(value)}: a map of strings, as the provider types it",
+                help='write dimensions = { environment = "production" }',
+            )
+        )
+        return None
 
     def json(self, attribute: str, value: JsonValue) -> JsonValue:
         if isinstance(value, JsonText):

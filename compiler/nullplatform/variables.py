@@ -9,6 +9,8 @@ written in HCL; declared `number` and `bool` variables convert as Terraform does
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +20,7 @@ from lark.exceptions import UnexpectedInput
 from compiler.ast import JsonValue, Span
 from compiler.diagnostics import Diagnostic, error, warning
 from compiler.nullplatform.hcl import Block, Expression, Unknown, Variable, literal, read_blocks
-from compiler.sources import file_span, read_text
+from compiler.sources import JsonProblem, file_span, read_text, strict_json
 
 COMMAND_LINE = Span("command line", 1, 1, 1, 1)
 # -var NAME=VALUE and -var-file FILE, in the order given.
@@ -124,10 +126,10 @@ class _Values:
 
     def json_file(self, text: str, shown: str) -> None:
         try:
-            values = json.loads(text)
-        except json.JSONDecodeError as exc:
-            span = Span(shown, exc.lineno, exc.colno, exc.lineno, exc.colno + 1)
-            self.fail(span, f"{shown} is not JSON: {exc.msg}")
+            values = strict_json(text)  # no duplicate keys, NaN or nesting beyond reading
+        except JsonProblem as exc:
+            line, column = exc.at or (1, 1)
+            self.fail(Span(shown, line, column, line, column + 1), f"{shown} is not JSON: {exc}")
             return
         if not isinstance(values, dict):
             self.fail(file_span(shown), f"{shown} must hold a JSON object of variable values")
@@ -137,6 +139,8 @@ class _Values:
 
 
 _WRONG = object()
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")
 
 
 def _convert(value: JsonValue, wanted: str) -> JsonValue:
@@ -146,13 +150,13 @@ def _convert(value: JsonValue, wanted: str) -> JsonValue:
     if wanted == "string" and isinstance(value, int | float):
         return str(int(value)) if float(value).is_integer() else str(value)
     if wanted == "number" and isinstance(value, str):
-        try:
-            return int(value)
-        except ValueError:
-            try:
-                return float(value)
-            except ValueError:
-                return _WRONG
+        # A number as Terraform writes one: not NaN, Infinity, 1_0 or beyond a double.
+        if not _NUMBER.fullmatch(value):
+            return _WRONG
+        number = float(value)
+        if not math.isfinite(number):
+            return _WRONG
+        return int(value) if number.is_integer() and _INTEGER.fullmatch(value) else number
     if wanted == "bool" and isinstance(value, str):
         return {"true": True, "false": False}.get(value, _WRONG)
     return value
