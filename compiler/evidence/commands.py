@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tarfile
 from collections.abc import Sequence
@@ -603,8 +604,7 @@ def gate_command(
     try:
         decision = ask_sidecar(opa_url, request) if opa_url else eval_bundle(str(bundle), request)
     except OpaError as exc:
-        click.echo(f"regate: error: {exc}", err=True)
-        sys.exit(1)
+        _fail_with(exc.diagnostic, {})
     if not decision.get("actions") and not decision.get("errors") and not allow_unmatched:
         known = catalog_actions(bundle, opa_url)
         help = unmatched_help(action, nrn, scope, known) if known is not None else None
@@ -657,6 +657,10 @@ def _bundle_data(bundle: str | None, opa_url: str | None, path: str) -> Any:
     sidecar serving it; None when it cannot be had."""
     try:
         if bundle is not None:
+            # Only a regular file: a pipe or a device would hang tarfile (the decision
+            # itself then refuses the bundle, and says why).
+            if not os.path.isfile(bundle):
+                return None
             with tarfile.open(bundle) as archive:
                 member = archive.extractfile(f"/{path}/data.json")
                 return json.load(member) if member is not None else None

@@ -25,7 +25,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import IO, Any
 
 from compiler.ast import Span
@@ -161,6 +161,8 @@ class Audit:
             self.unreadable.append(Unreadable(where, f"not JSON ({exc})"))
             return
         events = value if isinstance(value, list) else [value]
+        if not events:
+            self.unreadable.append(Unreadable(where, "an empty JSON array"))
         for event in events:
             if not isinstance(event, dict):
                 self.unreadable.append(Unreadable(where, "not a JSON object"))
@@ -188,9 +190,12 @@ class Audit:
         action = _text(request, "action")
         nrn = _text(request, "nrn")
         sidecar = _sidecar(event.get("labels"))
+        given = event.get("bundles") or {}
+        if not isinstance(given, dict):
+            return ["a decision log event whose bundles is not an object"]
         bundles = {
             name: str(info.get("revision"))
-            for name, info in (event.get("bundles") or {}).items()
+            for name, info in given.items()
             if isinstance(info, dict)
         }
         timestamp = str(event.get("timestamp", ""))
@@ -211,13 +216,18 @@ class Audit:
         result = decision["result"]
         self.results[result] += 1
         self.by_action.setdefault(action, Counter())[result] += 1
-        errors = decision.get("errors")
-        for problem in errors if isinstance(errors, list) else []:
+        problems = []
+        for key in ("errors", "actions"):
+            if not isinstance(decision.get(key, []), list):
+                problems.append(f"the decision's {key} is not a list")
+        for problem in decision.get("errors", []) if not problems else []:
             self.malformed[error_line(problem)] += 1
-        for entry in decision.get("actions") or []:
+        for entry in decision.get("actions", []) if not problems else []:
             if isinstance(entry, dict):
                 self.add_action(entry)
-        return self.add_exceptions(decision)
+            else:
+                problems.append("an entry of the decision's actions is not an object")
+        return problems + self.add_exceptions(decision)
 
     def add_exceptions(self, decision: dict[str, Any]) -> list[str]:
         """Count the finding exceptions a decision lists; an entry that is not one is
@@ -451,10 +461,13 @@ def _sidecar(labels: Any) -> str:
 
 
 def _time(text: str) -> datetime | None:
+    """An event's timestamp; one without a zone is read as UTC (OPA writes UTC), so
+    that every two compare."""
     try:
-        return datetime.fromisoformat(text)
+        found = datetime.fromisoformat(text)
     except ValueError:
         return None
+    return found if found.tzinfo is not None else found.replace(tzinfo=UTC)
 
 
 def read_logs(paths: Iterable[str]) -> Audit:

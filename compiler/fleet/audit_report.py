@@ -12,7 +12,7 @@ import click
 import jinja2
 
 from compiler import __version__
-from compiler.bundle import write_atomically
+from compiler.bundle import check_output, overwrites, write_failed, write_output
 from compiler.diagnostics import render
 from compiler.fleet.audit import LISTED, read_logs
 from compiler.fleet.publish import reference_of, registry_failure
@@ -184,6 +184,11 @@ def audit_command(
     Exit status: 0 every line read, 1 some lines or files could not be read (listed
     with their line numbers; the report covers the rest), 2 usage, 3 the registry
     could not be asked (--published)."""
+    # Before reading anything: `-o` one of the logs would destroy it.
+    unwritable = (check_output(output) or overwrites(output, logs)) if output is not None else None
+    if unwritable is not None:
+        sys.stderr.write(render([unwritable], {}, "text", __version__))
+        sys.exit(1)
     current = list(newest)
     for reference in published:
         try:
@@ -199,8 +204,9 @@ def audit_command(
         click.echo(report, nl=False)
     else:
         try:
-            write_atomically(output, report.encode())
+            write_output(output, report.encode())
         except OSError as exc:
-            raise click.FileError(output, exc.strerror or str(exc)) from exc
+            sys.stderr.write(render([write_failed(output, exc)], {}, "text", __version__))
+            sys.exit(1)
     sys.stderr.write(render(audit.diagnostics(), {}, "text", __version__))
     sys.exit(1 if audit.unreadable else 0)

@@ -29,7 +29,12 @@ from typing import Any
 import click
 import yaml
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_pem_private_key,
+    load_pem_public_key,
+)
 
 from compiler import __version__
 from compiler.ast import Span
@@ -341,7 +346,8 @@ def public_key(path: str, algorithm: str) -> str:
                 help=f"{algorithm} needs {described} public key",
             )
         )
-    return pem.decode("ascii").strip() + "\n"
+    # The key as PEM, re-encoded: a file may hold text before or after its PEM block.
+    return key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
 
 
 def _is_private_key(pem: bytes) -> bool:
